@@ -1,0 +1,70 @@
+import { scrubText } from '../core/secret.js';
+import { type CliCommand, type CliIo, exitCodeFor, readAllStdin } from './io.js';
+
+/** Commands load lazily so `wacloud --help` stays fast and a command's dependencies load only when used. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand> }> = {
+  // One line per command: name → summary and a lazy import of src/cli/commands/<name>.ts (exports `command`).
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `wacloud: keep WhatsApp Cloud API access working
+
+Usage: wacloud <command> [options]
+
+Commands:
+${lines.join('\n')}
+
+Run "wacloud <command> --help" for a command's options.
+Configuration comes from options, the environment and ./.env (see the README).
+`;
+}
+
+export function defaultIo(): CliIo {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    env: process.env,
+    cwd: process.cwd(),
+    readStdin: readAllStdin,
+    stopSignal: controller.signal,
+    isTTY: process.stdout.isTTY === true,
+  };
+}
+
+export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(help());
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    io.stdout(`${pkg.version}\n`);
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    io.stderr(`wacloud: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  try {
+    const command = await entry.load();
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.stdout(`${command.summary}\n\nUsage: ${command.usage}\n`);
+      return 0;
+    }
+    return await command.run(rest, io);
+  } catch (err) {
+    io.stderr(`wacloud ${name}: ${scrubText(err instanceof Error ? err.message : String(err))}\n`);
+    return exitCodeFor(err);
+  }
+}

@@ -1,0 +1,219 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { ConfigError } from './errors.js';
+import { Secret } from './secret.js';
+
+/** Latest stable Graph API version (graph-api-facts.md §12). */
+export const DEFAULT_API_VERSION = 'v26.0';
+export const DEFAULT_GRAPH_URL = 'https://graph.facebook.com';
+export const DEFAULT_DIALOG_URL = 'https://www.facebook.com';
+
+/** Everything wacloud reads from options, the environment or `.env`, validated. Names: design.md "Contracts". */
+export interface WacloudConfig {
+  accessToken: Secret | undefined;
+  phoneNumberId: string | undefined;
+  businessAccountId: string | undefined;
+  apiVersion: string;
+  listenerPort: number;
+  webhookEndpoint: string;
+  webhookVerificationToken: Secret | undefined;
+  requestTimeoutMs: number;
+  debug: boolean;
+  appId: string | undefined;
+  appSecret: Secret | undefined;
+  graphUrl: string;
+  dialogUrl: string;
+  dataDir: string;
+  databaseUrl: Secret | undefined;
+  masterKey: Secret | undefined;
+  brokerPort: number;
+  redisUrl: Secret | undefined;
+}
+
+/** Explicit options; each wins over its environment variable. Option names follow the seed SDK's. */
+export interface ConfigOptions {
+  accessToken?: string | Secret;
+  phoneNumberId?: string;
+  businessAcctId?: string;
+  apiVersion?: string;
+  listenerPort?: number;
+  webhookEndpoint?: string;
+  webhookVerificationToken?: string | Secret;
+  requestTimeout?: number;
+  debug?: boolean;
+  appId?: string;
+  appSecret?: string | Secret;
+  graphUrl?: string;
+  dialogUrl?: string;
+  dataDir?: string;
+  databaseUrl?: string | Secret;
+  masterKey?: string | Secret;
+  port?: number;
+  redisUrl?: string | Secret;
+}
+
+export interface LoadConfigOptions {
+  /** Defaults to `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** `.env` file to read when present; `false` to skip. Default: `./.env` in `cwd`. */
+  envFile?: string | false;
+  cwd?: string;
+}
+
+type Source = Record<string, string | undefined>;
+
+const DIGITS = /^\d{1,32}$/;
+const VERSION = /^v\d{1,3}\.\d{1,2}$/;
+
+/** Reads a `.env` file; a missing file is fine, an unreadable one is a ConfigError. */
+export function readEnvFile(path: string): Source {
+  if (!existsSync(path)) return {};
+  try {
+    return parseEnv(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(path, `cannot read the .env file (${(err as Error).message})`);
+  }
+}
+
+function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** Validates a base URL: https anywhere, http only on loopback (the emulator, a local broker). */
+export function parseBaseUrl(variable: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(variable, `"${value}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(variable, `must be an http(s) URL, got ${url.protocol}`);
+  }
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new ConfigError(
+      variable,
+      `plain http is allowed only for loopback hosts (got ${url.hostname}); use https`,
+    );
+  }
+  if (url.search || url.hash) throw new ConfigError(variable, 'must not have a query string or fragment');
+  return url.toString().replace(/\/+$/, '');
+}
+
+function parseIntIn(variable: string, value: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(value.trim())) throw new ConfigError(variable, `"${value}" is not a whole number`);
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(variable, `${n} is out of range (${min} to ${max})`);
+  return n;
+}
+
+function parseBool(variable: string, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on', '*', 'wacloud', 'wacloud*'].includes(v)) return true;
+  if (['', '0', 'false', 'no', 'off'].includes(v)) return false;
+  // DEBUG=some:namespace (the `debug` package convention) turns us on only when it names wacloud.
+  if (v.includes(':') || v.includes(',')) return v.split(/[\s,]+/).some((ns) => ns.startsWith('wacloud'));
+  throw new ConfigError(variable, `"${value}" is not a boolean (use true or false)`);
+}
+
+function parseId(variable: string, value: string): string {
+  const v = value.trim();
+  if (!DIGITS.test(v)) throw new ConfigError(variable, `"${value}" is not a numeric Meta id`);
+  return v;
+}
+
+function secretOf(value: string | Secret | undefined, label: string): Secret | undefined {
+  if (value === undefined) return undefined;
+  if (value instanceof Secret) return value;
+  const v = value.trim();
+  return v === '' ? undefined : new Secret(v, label);
+}
+
+/**
+ * Resolves configuration: explicit options over environment over `.env`. Throws one ConfigError naming the first
+ * bad variable.
+ *
+ * @example
+ * const config = loadConfig({}, { env: { CLOUD_API_ACCESS_TOKEN: '...', WA_PHONE_NUMBER_ID: '123' } });
+ */
+export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions = {}): WacloudConfig {
+  const cwd = load.cwd ?? process.cwd();
+  const fileVars = load.envFile === false ? {} : readEnvFile(resolve(cwd, load.envFile ?? '.env'));
+  const env: Source = { ...fileVars, ...(load.env ?? process.env) };
+  const get = (...names: string[]): [string, string] | undefined => {
+    for (const name of names) {
+      const v = env[name];
+      if (v !== undefined && v.trim() !== '') return [name, v];
+    }
+    return undefined;
+  };
+  const str = (opt: string | undefined, ...names: string[]): [string, string] | undefined =>
+    opt !== undefined ? [`options.${names[0]}`, opt] : get(...names);
+
+  const phone = str(options.phoneNumberId, 'WA_PHONE_NUMBER_ID');
+  const waba = str(options.businessAcctId, 'WA_BUSINESS_ACCOUNT_ID');
+  const appId = str(options.appId, 'WA_APP_ID', 'M4D_APP_ID');
+  const version = str(options.apiVersion, 'CLOUD_API_VERSION');
+  const listener =
+    options.listenerPort !== undefined
+      ? ['options.listenerPort', String(options.listenerPort)]
+      : get('WA_LISTENER_PORT', 'LISTENER_PORT');
+  const endpoint = str(options.webhookEndpoint, 'WEBHOOK_ENDPOINT');
+  const timeout =
+    options.requestTimeout !== undefined
+      ? ['options.requestTimeout', String(options.requestTimeout)]
+      : get('REQUEST_TIMEOUT');
+  const debug = options.debug !== undefined ? ['options.debug', String(options.debug)] : get('DEBUG');
+  const graphUrl = str(options.graphUrl, 'WA_GRAPH_URL');
+  const dialogUrl = str(options.dialogUrl, 'WA_DIALOG_URL');
+  const dataDir = str(options.dataDir, 'WACLOUD_DATA_DIR');
+  const databaseUrl = options.databaseUrl !== undefined ? options.databaseUrl : get('DATABASE_URL')?.[1];
+  const brokerPort = options.port !== undefined ? ['options.port', String(options.port)] : get('PORT');
+
+  if (version && !VERSION.test(version[1].trim())) {
+    throw new ConfigError(
+      version[0],
+      `"${version[1]}" is not a Graph API version like ${DEFAULT_API_VERSION}`,
+    );
+  }
+  const endpointPath = endpoint ? endpoint[1].trim() : '/webhook';
+  if (!endpointPath.startsWith('/') || /[?#\s]/.test(endpointPath)) {
+    throw new ConfigError(
+      endpoint?.[0] ?? 'WEBHOOK_ENDPOINT',
+      `"${endpointPath}" must be a path starting with /`,
+    );
+  }
+  const dbUrl = secretOf(databaseUrl, 'database-url');
+  if (dbUrl && !/^postgres(ql)?:\/\//.test(dbUrl.reveal())) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'must be a postgres:// URL (leave it unset to use SQLite in the data dir)',
+    );
+  }
+
+  return {
+    accessToken: secretOf(options.accessToken ?? get('CLOUD_API_ACCESS_TOKEN')?.[1], 'access-token'),
+    phoneNumberId: phone ? parseId(phone[0], phone[1]) : undefined,
+    businessAccountId: waba ? parseId(waba[0], waba[1]) : undefined,
+    apiVersion: version ? version[1].trim() : DEFAULT_API_VERSION,
+    listenerPort: listener ? parseIntIn(listener[0], listener[1], 0, 65535) : 3000,
+    webhookEndpoint: endpointPath,
+    webhookVerificationToken: secretOf(
+      options.webhookVerificationToken ?? get('WEBHOOK_VERIFICATION_TOKEN')?.[1],
+      'verify-token',
+    ),
+    requestTimeoutMs: timeout ? parseIntIn(timeout[0], timeout[1], 1, 600_000) : 20_000,
+    debug: debug ? parseBool(debug[0], debug[1]) : false,
+    appId: appId ? parseId(appId[0], appId[1]) : undefined,
+    appSecret: secretOf(options.appSecret ?? get('WA_APP_SECRET', 'M4D_APP_SECRET')?.[1], 'app-secret'),
+    graphUrl: graphUrl ? parseBaseUrl(graphUrl[0], graphUrl[1].trim()) : DEFAULT_GRAPH_URL,
+    dialogUrl: dialogUrl ? parseBaseUrl(dialogUrl[0], dialogUrl[1].trim()) : DEFAULT_DIALOG_URL,
+    dataDir: resolve(cwd, dataDir ? dataDir[1].trim() : '.wacloud'),
+    databaseUrl: dbUrl,
+    masterKey: secretOf(options.masterKey ?? get('WACLOUD_MASTER_KEY')?.[1], 'master-key'),
+    brokerPort: brokerPort ? parseIntIn(brokerPort[0], brokerPort[1], 0, 65535) : 8080,
+    redisUrl: secretOf(options.redisUrl ?? get('REDIS_URL')?.[1], 'redis-url'),
+  };
+}

@@ -1,0 +1,81 @@
+import { Agent, type Dispatcher } from 'undici';
+import { toTransportError } from './transport-error.js';
+import type { Transport, TransportRequest, TransportResponse } from './types.js';
+
+export interface UndiciTransportOptions {
+  /** Connect timeout in ms (default 10 s). The per-request `timeoutMs` also bounds it. */
+  connectTimeoutMs?: number;
+  /** Max sockets per origin (default 256). Keep-alive is on. */
+  connectionsPerOrigin?: number;
+  /** Use an existing undici dispatcher (a MockAgent in tests, a shared Agent across clients). */
+  dispatcher?: Dispatcher;
+}
+
+function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key in raw) {
+    const value = raw[key];
+    if (value === undefined) continue;
+    out[key.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+/**
+ * The default transport on Node: undici's dispatcher API (`Agent.request`), keep-alive pools per origin.
+ * Measured several times faster than the global `fetch` on the same requests (see bench/).
+ */
+export function createUndiciTransport(options: UndiciTransportOptions = {}): Transport {
+  const owned = !options.dispatcher;
+  const dispatcher =
+    options.dispatcher ??
+    new Agent({
+      connections: options.connectionsPerOrigin ?? 256,
+      connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+      keepAliveTimeout: 30_000,
+    });
+
+  return {
+    async request(req: TransportRequest): Promise<TransportResponse> {
+      const url = new URL(req.url);
+      const timeoutSignal = req.timeoutMs ? AbortSignal.timeout(req.timeoutMs) : undefined;
+      const signal =
+        timeoutSignal && req.signal
+          ? AbortSignal.any([timeoutSignal, req.signal])
+          : (timeoutSignal ?? req.signal);
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await dispatcher.request({
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+          signal,
+          headersTimeout: req.timeoutMs,
+          bodyTimeout: req.timeoutMs,
+        });
+      } catch (err) {
+        throw toTransportError(err, req.url, timeoutSignal?.aborted === true);
+      }
+      const body = res.body;
+      const read = async <T>(fn: () => Promise<T>): Promise<T> => {
+        try {
+          return await fn();
+        } catch (err) {
+          throw toTransportError(err, req.url, timeoutSignal?.aborted === true);
+        }
+      };
+      return {
+        status: res.statusCode,
+        headers: flattenHeaders(res.headers),
+        text: () => read(() => body.text()),
+        bytes: () => read(async () => new Uint8Array(await body.arrayBuffer())),
+        discard: () => read(() => body.dump()),
+      };
+    },
+    async close() {
+      if (owned) await dispatcher.close();
+    },
+  };
+}
