@@ -194,7 +194,11 @@ export class GraphClient {
   async request<T = unknown>(req: GraphRequest): Promise<GraphResponse<T>> {
     const mode: RetryMode =
       req.retry ?? (req.method === 'GET' || req.method === 'DELETE' ? 'idempotent' : 'once-only');
-    let token = req.auth === 'none' ? undefined : (req.token ?? (await this.#currentToken()));
+    // The common case (a held token) stays synchronous: no extra await on the send path.
+    let token =
+      req.auth === 'none'
+        ? undefined
+        : (req.token ?? (this.#tokenProvider || !this.#token ? await this.#currentToken() : this.#token));
     let tokenRetried = false;
     for (let attempt = 1; ; attempt++) {
       try {

@@ -21,6 +21,14 @@ function flattenHeaders(raw: Record<string, string | string[] | undefined>): Rec
   return out;
 }
 
+/** Splits an absolute URL into origin and path without a URL object (this runs on every request). */
+function splitUrl(url: string): { origin: string; path: string } {
+  const schemeEnd = url.indexOf('://');
+  const pathStart = schemeEnd < 0 ? -1 : url.indexOf('/', schemeEnd + 3);
+  if (pathStart < 0) return { origin: url, path: '/' };
+  return { origin: url.slice(0, pathStart), path: url.slice(pathStart) };
+}
+
 /**
  * The default transport on Node: undici's dispatcher API (`Agent.request`), keep-alive pools per origin.
  * Measured several times faster than the global `fetch` on the same requests (see bench/).
@@ -37,33 +45,30 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
 
   return {
     async request(req: TransportRequest): Promise<TransportResponse> {
-      const url = new URL(req.url);
-      const timeoutSignal = req.timeoutMs ? AbortSignal.timeout(req.timeoutMs) : undefined;
-      const signal =
-        timeoutSignal && req.signal
-          ? AbortSignal.any([timeoutSignal, req.signal])
-          : (timeoutSignal ?? req.signal);
+      // undici's own phase timeouts bound the request (connect on the Agent, headers and body per request):
+      // no AbortSignal.timeout per request, whose timer and listeners cost more than the rest of the hot path.
+      const { origin, path } = splitUrl(req.url);
       let res: Dispatcher.ResponseData;
       try {
         res = await dispatcher.request({
-          origin: url.origin,
-          path: url.pathname + url.search,
+          origin,
+          path,
           method: req.method,
           headers: req.headers,
           body: req.body,
-          signal,
+          signal: req.signal,
           headersTimeout: req.timeoutMs,
           bodyTimeout: req.timeoutMs,
         });
       } catch (err) {
-        throw toTransportError(err, req.url, timeoutSignal?.aborted === true);
+        throw toTransportError(err, req.url);
       }
       const body = res.body;
       const read = async <T>(fn: () => Promise<T>): Promise<T> => {
         try {
           return await fn();
         } catch (err) {
-          throw toTransportError(err, req.url, timeoutSignal?.aborted === true);
+          throw toTransportError(err, req.url);
         }
       };
       return {

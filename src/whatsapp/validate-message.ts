@@ -38,8 +38,10 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 function requireString(v: unknown, field: string, max?: number): string {
   if (typeof v !== 'string' || v.trim() === '')
     throw new ValidationError('is required and must be a non-empty string', field);
-  if (max !== undefined && [...v].length > max) {
-    throw new ValidationError(`is ${[...v].length} characters; Meta's limit is ${max}`, field);
+  // UTF-16 length bounds the code-point count from above: count code points only when it might matter.
+  if (max !== undefined && v.length > max) {
+    const chars = [...v].length;
+    if (chars > max) throw new ValidationError(`is ${chars} characters; Meta's limit is ${max}`, field);
   }
   return v;
 }
