@@ -199,10 +199,12 @@ export function graphErrorFromResponse(
   extra: { retryAfterSec?: number | undefined; path?: string | undefined } = {},
 ): GraphError {
   let body: GraphErrorBody | undefined;
+  let isJson = false;
   const trimmed = bodyText.trim();
   if (trimmed.startsWith('{')) {
     try {
       const parsed = JSON.parse(trimmed) as { error?: unknown };
+      isJson = true;
       if (parsed && typeof parsed.error === 'object' && parsed.error !== null)
         body = parsed.error as GraphErrorBody;
       else if (parsed && typeof parsed.error === 'string') body = { message: parsed.error };
@@ -212,7 +214,13 @@ export function graphErrorFromResponse(
   }
   if (!body) {
     const kindOfBody =
-      trimmed === '' ? 'an empty body' : trimmed.startsWith('<') ? 'an HTML page' : 'a non-JSON body';
+      trimmed === ''
+        ? 'an empty body'
+        : trimmed.startsWith('<')
+          ? 'an HTML page'
+          : isJson
+            ? 'a JSON body without an error object'
+            : 'a non-JSON body';
     body = { message: `HTTP ${httpStatus} with ${kindOfBody} instead of a Graph error` };
   }
   return createGraphError({ httpStatus, body, retryAfterSec: extra.retryAfterSec, path: extra.path });
