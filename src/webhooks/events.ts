@@ -1,0 +1,520 @@
+/**
+ * Typed webhook events. Every entry, change and array item of a delivery becomes one event; wire payloads keep
+ * Graph's snake_case in `raw`, the typed fields are camelCase. Ids are always strings (Meta sends some as numbers)
+ * and timestamps are Unix seconds as numbers (Meta sends most as strings), `undefined` when absent or unparsable.
+ *
+ * @see https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/overview
+ */
+
+/** A JSON object as received. */
+export type WireObject = Record<string, unknown>;
+
+/** Where in the delivery an event was found (indexes into `entry`, `changes` and the item array). */
+export interface EventPosition {
+  entry: number;
+  change: number;
+  item: number;
+}
+
+/** Fields every event carries. */
+export interface EventBase<T extends string> {
+  type: T;
+  /** The webhook field of the change (`messages`, `message_template_status_update`, …). */
+  field: string;
+  /** `entry[].id`: the WhatsApp Business Account id (or the app/business id for account-level fields). */
+  wabaId: string;
+  /** `value.metadata.phone_number_id`, when the field carries it: the key for routing to a tenant. */
+  phoneNumberId: string | undefined;
+  displayPhoneNumber: string | undefined;
+  /** `entry[].time` when Meta includes it (account-level fields). */
+  entryTimeSec: number | undefined;
+  position: EventPosition;
+}
+
+/** An error object as Meta attaches it to messages, statuses, calls or a whole change. */
+export interface WebhookErrorDetail {
+  code: number | undefined;
+  title: string | undefined;
+  message: string | undefined;
+  /** `error_data.details`. */
+  details: string | undefined;
+  href: string | undefined;
+}
+
+/** The sender's profile from `value.contacts`. */
+export interface ContactProfile {
+  waId: string | undefined;
+  name: string | undefined;
+  /** Business-scoped user id, when Meta sends one. */
+  userId: string | undefined;
+}
+
+export interface MessageContext {
+  /** The business number the replied-to message came from. */
+  from: string | undefined;
+  /** The id of the message this one replies to (or of the message holding the tapped button). */
+  id: string | undefined;
+  forwarded: boolean;
+  frequentlyForwarded: boolean;
+  referredProduct: { catalogId: string | undefined; productRetailerId: string | undefined } | undefined;
+}
+
+/** Click-to-WhatsApp ad or post the user came from (`referral`). */
+export interface AdReferral {
+  sourceUrl: string | undefined;
+  sourceId: string | undefined;
+  sourceType: string | undefined;
+  headline: string | undefined;
+  body: string | undefined;
+  mediaType: string | undefined;
+  imageUrl: string | undefined;
+  videoUrl: string | undefined;
+  thumbnailUrl: string | undefined;
+  ctwaClid: string | undefined;
+  welcomeMessageText: string | undefined;
+}
+
+export interface MessageBase {
+  /** The `wamid.…` id. Empty string only when Meta sent none. */
+  id: string;
+  /** The sender's WhatsApp id (phone number digits). */
+  from: string;
+  timestampSec: number | undefined;
+  context: MessageContext | undefined;
+  referral: AdReferral | undefined;
+  /** Message-level errors (set on `unsupported` messages and some others). */
+  errors: WebhookErrorDetail[];
+  /** Set when the message was sent in a group. */
+  groupId: string | undefined;
+  raw: WireObject;
+}
+
+export interface MediaPayload {
+  id: string | undefined;
+  mimeType: string | undefined;
+  sha256: string | undefined;
+  caption: string | undefined;
+  /** Documents only. */
+  filename: string | undefined;
+  /** Audio only: a voice note. */
+  voice: boolean | undefined;
+  /** Stickers only. */
+  animated: boolean | undefined;
+  /** Some deliveries carry a download URL. */
+  url: string | undefined;
+}
+
+export interface TextMessage extends MessageBase {
+  type: 'text';
+  text: { body: string };
+}
+export interface MediaMessage extends MessageBase {
+  type: 'image' | 'video' | 'audio' | 'document' | 'sticker';
+  media: MediaPayload;
+}
+export interface LocationMessage extends MessageBase {
+  type: 'location';
+  location: {
+    latitude: number | undefined;
+    longitude: number | undefined;
+    name: string | undefined;
+    address: string | undefined;
+    url: string | undefined;
+  };
+}
+export interface SharedContact {
+  name: {
+    formattedName: string | undefined;
+    firstName: string | undefined;
+    lastName: string | undefined;
+    middleName: string | undefined;
+    prefix: string | undefined;
+    suffix: string | undefined;
+  };
+  phones: { phone: string | undefined; waId: string | undefined; type: string | undefined }[];
+  emails: { email: string | undefined; type: string | undefined }[];
+  urls: { url: string | undefined; type: string | undefined }[];
+  addresses: WireObject[];
+  org: { company: string | undefined; department: string | undefined; title: string | undefined } | undefined;
+  birthday: string | undefined;
+  raw: WireObject;
+}
+export interface ContactsMessage extends MessageBase {
+  type: 'contacts';
+  contacts: SharedContact[];
+}
+export type InteractiveReply =
+  | { kind: 'button_reply'; id: string | undefined; title: string | undefined }
+  | { kind: 'list_reply'; id: string | undefined; title: string | undefined; description: string | undefined }
+  | {
+      /** A Flow's completion (`nfm_reply`); `response` is `response_json` parsed, or undefined if it was not JSON. */
+      kind: 'nfm_reply';
+      name: string | undefined;
+      body: string | undefined;
+      responseJson: string | undefined;
+      response: unknown;
+    }
+  | {
+      kind: 'call_permission_reply';
+      response: string | undefined;
+      isPermanent: boolean | undefined;
+      expirationTimestampSec: number | undefined;
+      responseSource: string | undefined;
+    }
+  | { kind: 'other'; interactiveType: string; raw: WireObject };
+export interface InteractiveMessage extends MessageBase {
+  type: 'interactive';
+  interactive: InteractiveReply;
+}
+/** A quick-reply button of a template. */
+export interface ButtonMessage extends MessageBase {
+  type: 'button';
+  button: { text: string | undefined; payload: string | undefined };
+}
+export interface OrderMessage extends MessageBase {
+  type: 'order';
+  order: {
+    catalogId: string | undefined;
+    text: string | undefined;
+    productItems: {
+      productRetailerId: string | undefined;
+      quantity: number | undefined;
+      itemPrice: number | undefined;
+      currency: string | undefined;
+    }[];
+  };
+}
+export interface ReactionMessage extends MessageBase {
+  type: 'reaction';
+  /** `emoji` is undefined when the user removed a reaction. */
+  reaction: { messageId: string | undefined; emoji: string | undefined };
+}
+export interface SystemMessage extends MessageBase {
+  type: 'system';
+  system: {
+    /** `user_changed_number`, `customer_identity_changed`, … */
+    kind: string | undefined;
+    body: string | undefined;
+    /** The user's new WhatsApp id after a number change. */
+    newWaId: string | undefined;
+    customer: string | undefined;
+  };
+  /** `identity` block of a `customer_identity_changed` notice. */
+  identity:
+    | { acknowledged: boolean | undefined; createdTimestampSec: number | undefined; hash: string | undefined }
+    | undefined;
+}
+/** The user opened a chat for the first time (`request_welcome`). */
+export interface RequestWelcomeMessage extends MessageBase {
+  type: 'request_welcome';
+}
+/** The user edited an earlier message (WhatsApp Business app users). `message` is the new content. */
+export interface EditMessage extends MessageBase {
+  type: 'edit';
+  edit: { originalMessageId: string | undefined; message: InboundMessage | undefined };
+}
+/** The user deleted (revoked) an earlier message. */
+export interface RevokeMessage extends MessageBase {
+  type: 'revoke';
+  revoke: { originalMessageId: string | undefined };
+}
+/**
+ * A message type Meta could not deliver (`unsupported`, `unknown`) or one this version does not know yet;
+ * `originalType` is the type as sent.
+ */
+export interface UnsupportedMessage extends MessageBase {
+  type: 'unsupported';
+  originalType: string;
+}
+
+export type InboundMessage =
+  | TextMessage
+  | MediaMessage
+  | LocationMessage
+  | ContactsMessage
+  | InteractiveMessage
+  | ButtonMessage
+  | OrderMessage
+  | ReactionMessage
+  | SystemMessage
+  | RequestWelcomeMessage
+  | EditMessage
+  | RevokeMessage
+  | UnsupportedMessage;
+
+export type InboundMessageType = InboundMessage['type'];
+
+/** An incoming message (`messages` field, `value.messages[]`). */
+export interface MessageEvent extends EventBase<'message'> {
+  message: InboundMessage;
+  /** The sender's profile, matched by `wa_id` from `value.contacts`. */
+  contact: ContactProfile | undefined;
+}
+
+/** A message sent from the WhatsApp Business app by a coexistence number (`smb_message_echoes`). */
+export interface MessageEchoEvent extends EventBase<'message_echo'> {
+  message: InboundMessage;
+  /** The recipient. */
+  to: string | undefined;
+}
+
+export type MessageStatus = 'sent' | 'delivered' | 'read' | 'failed' | 'deleted' | 'warning' | 'played';
+
+/** Delivery status of a message the business sent (`messages` field, `value.statuses[]`). */
+export interface StatusEvent extends EventBase<'status'> {
+  /** The `wamid.…` of the message the status is about. */
+  id: string;
+  /** One of {@link MessageStatus}, or a newer value passed through as sent. */
+  status: MessageStatus | (string & {});
+  recipientId: string | undefined;
+  timestampSec: number | undefined;
+  groupId: string | undefined;
+  conversation:
+    | { id: string | undefined; expirationTimestampSec: number | undefined; originType: string | undefined }
+    | undefined;
+  pricing:
+    | {
+        billable: boolean | undefined;
+        pricingModel: string | undefined;
+        category: string | undefined;
+        type: string | undefined;
+      }
+    | undefined;
+  errors: WebhookErrorDetail[];
+  bizOpaqueCallbackData: string | undefined;
+  raw: WireObject;
+}
+
+/** An error reported for a whole change (`value.errors[]`), not tied to one message. */
+export interface ChangeErrorEvent extends EventBase<'error'> {
+  error: WebhookErrorDetail;
+  raw: WireObject;
+}
+
+interface TemplateRef {
+  templateId: string | undefined;
+  templateName: string | undefined;
+  language: string | undefined;
+}
+
+/** `message_template_status_update`: APPROVED, REJECTED, PAUSED, DISABLED, … */
+export interface TemplateStatusEvent extends EventBase<'template_status'>, TemplateRef {
+  event: string | undefined;
+  reason: string | undefined;
+  category: string | undefined;
+  otherInfo: { title: string | undefined; description: string | undefined } | undefined;
+  raw: WireObject;
+}
+/** `message_template_quality_update`. */
+export interface TemplateQualityEvent extends EventBase<'template_quality'>, TemplateRef {
+  previousQualityScore: string | undefined;
+  newQualityScore: string | undefined;
+  raw: WireObject;
+}
+/** `template_category_update`. */
+export interface TemplateCategoryEvent extends EventBase<'template_category'>, TemplateRef {
+  previousCategory: string | undefined;
+  newCategory: string | undefined;
+  correctCategory: string | undefined;
+  raw: WireObject;
+}
+/** `message_template_components_update`. */
+export interface TemplateComponentsEvent extends EventBase<'template_components'>, TemplateRef {
+  element: string | undefined;
+  title: string | undefined;
+  footer: string | undefined;
+  raw: WireObject;
+}
+/** `phone_number_name_update`: the display name review decision. */
+export interface PhoneNumberNameEvent extends EventBase<'phone_number_name'> {
+  decision: string | undefined;
+  requestedVerifiedName: string | undefined;
+  rejectionReason: string | undefined;
+  raw: WireObject;
+}
+/** `phone_number_quality_update`: quality flag and messaging limit changes. */
+export interface PhoneNumberQualityEvent extends EventBase<'phone_number_quality'> {
+  event: string | undefined;
+  currentLimit: string | undefined;
+  oldLimit: string | undefined;
+  raw: WireObject;
+}
+/** `account_update`: verification, bans, violations, restrictions, partner changes, … */
+export interface AccountUpdateEvent extends EventBase<'account_update'> {
+  event: string | undefined;
+  phoneNumber: string | undefined;
+  raw: WireObject;
+}
+/** `account_review_update`. */
+export interface AccountReviewEvent extends EventBase<'account_review'> {
+  decision: string | undefined;
+  raw: WireObject;
+}
+/** `account_alerts`. */
+export interface AccountAlertEvent extends EventBase<'account_alert'> {
+  entityType: string | undefined;
+  entityId: string | undefined;
+  severity: string | undefined;
+  status: string | undefined;
+  alertType: string | undefined;
+  description: string | undefined;
+  raw: WireObject;
+}
+/** `business_capability_update`: messaging limits and number caps. */
+export interface BusinessCapabilityEvent extends EventBase<'business_capability'> {
+  maxDailyConversationPerPhone: number | undefined;
+  maxPhoneNumbersPerBusiness: number | undefined;
+  maxPhoneNumbersPerWaba: number | undefined;
+  raw: WireObject;
+}
+/** `security`: two-step verification PIN changes and reset requests. */
+export interface SecurityEvent extends EventBase<'security'> {
+  event: string | undefined;
+  requester: string | undefined;
+  raw: WireObject;
+}
+/** `user_preferences`: a user stopped or resumed marketing messages. */
+export interface UserPreferenceEvent extends EventBase<'user_preference'> {
+  waId: string | undefined;
+  category: string | undefined;
+  /** `stop` or `resume`. */
+  value: string | undefined;
+  detail: string | undefined;
+  timestampSec: number | undefined;
+  contact: ContactProfile | undefined;
+  raw: WireObject;
+}
+/** `calls`: a call connected or terminated (`value.calls[]`). */
+export interface CallEvent extends EventBase<'call'> {
+  id: string;
+  /** `connect`, `terminate`, … */
+  event: string | undefined;
+  from: string | undefined;
+  to: string | undefined;
+  direction: string | undefined;
+  timestampSec: number | undefined;
+  session: { sdpType: string | undefined; sdp: string | undefined } | undefined;
+  /** Terminate events: `COMPLETED`, `FAILED`, … */
+  status: string | undefined;
+  startTimeSec: number | undefined;
+  endTimeSec: number | undefined;
+  durationSec: number | undefined;
+  bizOpaqueCallbackData: string | undefined;
+  errors: WebhookErrorDetail[];
+  contact: ContactProfile | undefined;
+  raw: WireObject;
+}
+/** `calls`: status of a business-initiated call (`value.statuses[]`: RINGING, ACCEPTED, REJECTED). */
+export interface CallStatusEvent extends EventBase<'call_status'> {
+  id: string;
+  status: string | undefined;
+  recipientId: string | undefined;
+  timestampSec: number | undefined;
+  errors: WebhookErrorDetail[];
+  raw: WireObject;
+}
+/** `flows`: status changes and health alerts of a WhatsApp Flow. */
+export interface FlowEvent extends EventBase<'flow'> {
+  event: string | undefined;
+  flowId: string | undefined;
+  message: string | undefined;
+  oldStatus: string | undefined;
+  newStatus: string | undefined;
+  raw: WireObject;
+}
+/** `group_lifecycle_update`, `group_settings_update`, `group_participants_update`, `group_status_update`. */
+export interface GroupEvent extends EventBase<'group'> {
+  groupId: string | undefined;
+  /** `group_create`, `group_delete`, `group_settings_update`, `group_add_participants`, … */
+  groupEventType: string | undefined;
+  requestId: string | undefined;
+  timestampSec: number | undefined;
+  subject: string | undefined;
+  /** `added_participants` / `removed_participants` (ids coerced to strings; Meta sends some as numbers). */
+  addedParticipants: GroupParticipant[];
+  removedParticipants: GroupParticipant[];
+  raw: WireObject;
+}
+export interface GroupParticipant {
+  input: string | undefined;
+  waId: string | undefined;
+}
+/** `history`: a chunk of chat history shared when a coexistence number onboards. */
+export interface HistoryEvent extends EventBase<'history'> {
+  phase: number | undefined;
+  chunkOrder: number | undefined;
+  progress: number | undefined;
+  threads: WireObject[];
+  raw: WireObject;
+}
+/** `smb_app_state_sync`: contact changes in a coexistence number's WhatsApp Business app. */
+export interface AppStateSyncEvent extends EventBase<'app_state_sync'> {
+  syncType: string | undefined;
+  action: string | undefined;
+  raw: WireObject;
+}
+/**
+ * Anything this version does not recognise: an unknown field, a change without recognisable content, or a
+ * payload that is not a webhook at all. Nothing is dropped: `raw` holds what arrived.
+ */
+export interface UnknownEvent extends EventBase<'unknown'> {
+  reason: string;
+  raw: unknown;
+}
+
+export type WebhookEvent =
+  | MessageEvent
+  | MessageEchoEvent
+  | StatusEvent
+  | ChangeErrorEvent
+  | TemplateStatusEvent
+  | TemplateQualityEvent
+  | TemplateCategoryEvent
+  | TemplateComponentsEvent
+  | PhoneNumberNameEvent
+  | PhoneNumberQualityEvent
+  | AccountUpdateEvent
+  | AccountReviewEvent
+  | AccountAlertEvent
+  | BusinessCapabilityEvent
+  | SecurityEvent
+  | UserPreferenceEvent
+  | CallEvent
+  | CallStatusEvent
+  | FlowEvent
+  | GroupEvent
+  | HistoryEvent
+  | AppStateSyncEvent
+  | UnknownEvent;
+
+export type WebhookEventType = WebhookEvent['type'];
+
+/** The event with type `T`. */
+export type EventOfType<T extends WebhookEventType> = Extract<WebhookEvent, { type: T }>;
+
+/** Every event type, for exhaustive tables and tests. */
+export const WEBHOOK_EVENT_TYPES: readonly WebhookEventType[] = [
+  'message',
+  'message_echo',
+  'status',
+  'error',
+  'template_status',
+  'template_quality',
+  'template_category',
+  'template_components',
+  'phone_number_name',
+  'phone_number_quality',
+  'account_update',
+  'account_review',
+  'account_alert',
+  'business_capability',
+  'security',
+  'user_preference',
+  'call',
+  'call_status',
+  'flow',
+  'group',
+  'history',
+  'app_state_sync',
+  'unknown',
+];
