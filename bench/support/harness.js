@@ -65,7 +65,7 @@ export function formatTable(title, results, baselineName) {
   const lines = [
     `### ${title}`,
     '',
-    '| contender | req/s (median) | vs ' + baselineName + ' |',
+    `| contender | req/s (median) | vs ${baselineName} |`,
     '|---|---:|---:|',
   ];
   for (const r of results)

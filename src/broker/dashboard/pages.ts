@@ -67,7 +67,7 @@ const STATUS_COLOR: Record<string, string> = {
 
 export function formatTime(ms: number | null): string {
   if (ms === null) return 'never';
-  return new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
 }
 
 function statusBadge(status: string): SafeHtml {
