@@ -713,6 +713,12 @@ describe('parseWebhook: batches and the unknown', () => {
     expect(parseWebhook({ object: 'whatsapp_business_account', entry: [] })).toEqual([]);
   });
 
+  it('regression (found by fast-check): fields named like Object.prototype members are unknown, not a crash', () => {
+    for (const field of ['valueOf', 'toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      expect(one(parseWebhook(delivery(field, {})), 'unknown').field).toBe(field);
+    }
+  });
+
   it("the secreto 'invalid' mocks (empty arrays, missing metadata) yield an unknown event each, not a crash", () => {
     const dir = new URL('../../../shared/fixtures/webhooks/', import.meta.url);
     const invalid = readdirSync(dir).filter((f) => f.startsWith('secreto-invalid'));
@@ -744,7 +750,7 @@ describe('parseJsonBody', () => {
       c: 9007199254740991,
       d: '-98765432109876543210',
       e: 1.5e300,
-      f: [1234567890123456789.5],
+      f: [Number('1234567890123456789.5')],
     });
     const escaped = '{"s":"quote \\" 12345678901234567890 \\\\","n":12345678901234567890}';
     expect(parseJsonBody(escaped)).toEqual({

@@ -74,7 +74,8 @@ export function parseWebhook(payload: unknown): WebhookEvent[] {
           base.phoneNumberId = str(metadata.phone_number_id);
           base.displayPhoneNumber = str(metadata.display_phone_number);
         }
-        const parser = FIELD_PARSERS[base.field];
+        // A Map, not an object lookup: a field named "valueOf" or "__proto__" must not find a prototype member.
+        const parser = PARSERS.get(base.field);
         if (parser) parser(value, base, events);
         else events.push(unknown(base, `unknown webhook field "${base.field}"`, change));
       } else {
@@ -315,6 +316,8 @@ const FIELD_PARSERS: Record<string, FieldParser> = {
     });
   },
 };
+
+const PARSERS: ReadonlyMap<string, FieldParser> = new Map(Object.entries(FIELD_PARSERS));
 
 function echoes(value: WireObject, base: Base, out: WebhookEvent[]): void {
   eachObject(value.message_echoes, (m, i) => {

@@ -151,7 +151,11 @@ describe('de-duplication', () => {
     const keys = new Set<string>();
     const dedupe = createDeduplicator({
       store: {
-        claim: async (key) => (keys.has(key) ? false : (keys.add(key), true)),
+        claim: async (key) => {
+          if (keys.has(key)) return false;
+          keys.add(key);
+          return true;
+        },
         release: async (key) => void keys.delete(key),
       },
     });

@@ -99,7 +99,16 @@ describe('parseWebhook properties', () => {
     const anything = fc.anything({ maxDepth: 3 });
     const change = fc.record({
       field: fc.oneof(
-        fc.constantFrom('messages', 'calls', 'flows', 'user_preferences', 'smb_message_echoes', 'history'),
+        fc.constantFrom(
+          'messages',
+          'calls',
+          'flows',
+          'user_preferences',
+          'smb_message_echoes',
+          'history',
+          'valueOf',
+          '__proto__',
+        ),
         fc.string(),
       ),
       value: fc.oneof(
