@@ -84,58 +84,31 @@ export class GraphError extends WacloudError {
 }
 
 export class GraphTokenExpiredError extends GraphError {
-  constructor(init: GraphErrorInit) {
-    super(init);
-    this.name = 'GraphTokenExpiredError';
-  }
+  override name = 'GraphTokenExpiredError';
 }
 export class GraphInvalidSessionError extends GraphError {
-  constructor(init: GraphErrorInit) {
-    super(init);
-    this.name = 'GraphInvalidSessionError';
-  }
+  override name = 'GraphInvalidSessionError';
 }
 export class GraphPermissionError extends GraphError {
-  constructor(init: GraphErrorInit) {
-    super(init);
-    this.name = 'GraphPermissionError';
-  }
+  override name = 'GraphPermissionError';
 }
 export class GraphThrottledError extends GraphError {
-  constructor(init: GraphErrorInit) {
-    super(init);
-    this.name = 'GraphThrottledError';
-  }
+  override name = 'GraphThrottledError';
 }
 export class GraphTransientError extends GraphError {
-  constructor(init: GraphErrorInit) {
-    super(init);
-    this.name = 'GraphTransientError';
-  }
+  override name = 'GraphTransientError';
 }
 export class GraphInvalidParameterError extends GraphError {
-  constructor(init: GraphErrorInit) {
-    super(init);
-    this.name = 'GraphInvalidParameterError';
-  }
+  override name = 'GraphInvalidParameterError';
 }
 export class GraphPolicyError extends GraphError {
-  constructor(init: GraphErrorInit) {
-    super(init);
-    this.name = 'GraphPolicyError';
-  }
+  override name = 'GraphPolicyError';
 }
 export class GraphNotFoundError extends GraphError {
-  constructor(init: GraphErrorInit) {
-    super(init);
-    this.name = 'GraphNotFoundError';
-  }
+  override name = 'GraphNotFoundError';
 }
 export class GraphUnknownError extends GraphError {
-  constructor(init: GraphErrorInit) {
-    super(init);
-    this.name = 'GraphUnknownError';
-  }
+  override name = 'GraphUnknownError';
 }
 
 const CLASS_BY_KIND: Record<GraphErrorKind, new (init: GraphErrorInit) => GraphError> = {
