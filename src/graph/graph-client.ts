@@ -288,7 +288,10 @@ export class GraphClient {
     }
     let url: string;
     if (req.absoluteUrl) {
-      url = parseBaseUrl('url', req.absoluteUrl.split('?')[0] ?? '');
+      // Checked like a base URL (https, or http on loopback) but sent as given: Meta's media URLs end in "/?mid=…"
+      // and must not be normalised.
+      url = req.absoluteUrl.split('?')[0] ?? '';
+      parseBaseUrl('url', url);
       const existing = req.absoluteUrl.includes('?')
         ? req.absoluteUrl.slice(req.absoluteUrl.indexOf('?') + 1)
         : '';
