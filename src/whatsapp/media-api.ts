@@ -63,7 +63,7 @@ export class MediaApi {
   }
 
   /** The short-lived download URL and metadata of a media id. */
-  getUrl(mediaId: string): Promise<MediaUrlResponse> {
+  async getUrl(mediaId: string): Promise<MediaUrlResponse> {
     return this.#graph.get<MediaUrlResponse>(encodeURIComponent(mediaId));
   }
 
@@ -85,7 +85,7 @@ export class MediaApi {
     return { data: res.data, mimeType: mimeType ?? res.headers['content-type'] };
   }
 
-  delete(mediaId: string): Promise<{ success: boolean }> {
+  async delete(mediaId: string): Promise<{ success: boolean }> {
     return this.#graph.delete<{ success: boolean }>(encodeURIComponent(mediaId));
   }
 }

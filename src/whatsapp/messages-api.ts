@@ -114,7 +114,7 @@ export class MessagesApi {
     return res.data;
   }
 
-  text(
+  async text(
     input: Common & { body: string; previewUrl?: boolean },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
@@ -123,21 +123,21 @@ export class MessagesApi {
     return this.send({ ...base(input), type: 'text', text }, options);
   }
 
-  image(
+  async image(
     input: Common & MediaInput & { caption?: string },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
     return this.send({ ...base(input), type: 'image', image: media(input, input) }, options);
   }
 
-  video(
+  async video(
     input: Common & MediaInput & { caption?: string },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
     return this.send({ ...base(input), type: 'video', video: media(input, input) }, options);
   }
 
-  audio(
+  async audio(
     input: Common & MediaInput & { voice?: boolean },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
@@ -146,18 +146,21 @@ export class MessagesApi {
     return this.send({ ...base(input), type: 'audio', audio }, options);
   }
 
-  document(
+  async document(
     input: Common & MediaInput & { caption?: string; filename?: string },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
     return this.send({ ...base(input), type: 'document', document: media(input, input) }, options);
   }
 
-  sticker(input: Common & MediaInput, options?: SendOptions): Promise<SendMessageResponse> {
+  async sticker(input: Common & MediaInput, options?: SendOptions): Promise<SendMessageResponse> {
     return this.send({ ...base(input), type: 'sticker', sticker: media(input) }, options);
   }
 
-  location(input: Common & LocationMessage['location'], options?: SendOptions): Promise<SendMessageResponse> {
+  async location(
+    input: Common & LocationMessage['location'],
+    options?: SendOptions,
+  ): Promise<SendMessageResponse> {
     const { latitude, longitude, name, address } = input;
     const location: LocationMessage['location'] = { latitude, longitude };
     if (name !== undefined) location.name = name;
@@ -165,12 +168,15 @@ export class MessagesApi {
     return this.send({ ...base(input), type: 'location', location }, options);
   }
 
-  contacts(input: Common & { contacts: ContactCard[] }, options?: SendOptions): Promise<SendMessageResponse> {
+  async contacts(
+    input: Common & { contacts: ContactCard[] },
+    options?: SendOptions,
+  ): Promise<SendMessageResponse> {
     return this.send({ ...base(input), type: 'contacts', contacts: input.contacts }, options);
   }
 
   /** React to a message; `emoji: ''` removes the reaction. */
-  reaction(
+  async reaction(
     input: Common & { messageId: string; emoji: string },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
@@ -180,7 +186,7 @@ export class MessagesApi {
     );
   }
 
-  template(
+  async template(
     input: Common & { name: string; language?: string; components?: TemplateComponent[] },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
@@ -199,7 +205,7 @@ export class MessagesApi {
   }
 
   /** Up to three quick-reply buttons. */
-  buttons(
+  async buttons(
     input: InteractiveCommon & { buttons: Array<{ id: string; title: string }> },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
@@ -207,14 +213,14 @@ export class MessagesApi {
     return this.send(interactive(input, 'button', { buttons }), options);
   }
 
-  list(
+  async list(
     input: InteractiveCommon & { button: string; sections: ListSection[] },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
     return this.send(interactive(input, 'list', { button: input.button, sections: input.sections }), options);
   }
 
-  ctaUrl(
+  async ctaUrl(
     input: InteractiveCommon & { displayText: string; url: string },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
@@ -228,7 +234,7 @@ export class MessagesApi {
   }
 
   /** A Flow by id or name; `mode: 'draft'` for unpublished flows. */
-  flow(
+  async flow(
     input: InteractiveCommon & {
       flowCta: string;
       flowId?: string;
@@ -253,11 +259,14 @@ export class MessagesApi {
   }
 
   /** Asks the user to share their location. */
-  locationRequest(input: Common & { body: string }, options?: SendOptions): Promise<SendMessageResponse> {
+  async locationRequest(
+    input: Common & { body: string },
+    options?: SendOptions,
+  ): Promise<SendMessageResponse> {
     return this.send(interactive(input, 'location_request_message', { name: 'send_location' }), options);
   }
 
-  product(
+  async product(
     input: Omit<InteractiveCommon, 'body'> & { body?: string; catalogId: string; productRetailerId: string },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
@@ -269,7 +278,7 @@ export class MessagesApi {
     return this.send(msg, options);
   }
 
-  productList(
+  async productList(
     input: InteractiveCommon & {
       header: InteractiveHeader | string;
       catalogId: string;
@@ -283,7 +292,7 @@ export class MessagesApi {
     );
   }
 
-  catalog(
+  async catalog(
     input: InteractiveCommon & { thumbnailProductRetailerId?: string },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
@@ -295,7 +304,7 @@ export class MessagesApi {
   }
 
   /** Marks a received message as read; `typing: true` also shows the typing indicator (up to 25 s). */
-  markRead(
+  async markRead(
     input: { messageId: string; typing?: boolean },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {

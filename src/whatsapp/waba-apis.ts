@@ -57,13 +57,13 @@ export class TemplatesApi {
     private readonly waba: () => string | undefined,
   ) {}
 
-  list(
+  async list(
     query: { name?: string; status?: string; limit?: number; after?: string; fields?: string } = {},
   ): Promise<Paged<MessageTemplate>> {
     return this.graph.get<Paged<MessageTemplate>>(`${requireWaba(this.waba())}/message_templates`, query);
   }
 
-  create(template: {
+  async create(template: {
     name: string;
     language: string;
     category: 'MARKETING' | 'UTILITY' | 'AUTHENTICATION';
@@ -78,7 +78,7 @@ export class TemplatesApi {
   }
 
   /** Deletes by name (all languages), or one language version with `hsmId`. */
-  delete(input: { name: string; hsmId?: string }): Promise<{ success: boolean }> {
+  async delete(input: { name: string; hsmId?: string }): Promise<{ success: boolean }> {
     return this.graph.delete(`${requireWaba(this.waba())}/message_templates`, {
       name: input.name,
       hsm_id: input.hsmId,
@@ -93,11 +93,11 @@ export class PhoneNumbersApi {
     private readonly waba: () => string | undefined,
   ) {}
 
-  list(query: { fields?: string; limit?: number; after?: string } = {}): Promise<Paged<PhoneNumber>> {
+  async list(query: { fields?: string; limit?: number; after?: string } = {}): Promise<Paged<PhoneNumber>> {
     return this.graph.get<Paged<PhoneNumber>>(`${requireWaba(this.waba())}/phone_numbers`, query);
   }
 
-  get(phoneNumberId: string, fields?: string): Promise<PhoneNumber> {
+  async get(phoneNumberId: string, fields?: string): Promise<PhoneNumber> {
     return this.graph.get<PhoneNumber>(encodeURIComponent(phoneNumberId), { fields });
   }
 }
@@ -109,13 +109,13 @@ export class ProfileApi {
     private readonly sender: () => string,
   ) {}
 
-  get(
+  async get(
     fields = 'about,address,description,email,profile_picture_url,websites,vertical',
   ): Promise<Paged<BusinessProfile>> {
     return this.graph.get(`${this.sender()}/whatsapp_business_profile`, { fields });
   }
 
-  update(
+  async update(
     profile: Omit<BusinessProfile, 'messaging_product' | 'profile_picture_url'>,
   ): Promise<{ success: boolean }> {
     if (profile.about !== undefined && [...profile.about].length > 139) {
@@ -135,7 +135,7 @@ export class RegistrationApi {
     private readonly sender: () => string,
   ) {}
 
-  register(input: { pin: string; dataLocalizationRegion?: string }): Promise<{ success: boolean }> {
+  async register(input: { pin: string; dataLocalizationRegion?: string }): Promise<{ success: boolean }> {
     if (!/^\d{6}$/.test(input.pin)) throw new ValidationError('must be 6 digits', 'pin');
     return this.graph.post(`${this.sender()}/register`, {
       messaging_product: 'whatsapp',
@@ -144,18 +144,21 @@ export class RegistrationApi {
     });
   }
 
-  deregister(): Promise<{ success: boolean }> {
+  async deregister(): Promise<{ success: boolean }> {
     return this.graph.post(`${this.sender()}/deregister`, {});
   }
 
-  requestCode(input: { codeMethod: 'SMS' | 'VOICE'; language?: string }): Promise<{ success: boolean }> {
+  async requestCode(input: {
+    codeMethod: 'SMS' | 'VOICE';
+    language?: string;
+  }): Promise<{ success: boolean }> {
     return this.graph.post(`${this.sender()}/request_code`, {
       code_method: input.codeMethod,
       language: input.language ?? 'en_US',
     });
   }
 
-  verifyCode(code: string): Promise<{ success: boolean }> {
+  async verifyCode(code: string): Promise<{ success: boolean }> {
     if (!/^\d{6}$/.test(code)) throw new ValidationError('must be 6 digits', 'code');
     return this.graph.post(`${this.sender()}/verify_code`, { code });
   }
@@ -173,12 +176,12 @@ export class SubscriptionsApi {
     private readonly waba: () => string | undefined,
   ) {}
 
-  list(wabaId?: string): Promise<Paged<SubscribedApp>> {
+  async list(wabaId?: string): Promise<Paged<SubscribedApp>> {
     return this.graph.get(`${requireWaba(wabaId ?? this.waba())}/subscribed_apps`);
   }
 
   /** Subscribes the app; with `overrideCallbackUri` (+ `verifyToken`) this WABA's webhooks go to another endpoint. */
-  subscribe(
+  async subscribe(
     input: { wabaId?: string; overrideCallbackUri?: string; verifyToken?: string } = {},
   ): Promise<{ success: boolean }> {
     if (input.overrideCallbackUri && !input.verifyToken) {
@@ -190,7 +193,7 @@ export class SubscriptionsApi {
     return this.graph.post(`${requireWaba(input.wabaId ?? this.waba())}/subscribed_apps`, body);
   }
 
-  unsubscribe(wabaId?: string): Promise<{ success: boolean }> {
+  async unsubscribe(wabaId?: string): Promise<{ success: boolean }> {
     return this.graph.delete(`${requireWaba(wabaId ?? this.waba())}/subscribed_apps`);
   }
 }
