@@ -8,6 +8,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     summary: 'send a text or template message',
     load: () => import('./commands/send.js').then((m) => m.command),
   },
+  webhook: {
+    summary: 'sign or verify a webhook delivery, or listen for deliveries locally',
+    load: () => import('./commands/webhook.js').then((m) => m.command),
+  },
 };
 
 function help(): string {

@@ -33,6 +33,7 @@ export {
   dedupeKey,
   type MemoryDedupeStoreOptions,
 } from './dedupe.js';
+export { describeEvent, type EventSummary, formatEventLine } from './describe-event.js';
 export { WEBHOOK_REJECTION_STATUS, WebhookError, type WebhookRejection } from './errors.js';
 export * from './events.js';
 export {
