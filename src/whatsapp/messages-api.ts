@@ -14,7 +14,7 @@ import type {
   SendMessageResponse,
   TemplateComponent,
 } from './message-types.js';
-import { validateMessage } from './validate-message.js';
+import { impliedMessageType, validateMessage } from './validate-message.js';
 
 export interface SendOptions {
   /** Send from this number instead of the client's sender. */
@@ -26,6 +26,12 @@ export interface SendOptions {
    * re-sent unless you accept a possible duplicate.
    */
   retryTransient?: boolean;
+  /**
+   * Leave out fields whose value Graph implies: `recipient_type` when it is `individual` (the default), `type`
+   * when the payload object names it (text when there is none). By default both are written out; some of Meta's
+   * own examples omit them, and this lets a helper produce those bodies exactly.
+   */
+  omitImplied?: ReadonlyArray<'recipient_type' | 'type'>;
   signal?: AbortSignal;
 }
 
@@ -99,8 +105,19 @@ export class MessagesApi {
    */
   async send(message: MessagesRequest, options: SendOptions = {}): Promise<SendMessageResponse> {
     const body = { messaging_product: 'whatsapp', ...message } as MessagesRequest;
-    if (!('status' in body) && (body as OutgoingMessage).recipient_type === undefined) {
-      (body as OutgoingMessage).recipient_type = 'individual';
+    const omit = options.omitImplied;
+    if (!('status' in body)) {
+      const b = body as OutgoingMessage;
+      if (!omit) {
+        b.recipient_type ??= 'individual';
+      } else {
+        if (omit.includes('recipient_type')) {
+          if (b.recipient_type === 'individual') delete b.recipient_type;
+        } else b.recipient_type ??= 'individual';
+        if (omit.includes('type') && b.type !== undefined && impliedMessageType(b) === b.type) {
+          delete (b as { type?: string }).type;
+        }
+      }
     }
     if (!options.skipValidation) validateMessage(body);
     const from = options.phoneNumberId ?? this.#sender();
@@ -187,7 +204,13 @@ export class MessagesApi {
   }
 
   async template(
-    input: Common & { name: string; language?: string; components?: TemplateComponent[] },
+    input: Common & {
+      name: string;
+      language?: string;
+      /** `deterministic`: use exactly this language (Meta's only policy value). */
+      languagePolicy?: 'deterministic';
+      components?: TemplateComponent[];
+    },
     options?: SendOptions,
   ): Promise<SendMessageResponse> {
     return this.send(
@@ -196,7 +219,10 @@ export class MessagesApi {
         type: 'template',
         template: {
           name: input.name,
-          language: { code: input.language ?? 'en_US' },
+          language: {
+            code: input.language ?? 'en_US',
+            ...(input.languagePolicy ? { policy: input.languagePolicy } : {}),
+          },
           ...(input.components ? { components: input.components } : {}),
         },
       },

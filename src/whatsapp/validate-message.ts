@@ -46,6 +46,20 @@ function requireString(v: unknown, field: string, max?: number): string {
   return v;
 }
 
+/**
+ * The message type of a body that has no `type`: the one payload object it carries (`interactive`, `image`, ...),
+ * else text, Graph's default. Some of Meta's own examples leave `type` out this way.
+ */
+export function impliedMessageType(message: object): string {
+  let found: string | undefined;
+  for (const t of KNOWN_TYPES) {
+    if (!(t in message)) continue;
+    if (found) return 'text';
+    found = t;
+  }
+  return found ?? 'text';
+}
+
 function optionalString(v: unknown, field: string, max: number): void {
   if (v === undefined) return;
   requireString(v, field, max);
@@ -158,7 +172,7 @@ export function validateMessage<T extends MessagesRequest>(message: T): T {
     requireString(m.message_id, 'message_id');
     return message;
   }
-  const type = m.type === undefined ? 'text' : m.type;
+  const type = m.type === undefined ? impliedMessageType(m) : m.type;
   if (typeof type !== 'string' || !KNOWN_TYPES.has(type)) {
     throw new ValidationError(
       `unknown message type ${JSON.stringify(type)}; expected one of ${[...KNOWN_TYPES].join(', ')}`,
