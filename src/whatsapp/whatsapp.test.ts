@@ -392,6 +392,36 @@ describe('WhatsApp: endpoints', () => {
     });
   });
 
+  it('omitImplied leaves out only what Graph implies', async () => {
+    const g = mockGraph();
+    const wa = g.client();
+    await wa.messages.image({ to: TO, id: '1' }, { omitImplied: ['type', 'recipient_type'] });
+    expect(json(g.seen[0]!)).toEqual({ messaging_product: 'whatsapp', to: TO, image: { id: '1' } });
+    // A group recipient is not implied, so it stays.
+    await wa.messages.send(
+      { recipient_type: 'group', to: 'group-id-1', type: 'text', text: { body: 'hi all' } },
+      { omitImplied: ['recipient_type', 'type'] },
+    );
+    expect(json(g.seen[1]!)).toEqual({
+      messaging_product: 'whatsapp',
+      recipient_type: 'group',
+      to: 'group-id-1',
+      text: { body: 'hi all' },
+    });
+    await wa.messages.text({ to: TO, body: 'x' }, { omitImplied: [] });
+    expect(json(g.seen[2]!)).toMatchObject({ recipient_type: 'individual', type: 'text' });
+  });
+
+  it('a body without type is validated as the type its payload implies', async () => {
+    const g = mockGraph();
+    const wa = g.client();
+    const err = (await rejection(
+      wa.messages.send({ to: TO, interactive: { type: 'button', body: { text: 'b' }, action: {} } } as never),
+    )) as ValidationError;
+    expect(err.field).toBe('interactive.action.buttons');
+    expect(g.seen).toHaveLength(0);
+  });
+
   it('media.upload sends multipart with messaging_product, type and the file', async () => {
     const g = mockGraph();
     g.script.push({ body: { id: '4490709327384033' } });
