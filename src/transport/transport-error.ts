@@ -48,6 +48,8 @@ function errorCode(err: unknown): string | undefined {
     if (typeof code === 'string' && code in CODE_TO_FAILURE) return code;
     if ((cur as { name?: unknown }).name === 'AbortError') return 'ABORT_ERR';
     if ((cur as { name?: unknown }).name === 'TimeoutError') return 'ETIMEDOUT';
+    // undici's parser errors (bytes that are not HTTP) often carry no code.
+    if ((cur as { name?: unknown }).name === 'HTTPParserError') return 'HPE_INVALID_CONSTANT';
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;
