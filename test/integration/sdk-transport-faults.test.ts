@@ -6,7 +6,6 @@ import { GraphTransientError, GraphUnknownError } from '../../src/core/graph-err
 import { createFetchTransport } from '../../src/transport/fetch-transport.js';
 import { TransportError } from '../../src/transport/transport-error.js';
 import type { Transport } from '../../src/transport/types.js';
-import { createUndiciTransport } from '../../src/transport/undici-transport.js';
 import { WhatsApp } from '../../src/whatsapp/whatsapp.js';
 
 /**
