@@ -1,0 +1,216 @@
+import type { Context } from 'hono';
+import type { FaultInjector } from './faults.js';
+import { type ErrorStatusMapping, type ErrorSurface, graphError } from './graph-errors.js';
+import type { RateLimiter } from './limits.js';
+import type { EmulatorState } from './state.js';
+import type { Principal, TokenService } from './tokens.js';
+import type { VirtualClock } from './virtual-clock.js';
+import type { WebhookDispatcher } from './webhooks.js';
+
+/** Options every route needs, resolved with defaults. */
+export interface CoreSettings {
+  apiVersion: string;
+  minVersion: number;
+  maxVersion: number;
+  errorStatus: ErrorStatusMapping;
+  maxBodyBytes: number;
+  maxMediaBytes: number;
+  templateApproval: { status: 'APPROVED' | 'PENDING' | 'REJECTED'; delayMs: number };
+  longLivedReexchange: 'same-token' | 'new-token-same-expiry';
+  /** Media URLs expire after this long (virtual ms). Default 5 minutes (Meta's documented media URL lifetime). */
+  mediaUrlTtlMs: number;
+}
+
+/** A pending login dialog, between the consent page and the user's choice. */
+export interface DialogRequest {
+  id: string;
+  appId: string;
+  userId: string;
+  redirectUri: string;
+  state: string | undefined;
+  scopes: string[];
+  responseType: string;
+  codeChallenge: string | undefined;
+  codeChallengeMethod: 'S256' | 'plain' | undefined;
+  configId: string | undefined;
+  expiresAtMs: number;
+}
+
+/** Everything the routes share. */
+export interface EmulatorCore {
+  state: EmulatorState;
+  clock: VirtualClock;
+  tokens: TokenService;
+  webhooks: WebhookDispatcher;
+  limits: RateLimiter;
+  faults: FaultInjector;
+  settings: CoreSettings;
+  counters: Map<string, number>;
+  dialogs: Map<string, DialogRequest>;
+  /** The user "signed in" to the emulated facebook.com, who sees the consent page. */
+  dialogUserId: string | undefined;
+  /** Key for signing media URLs (random per run). */
+  mediaUrlKey: Buffer;
+  /** Called after state changes that should reach the state file. */
+  persist(): void;
+}
+
+export interface EmuVariables {
+  trace: string;
+  version: string;
+  surface: ErrorSurface;
+  endpoint: string;
+  appId: string | undefined;
+  wabaId: string | undefined;
+  params: Record<string, string> | undefined;
+}
+
+/** Node bindings when served by @hono/node-server; undefined in-process. */
+export type EmuBindings = {
+  incoming?: { socket?: { destroy(): void } };
+};
+
+export type EmuEnv = { Variables: EmuVariables; Bindings: EmuBindings };
+export type EmuContext = Context<EmuEnv>;
+
+/** Reads the body as text, refusing more than `maxBytes` whatever Content-Length claims. */
+export async function readBodyBytes(c: EmuContext, maxBytes: number): Promise<Buffer> {
+  const declared = c.req.header('content-length');
+  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  const body = c.req.raw.body;
+  if (!body) return Buffer.alloc(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return chunks.length === 1 ? Buffer.from(chunks[0] as Uint8Array) : Buffer.concat(chunks);
+}
+
+function tooLarge(maxBytes: number) {
+  return graphError(100, `(#100) The request body is larger than the emulator accepts (${maxBytes} bytes)`, {
+    status: 413,
+  });
+}
+
+/** Parses a JSON body; Meta's code-100 error when it is not JSON (fixture openapi-400-100-malformed-request). */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw graphError(100, 'Invalid JSON in request body');
+  }
+}
+
+/**
+ * Query and body parameters merged (body wins), as Graph treats them: a token or `appsecret_proof` may come in
+ * either; bodies may be form-encoded or JSON. Values that are objects stay JSON text. Cached per request.
+ */
+export async function requestParams(c: EmuContext, maxBytes: number): Promise<Record<string, string>> {
+  const cached = c.get('params');
+  if (cached) return cached;
+  const out: Record<string, string> = {};
+  const url = c.req.url;
+  const q = url.indexOf('?');
+  if (q >= 0) for (const [k, v] of new URLSearchParams(url.slice(q + 1))) out[k] = v;
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    const type = (c.req.header('content-type') ?? '').toLowerCase();
+    if (!type.startsWith('multipart/')) {
+      const text = (await readBodyBytes(c, maxBytes)).toString('utf8');
+      if (text.trim() !== '') {
+        if (type.includes('json') || /^\s*[{[]/.test(text)) {
+          const body = parseJson(text);
+          if (body && typeof body === 'object' && !Array.isArray(body)) {
+            for (const [k, v] of Object.entries(body)) {
+              out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+            }
+          }
+        } else {
+          for (const [k, v] of new URLSearchParams(text)) out[k] = v;
+        }
+      }
+    }
+  }
+  c.set('params', out);
+  return out;
+}
+
+/** The token a request carries: `Authorization: Bearer|OAuth <token>`, else `access_token`. */
+export function tokenFrom(c: EmuContext, params: Record<string, string> | undefined): string | undefined {
+  const auth = c.req.header('authorization');
+  if (auth) {
+    const m = /^(?:Bearer|OAuth)\s+(\S+)\s*$/i.exec(auth);
+    if (m) return m[1];
+  }
+  const fromParams = params?.access_token;
+  return fromParams ? fromParams : undefined;
+}
+
+/**
+ * Authenticates a Graph call: missing token → 104, bad token → 190 (with subcode), bad or missing
+ * `appsecret_proof` → 100. Records the app for usage headers.
+ */
+export function authenticate(
+  core: EmulatorCore,
+  c: EmuContext,
+  params: Record<string, string> | undefined,
+): Principal {
+  const value = tokenFrom(c, params);
+  if (!value) {
+    throw graphError(104, 'An access token is required to request this resource.', {
+      wwwAuthenticate: 'invalid_request',
+    });
+  }
+  const principal = core.tokens.require(value);
+  core.tokens.checkProof(principal, params?.appsecret_proof, params?.appsecret_time);
+  c.set('appId', principal.app.id);
+  return principal;
+}
+
+/** Query parameters only, without reading the body (hot path). */
+export function queryParams(c: EmuContext): Record<string, string> | undefined {
+  const url = c.req.url;
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(url.slice(q + 1))) out[k] = v;
+  return out;
+}
+
+/** `fields=a,b{c}` → the top-level names, or undefined for "all". */
+export function fieldsParam(params: Record<string, string> | undefined): Set<string> | undefined {
+  const f = params?.fields;
+  if (!f) return undefined;
+  const names = new Set<string>();
+  let depth = 0;
+  let cur = '';
+  for (const ch of f) {
+    if (ch === '{') depth++;
+    else if (ch === '}') depth--;
+    else if (ch === ',' && depth === 0) {
+      if (cur.trim()) names.add(cur.trim());
+      cur = '';
+    } else if (depth === 0) cur += ch;
+  }
+  if (cur.trim()) names.add(cur.trim());
+  return names;
+}
+
+/** Keeps `id` and the requested fields (Graph's `fields=` behaviour), or everything when none were asked for. */
+export function pickFields(
+  obj: Record<string, unknown>,
+  fields: Set<string> | undefined,
+): Record<string, unknown> {
+  if (!fields) return obj;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) if (fields.has(k) || k === 'id') out[k] = v;
+  return out;
+}

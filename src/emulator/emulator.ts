@@ -1,0 +1,489 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import {
+  type CoreSettings,
+  type EmuContext,
+  type EmuEnv,
+  type EmulatorCore,
+  readBodyBytes,
+} from './context.js';
+import { registerControlRoutes } from './control-routes.js';
+import { registerDialogRoutes } from './dialog.js';
+import { type InboundMessageInput, inboundMessageEvent } from './events.js';
+import { checkFaultInput, FaultInjector, type FaultRule, type FaultRuleInput } from './faults.js';
+import {
+  EmulatorGraphError,
+  type ErrorStatusMapping,
+  errorBody,
+  graphError,
+  httpStatusFor,
+  wwwAuthenticate,
+} from './graph-errors.js';
+import { registerGraphRoutes } from './graph-routes.js';
+import { traceId } from './ids.js';
+import { RateLimiter, type ThroughputOptions } from './limits.js';
+import { formatSeed, refreshSeedToken, type SeedOptions, seedCurl, seedWorld } from './seed.js';
+import { type EmulatorSeed, EmulatorState, type SentMessageRecord } from './state.js';
+import { resolveTtls, TokenService, type TokenTtlOptions } from './tokens.js';
+import { VirtualClock, type VirtualClockOptions } from './virtual-clock.js';
+import {
+  type DeliveryRecord,
+  resolveWebhookOptions,
+  WebhookDispatcher,
+  type WebhookOptions,
+} from './webhooks.js';
+import { registerWhatsAppRoutes } from './whatsapp-routes.js';
+import { ControlError, World } from './world.js';
+
+/** Options of {@link createEmulator}. Every default follows graph-api-facts.md; UNVERIFIED facts are options. */
+export interface EmulatorOptions {
+  /** A clock to share, or options for the emulator's own (real time + offset by default). */
+  clock?: VirtualClock | VirtualClockOptions;
+  /** Persist the world to this JSON file (loaded at start when it exists, written shortly after changes). */
+  stateFile?: string;
+  /** Overrides for the seeded world, or `false` for an empty world. Ignored when the state file exists. */
+  seed?: SeedOptions | false;
+  /** The version printed in the seed curl and reported for unversioned calls. Default `v26.0` (latest). */
+  apiVersion?: string;
+  /** Accepted `vNN.0` majors. Older ones are served as `minVersion` (Graph upgrades them); newer ones are unknown. Default 18-26. */
+  minVersion?: number;
+  maxVersion?: number;
+  /** HTTP status per error (facts §8.3). Default `meta`. */
+  errorStatus?: ErrorStatusMapping;
+  /** Throughput (130429) and pair rate (131056) limits, usage header scales. */
+  throughput?: ThroughputOptions;
+  /** Token and code lifetimes. */
+  tokenTtl?: TokenTtlOptions;
+  /** `same-token` (default; historical Meta doc) or `new-token-same-expiry` when a long-lived user token is re-exchanged. */
+  longLivedReexchange?: 'same-token' | 'new-token-same-expiry';
+  /** Webhook delivery. */
+  webhooks?: WebhookOptions;
+  /** Template review outcome and delay (virtual ms). Default approved at once. */
+  templateApproval?: { status?: 'APPROVED' | 'PENDING' | 'REJECTED'; delayMs?: number };
+  /** Largest JSON/form body accepted. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Largest media upload accepted. Default 100 MiB (Meta's document limit). */
+  maxMediaBytes?: number;
+  /** Sent messages kept for inspection. Default 10,000. */
+  maxStoredMessages?: number;
+}
+
+export interface ListenOptions {
+  /** Default 0 (a free port). */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+}
+
+/** A running emulator: a fetch-style app plus programmatic control. */
+export interface Emulator {
+  /** Handles a request in-process. Usable wherever a `fetch` is expected. */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+  /** Serves over HTTP (@hono/node-server); resolves with the base URL, e.g. `http://127.0.0.1:4010`. */
+  listen(options?: ListenOptions): Promise<string>;
+  /** The base URL once listening. */
+  readonly url: string | undefined;
+  /** Stops the server, cancels scheduled jobs and writes the state file. */
+  close(): Promise<void>;
+  /** The seeded world (undefined with `seed: false` and no state file). Contains secrets: a sandbox. */
+  readonly seed: EmulatorSeed | undefined;
+  /** The virtual clock driving every expiry, TTL, rate window and webhook retry. */
+  readonly clock: VirtualClock;
+  /** World building: apps, users, system users, WABAs, numbers, templates, tokens. */
+  readonly world: World;
+  /** The raw state (read it; change it through `world` so the state file follows). */
+  readonly state: EmulatorState;
+  /** Sent messages, oldest first. */
+  sentMessages(filter?: { phoneNumberId?: string; to?: string }): SentMessageRecord[];
+  /** Webhook delivery attempts, oldest first. */
+  deliveries(): DeliveryRecord[];
+  /** Calls per endpoint, e.g. `{"GET /oauth/access_token grant_type=fb_exchange_token": 2}`. */
+  counters(): Record<string, number>;
+  injectFault(rule: FaultRuleInput): FaultRule;
+  clearFaults(): void;
+  /** A user writes to the business: builds and delivers the inbound webhook. */
+  sendInbound(input: Partial<InboundMessageInput> & { type: string }): { messageId: string; targets: number };
+  /** Delivers open batches and due jobs, and waits for attempts in flight. */
+  flushWebhooks(): Promise<void>;
+  /** The start banner (credentials + curl) for `url`. */
+  banner(url?: string): string;
+  /** Meta's getting-started curl against `url`. */
+  curl(url?: string): string;
+  /** The Hono app, for mounting elsewhere. */
+  readonly app: Hono<EmuEnv>;
+}
+
+const RESET_HEADER = 'x-wacloud-emulator-reset';
+const VERSION_RE = /^\/v(\d+)\.(\d+)(?=\/|$)/;
+
+/**
+ * Creates a faithful local Graph API / WhatsApp Cloud API.
+ *
+ * @example
+ * const emu = createEmulator();
+ * const res = await emu.fetch(`http://emulator/v26.0/${emu.seed!.phoneNumberId}/messages`, {
+ *   method: 'POST',
+ *   headers: { authorization: `Bearer ${emu.seed!.accessToken}`, 'content-type': 'application/json' },
+ *   body: JSON.stringify({ messaging_product: 'whatsapp', to: emu.seed!.recipient, type: 'text', text: { body: 'hi' } }),
+ * });
+ */
+export function createEmulator(options: EmulatorOptions = {}): Emulator {
+  const clock = options.clock instanceof VirtualClock ? options.clock : new VirtualClock(options.clock);
+  const ownsClock = !(options.clock instanceof VirtualClock);
+  const maxStored = options.maxStoredMessages ?? 10_000;
+  let state: EmulatorState;
+  const fromFile = options.stateFile !== undefined && existsSync(options.stateFile);
+  if (fromFile) {
+    const file = options.stateFile as string;
+    let data: unknown;
+    try {
+      data = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`emulator state file ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+    try {
+      state = EmulatorState.fromJSON(data, maxStored);
+    } catch (err) {
+      throw new Error(`emulator state file ${file}: ${(err as Error).message}`);
+    }
+  } else {
+    state = new EmulatorState(maxStored);
+  }
+
+  const settings: CoreSettings = {
+    apiVersion: options.apiVersion ?? 'v26.0',
+    minVersion: options.minVersion ?? 18,
+    maxVersion: options.maxVersion ?? 26,
+    errorStatus: options.errorStatus ?? 'meta',
+    maxBodyBytes: options.maxBodyBytes ?? 1 << 20,
+    maxMediaBytes: options.maxMediaBytes ?? 100 << 20,
+    templateApproval: {
+      status: options.templateApproval?.status ?? 'APPROVED',
+      delayMs: options.templateApproval?.delayMs ?? 0,
+    },
+    longLivedReexchange: options.longLivedReexchange ?? 'same-token',
+    mediaUrlTtlMs: 5 * 60_000,
+  };
+  if (!/^v\d+\.\d+$/.test(settings.apiVersion)) throw new Error('apiVersion must look like v26.0');
+
+  let persistTimer: ReturnType<typeof setTimeout> | undefined;
+  const writeState = (): void => {
+    if (!options.stateFile) return;
+    const tmp = `${options.stateFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+    renameSync(tmp, options.stateFile);
+  };
+
+  const core: EmulatorCore = {
+    state,
+    clock,
+    tokens: new TokenService(state, clock, resolveTtls(options.tokenTtl)),
+    webhooks: undefined as unknown as WebhookDispatcher,
+    limits: new RateLimiter(options.throughput),
+    faults: new FaultInjector(),
+    settings,
+    counters: new Map(),
+    dialogs: new Map(),
+    dialogUserId: undefined,
+    mediaUrlKey: randomBytes(32),
+    persist() {
+      if (!options.stateFile || persistTimer) return;
+      persistTimer = setTimeout(() => {
+        persistTimer = undefined;
+        try {
+          writeState();
+        } catch {
+          // A full disk must not take the emulator down; the next change retries.
+        }
+      }, 200);
+      persistTimer.unref?.();
+    },
+  };
+  core.webhooks = new WebhookDispatcher(state, clock, resolveWebhookOptions(options.webhooks));
+  const world = new World(core);
+
+  if (fromFile) refreshSeedToken(core);
+  else if (options.seed !== false) seedWorld(core, world, options.seed ?? {});
+  if (options.stateFile) writeState();
+
+  const app = buildApp(core, world);
+  let server: Server | undefined;
+  let url: string | undefined;
+
+  const emulator: Emulator = {
+    app,
+    clock,
+    world,
+    state,
+    get seed() {
+      return state.seed;
+    },
+    get url() {
+      return url;
+    },
+    async fetch(input, init) {
+      const req =
+        input instanceof Request && init === undefined
+          ? input
+          : new Request(
+              typeof input === 'string' && input.startsWith('/') ? `http://emulator.local${input}` : input,
+              init,
+            );
+      const res = await app.fetch(req, {});
+      if (res.headers.has(RESET_HEADER)) {
+        throw new TypeError('fetch failed', {
+          cause: Object.assign(new Error('read ECONNRESET (injected by the emulator)'), {
+            code: 'ECONNRESET',
+          }),
+        });
+      }
+      return res;
+    },
+    listen(listenOptions = {}) {
+      if (server) return Promise.reject(new Error('the emulator is already listening'));
+      return new Promise<string>((resolve, reject) => {
+        const host = listenOptions.host ?? '127.0.0.1';
+        const s = serve({ fetch: app.fetch, port: listenOptions.port ?? 0, hostname: host }) as Server;
+        s.once('error', reject);
+        s.once('listening', () => {
+          const addr = s.address() as AddressInfo;
+          const shownHost = host.includes(':') ? `[${host}]` : host;
+          url = `http://${shownHost === '0.0.0.0' ? '127.0.0.1' : shownHost}:${addr.port}`;
+          s.keepAliveTimeout = 65_000;
+          server = s;
+          resolve(url);
+        });
+      });
+    },
+    async close() {
+      core.webhooks.close();
+      if (ownsClock) clock.close();
+      if (persistTimer) {
+        clearTimeout(persistTimer);
+        persistTimer = undefined;
+      }
+      try {
+        writeState();
+      } catch {
+        // best effort on shutdown
+      }
+      const s = server;
+      server = undefined;
+      url = undefined;
+      if (s) {
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeAllConnections?.();
+        });
+      }
+    },
+    sentMessages(filter = {}) {
+      return [...state.messages.values()].filter(
+        (m) =>
+          (!filter.phoneNumberId || m.phoneNumberId === filter.phoneNumberId) &&
+          (!filter.to || m.waId === filter.to.replace(/\D/g, '')),
+      );
+    },
+    deliveries() {
+      return [...core.webhooks.log];
+    },
+    counters() {
+      return Object.fromEntries(core.counters);
+    },
+    injectFault(rule) {
+      const problem = checkFaultInput(rule);
+      if (problem) throw new ControlError(problem);
+      return core.faults.add(rule);
+    },
+    clearFaults() {
+      core.faults.remove();
+    },
+    sendInbound(input) {
+      const phoneNumberId = input.phoneNumberId ?? state.seed?.phoneNumberId;
+      const from = input.from ?? state.seed?.recipient;
+      if (!phoneNumberId || !from)
+        throw new ControlError('phoneNumberId and from are required without a seed');
+      const { event, messageId } = inboundMessageEvent(core, { ...input, phoneNumberId, from });
+      return { messageId, targets: core.webhooks.emit([event]) };
+    },
+    async flushWebhooks() {
+      core.webhooks.flushBatches();
+      await clock.runDue();
+      await core.webhooks.idle();
+    },
+    banner(u) {
+      if (!state.seed) return 'wacloud emulator: no seed (started with seed: false)\n';
+      return formatSeed(state.seed, u ?? url ?? 'http://127.0.0.1:4010');
+    },
+    curl(u) {
+      if (!state.seed) throw new Error('no seed');
+      return seedCurl(state.seed, u ?? url ?? 'http://127.0.0.1:4010');
+    },
+  };
+  return emulator;
+}
+
+function buildApp(core: EmulatorCore, world: World): Hono<EmuEnv> {
+  const app = new Hono<EmuEnv>();
+  const { settings } = core;
+
+  app.use('*', async (c, next) => {
+    const trace = traceId();
+    c.set('trace', trace);
+    c.set('surface', 'graph');
+    const path = c.req.path;
+    const control = path.startsWith('/_emulator');
+    let version = settings.apiVersion;
+    const m = VERSION_RE.exec(path);
+    if (m) {
+      const major = Number(m[1]);
+      version = major < settings.minVersion ? `v${settings.minVersion}.0` : `v${m[1]}.${m[2]}`;
+    }
+    c.set('version', version);
+    try {
+      if (m && Number(m[1]) > settings.maxVersion) {
+        throw graphError(2500, `Unknown path components: /${m[0].slice(1)}`, { status: 400 });
+      }
+      const fault = control ? undefined : await applyFault(core, c);
+      if (fault) c.res = fault;
+      else await next();
+    } catch (err) {
+      c.res = errorResponse(core, c, err);
+    }
+    finish(core, c, control);
+  });
+
+  // Meta's routes: versioned first, so an unversioned pattern never captures a version segment.
+  for (const prefix of ['/:version{v[0-9]+\\.[0-9]+}', '']) {
+    registerDialogRoutes(app, core, prefix);
+    registerWhatsAppRoutes(app, core, prefix);
+    registerGraphRoutes(app, core, world, prefix);
+  }
+  registerControlRoutes(app, core, world);
+
+  app.notFound((c) => {
+    if (c.req.path.startsWith('/_emulator')) {
+      return c.json(
+        { error: { message: `no control route ${c.req.method} ${c.req.path}; see GET /_emulator` } },
+        404,
+      );
+    }
+    const spec = { code: 2500, message: `Unknown path components: ${c.req.path}`, status: 400 };
+    return c.json(errorBody(spec, c.get('trace')), 400);
+  });
+  app.onError((err, c) => errorResponse(core, c, err));
+  return app;
+}
+
+/** Applies injected faults: waits out latency, then answers for a terminal rule (or returns undefined). */
+async function applyFault(core: EmulatorCore, c: EmuContext): Promise<Response | undefined> {
+  const { latencyMs, terminal } = core.faults.take(c.req.method, c.req.path);
+  // Injected latency is wall-clock time: it is what a client's timeout measures.
+  if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+  if (!terminal) return undefined;
+  c.set('endpoint', `${c.req.method} (fault ${terminal.id})`);
+  switch (terminal.kind) {
+    case 'reset':
+      c.env?.incoming?.socket?.destroy();
+      return new Response(null, { status: 502, headers: { [RESET_HEADER]: '1' } });
+    case 'status':
+      if (terminal.body !== undefined) {
+        return new Response(terminal.body, {
+          status: terminal.status ?? 500,
+          headers: { 'content-type': 'text/plain' },
+        });
+      }
+      throw graphError(2, 'An unexpected error has occurred. Please retry your request later.', {
+        isTransient: true,
+        status: terminal.status ?? 500,
+      });
+    case 'graph_error':
+      throw graphError(terminal.code ?? 1, terminal.message ?? `(#${terminal.code ?? 1}) Injected error`, {
+        subcode: terminal.subcode,
+        type: terminal.type,
+        details: terminal.details,
+        isTransient: terminal.isTransient,
+        status: terminal.status,
+      });
+    default:
+      return undefined;
+  }
+}
+
+function errorResponse(core: EmulatorCore, c: EmuContext, err: unknown): Response {
+  const trace = c.get('trace') ?? traceId();
+  if (err instanceof ControlError) {
+    return new Response(JSON.stringify({ error: { message: err.message } }), {
+      status: err.status,
+      headers: { 'content-type': 'application/json' },
+    });
+  }
+  const spec =
+    err instanceof EmulatorGraphError
+      ? err.spec
+      : { code: 1, message: 'An unknown error has occurred.', isTransient: true, status: 500 };
+  const status =
+    spec.status ??
+    httpStatusFor(core.settings.errorStatus, spec.code, spec.subcode, c.get('surface') ?? 'graph');
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=UTF-8' };
+  if (spec.wwwAuthenticate) headers['www-authenticate'] = wwwAuthenticate(spec.wwwAuthenticate, spec.message);
+  return new Response(JSON.stringify(errorBody(spec, trace)), { status, headers });
+}
+
+/** Headers every response carries (facts §10) and the per-endpoint counters. */
+function finish(core: EmulatorCore, c: EmuContext, control: boolean): void {
+  const endpoint = c.get('endpoint') ?? `${c.req.method} ${control ? c.req.path : '(unmatched)'}`;
+  core.counters.set(endpoint, (core.counters.get(endpoint) ?? 0) + 1);
+  // A grant-specific endpoint also counts toward its plain form ("GET /oauth/access_token").
+  const space = endpoint.indexOf(' grant_type=');
+  if (space > 0) {
+    const plain = endpoint.slice(0, space);
+    core.counters.set(plain, (core.counters.get(plain) ?? 0) + 1);
+  }
+  if (control) return;
+  let h: Headers;
+  try {
+    h = c.res.headers;
+    const trace = c.get('trace');
+    h.set('x-fb-trace-id', trace);
+    h.set('x-fb-request-id', trace);
+    h.set('facebook-api-version', c.get('version'));
+    h.set('cache-control', 'private, no-cache, no-store, must-revalidate');
+    const now = core.clock.now();
+    const appId = c.get('appId');
+    if (appId) h.set('x-app-usage', core.limits.appUsage(appId, now));
+    const wabaId = c.get('wabaId');
+    if (wabaId) h.set('x-business-use-case-usage', core.limits.businessUsage(wabaId, now));
+  } catch {
+    // Immutable headers (a raw fault body): nothing to add.
+  }
+}
+
+/** What {@link startEmulator} resolves with. */
+export interface StartedEmulator {
+  url: string;
+  emulator: Emulator;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a listening emulator on 127.0.0.1 (port 0 unless given): the helper other parts' tests use.
+ *
+ * @example
+ * const { url, emulator, close } = await startEmulator();
+ * // ... point a client at url with emulator.seed!.accessToken ...
+ * await close();
+ */
+export async function startEmulator(options: EmulatorOptions & ListenOptions = {}): Promise<StartedEmulator> {
+  const { port, host, ...rest } = options;
+  const emulator = createEmulator(rest);
+  const url = await emulator.listen({ port: port ?? 0, host: host ?? '127.0.0.1' });
+  return { url, emulator, close: () => emulator.close() };
+}
+
+// Re-exported for the body reader's users in tests.
+export { readBodyBytes };

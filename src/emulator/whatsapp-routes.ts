@@ -1,0 +1,756 @@
+import { createHash, createHmac, randomInt } from 'node:crypto';
+import type { Hono } from 'hono';
+import {
+  authenticate,
+  type EmuContext,
+  type EmuEnv,
+  type EmulatorCore,
+  fieldsParam,
+  parseJson,
+  pickFields,
+  readBodyBytes,
+  requestParams,
+} from './context.js';
+import { scheduleStatuses, templateStatusEvent } from './events.js';
+import { type EmulatorGraphError, graphError } from './graph-errors.js';
+import { numericId, wamid } from './ids.js';
+import type {
+  MediaRecord,
+  PhoneNumberRecord,
+  SentMessageRecord,
+  TemplateRecord,
+  WabaRecord,
+} from './state.js';
+import type { Principal } from './tokens.js';
+import { validateBody, validateSendBody } from './validate.js';
+import { digitsOf } from './world.js';
+
+const MESSAGING = 'whatsapp_business_messaging';
+const MANAGEMENT = 'whatsapp_business_management';
+
+/** `Unsupported get request. Object with ID '…' does not exist…` (code 100, subcode 33), Graph's answer for unknown ids. */
+export function unknownObject(method: string, id: string): EmulatorGraphError {
+  return graphError(
+    100,
+    `Unsupported ${method.toLowerCase()} request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api`,
+    { subcode: 33, type: 'GraphMethodException' },
+  );
+}
+
+/** Permission (scope) and asset checks: 200 for a missing permission, 10 for an asset the token was not granted. */
+export function requireAccess(core: EmulatorCore, p: Principal, scopes: string[], wabaId: string): void {
+  if (!scopes.some((s) => core.tokens.hasScope(p, s))) {
+    throw graphError(200, `Requires ${scopes.join(' or ')} permission`, { subcode: 1349176 });
+  }
+  if (!scopes.some((s) => core.tokens.grantsAsset(p, s, wabaId))) {
+    throw graphError(10, '(#10) Application does not have permission for this action', {
+      userMessage: `This access token was not granted access to WhatsApp Business Account ${wabaId}.`,
+    });
+  }
+  if (p.kind === 'system_user' || p.kind === 'business_integration') {
+    const su = core.state.systemUsers.get(p.subjectId);
+    if (su && !su.wabaIds.includes(wabaId)) {
+      throw graphError(10, '(#10) Application does not have permission for this action', {
+        userMessage: `System user ${su.id} is not assigned WhatsApp Business Account ${wabaId}.`,
+      });
+    }
+  }
+}
+
+function phoneOr404(core: EmulatorCore, c: EmuContext, id: string): PhoneNumberRecord {
+  const phone = core.state.phoneNumbers.get(id);
+  if (!phone) throw unknownObject(c.req.method, id);
+  c.set('wabaId', phone.wabaId);
+  return phone;
+}
+
+function wabaOr404(core: EmulatorCore, c: EmuContext, id: string): WabaRecord {
+  const waba = core.state.wabas.get(id);
+  if (!waba) throw unknownObject(c.req.method, id);
+  c.set('wabaId', waba.id);
+  return waba;
+}
+
+/** Graph accepts form-encoded bodies with JSON-encoded nested values; JSON bodies pass through. */
+function bodyFromText(text: string, contentType: string): unknown {
+  if (text.trim() === '') return {};
+  if (contentType.includes('json') || /^\s*[{[]/.test(text)) return parseJson(text);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of new URLSearchParams(text)) {
+    out[k] = /^\s*[{[]/.test(v) ? parseJson(v) : v;
+  }
+  return out;
+}
+
+function queryOf(c: EmuContext): Record<string, string> | undefined {
+  const url = c.req.url;
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  return Object.fromEntries(new URLSearchParams(url.slice(q + 1)));
+}
+
+/** Placeholders `{{1}}` / `{{name}}` in a template's BODY. */
+function bodyParamCount(t: TemplateRecord): number {
+  const body = (t.components as Array<{ type?: string; text?: string }>).find(
+    (c) => String(c.type).toUpperCase() === 'BODY',
+  );
+  const matches = body?.text?.match(/\{\{\s*[\w]+\s*\}\}/g) ?? [];
+  return new Set(matches.map((m) => m.replace(/\s/g, ''))).size;
+}
+
+const MEDIA_MIME: Record<string, { kind: string; maxBytes: number }> = {
+  'audio/aac': { kind: 'audio', maxBytes: 16 << 20 },
+  'audio/amr': { kind: 'audio', maxBytes: 16 << 20 },
+  'audio/mpeg': { kind: 'audio', maxBytes: 16 << 20 },
+  'audio/mp4': { kind: 'audio', maxBytes: 16 << 20 },
+  'audio/ogg': { kind: 'audio', maxBytes: 16 << 20 },
+  'text/plain': { kind: 'document', maxBytes: 100 << 20 },
+  'application/pdf': { kind: 'document', maxBytes: 100 << 20 },
+  'application/msword': { kind: 'document', maxBytes: 100 << 20 },
+  'application/vnd.ms-excel': { kind: 'document', maxBytes: 100 << 20 },
+  'application/vnd.ms-powerpoint': { kind: 'document', maxBytes: 100 << 20 },
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': {
+    kind: 'document',
+    maxBytes: 100 << 20,
+  },
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': {
+    kind: 'document',
+    maxBytes: 100 << 20,
+  },
+  'application/vnd.openxmlformats-officedocument.presentationml.presentation': {
+    kind: 'document',
+    maxBytes: 100 << 20,
+  },
+  'image/jpeg': { kind: 'image', maxBytes: 5 << 20 },
+  'image/png': { kind: 'image', maxBytes: 5 << 20 },
+  'image/webp': { kind: 'sticker', maxBytes: 500 << 10 },
+  'video/mp4': { kind: 'video', maxBytes: 16 << 20 },
+  'video/3gpp': { kind: 'video', maxBytes: 16 << 20 },
+};
+
+/** The phone number object (`GET /{phone-number-id}`, `/{waba}/phone_numbers`). */
+function phoneObject(core: EmulatorCore, p: PhoneNumberRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    verified_name: p.verifiedName,
+    code_verification_status: p.codeVerificationStatus,
+    display_phone_number: p.displayPhoneNumber,
+    quality_rating: p.qualityRating,
+    platform_type: p.registered ? 'CLOUD_API' : 'NOT_APPLICABLE',
+    throughput: { level: p.mps > core.limits.defaultMps ? 'HIGH' : 'STANDARD' },
+    is_official_business_account: false,
+    account_mode: p.isTestNumber ? 'SANDBOX' : 'LIVE',
+  };
+  if (p.webhookOverrideUrl) out.webhook_configuration = { phone_number: p.webhookOverrideUrl };
+  out.id = p.id;
+  return out;
+}
+
+function templateObject(t: TemplateRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: t.name };
+  if (t.parameterFormat) out.parameter_format = t.parameterFormat;
+  Object.assign(out, {
+    components: t.components,
+    language: t.language,
+    status: t.status,
+    category: t.category,
+    id: t.id,
+  });
+  return out;
+}
+
+/** Cursor paging over a list (Graph's `paging.cursors`; `after` is the last item's id, base64). */
+function page<T extends { id: string }>(
+  items: T[],
+  params: Record<string, string> | undefined,
+  render: (t: T) => Record<string, unknown>,
+): Record<string, unknown> {
+  const limit = Math.min(Math.max(Number(params?.limit ?? 25) || 25, 1), 1000);
+  let start = 0;
+  if (params?.after) {
+    const afterId = Buffer.from(params.after, 'base64').toString('utf8');
+    const i = items.findIndex((x) => x.id === afterId);
+    start = i >= 0 ? i + 1 : items.length;
+  }
+  const slice = items.slice(start, start + limit);
+  const cursor = (t: T | undefined) => (t ? Buffer.from(t.id).toString('base64') : undefined);
+  const paging: Record<string, unknown> = {};
+  if (slice.length) paging.cursors = { before: cursor(slice[0]), after: cursor(slice.at(-1)) };
+  return { data: slice.map(render), paging };
+}
+
+/** Registers the WhatsApp Cloud API endpoints under `prefix` (`/:version` or ''). */
+export function registerWhatsAppRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
+  const s = core.state;
+  const ok = (c: EmuContext) => c.json({ success: true });
+  const mark = (c: EmuContext, endpoint: string) => {
+    c.set('endpoint', endpoint);
+    c.set('surface', 'whatsapp');
+  };
+
+  // --- Messages: the hot path. One body read, O(1) lookups, precompiled validators. ---
+  app.post(`${prefix}/:id/messages`, async (c) => {
+    mark(c, 'POST /{phone-number-id}/messages');
+    const text = (await readBodyBytes(c, core.settings.maxBodyBytes)).toString('utf8');
+    const query = queryOf(c);
+    const body = bodyFromText(text, c.req.header('content-type') ?? '') as Record<string, unknown>;
+    const authParams =
+      body && typeof body === 'object' && typeof body.access_token === 'string'
+        ? { ...query, access_token: body.access_token as string }
+        : query;
+    const p = authenticate(core, c, authParams);
+    const phone = phoneOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MESSAGING], phone.wabaId);
+    if (body && typeof body === 'object') {
+      delete body.access_token;
+      delete body.appsecret_proof;
+      delete body.appsecret_time;
+    }
+    const kind = validateSendBody(body);
+    if (!phone.registered) {
+      throw graphError(133010, '(#133010) Account not registered', {
+        details:
+          'The phone number is not registered on the Cloud API: call POST /{phone-number-id}/register first.',
+      });
+    }
+    if (kind.kind === 'read') return ok(c);
+    const now = core.clock.now();
+    if (!core.limits.takeNumber(phone.id, phone.mps, now)) {
+      throw graphError(130429, '(#130429) Rate limit hit', {
+        subcode: 2494055,
+        details:
+          'Message failed to send because there were too many messages sent from this phone number in a short period of time',
+      });
+    }
+    const to = String(body.to);
+    const waId = digitsOf(to);
+    if (body.recipient_type !== 'group' && (waId.length < 5 || waId.length > 15)) {
+      throw graphError(100, '(#100) Invalid parameter', {
+        details: `Param to must be the recipient's phone number in international format - got "${to}".`,
+      });
+    }
+    if (phone.isTestNumber && !phone.allowedRecipients.includes(waId)) {
+      throw graphError(131030, '(#131030) Recipient phone number not in allowed list', {
+        details:
+          'Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again.',
+      });
+    }
+    if (!core.limits.takePair(phone.id, waId, now)) {
+      throw graphError(131056, '(#131056) (Business Account, Consumer Account) pair rate limit hit', {
+        details:
+          'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.',
+      });
+    }
+    if (kind.type === 'template') checkTemplate(core, phone, body.template as TemplateSend);
+    const record: SentMessageRecord = {
+      id: wamid(waId),
+      phoneNumberId: phone.id,
+      to,
+      waId,
+      type: kind.type,
+      body,
+      sentAtMs: now,
+      status: 'accepted',
+      appId: p.app.id,
+    };
+    s.addMessage(record);
+    if (core.webhooks.targets(phone.wabaId, 'messages', phone.id).length) scheduleStatuses(core, record);
+    const message: Record<string, string> = { id: record.id };
+    if (kind.type === 'template') message.message_status = 'accepted';
+    return c.json({
+      messaging_product: 'whatsapp',
+      contacts: [{ input: to, wa_id: waId }],
+      messages: [message],
+    });
+  });
+
+  // --- Media ---
+  app.post(`${prefix}/:id/media`, async (c) => {
+    mark(c, 'POST /{phone-number-id}/media');
+    const contentType = c.req.header('content-type') ?? '';
+    const bytes = await readBodyBytes(c, core.settings.maxMediaBytes);
+    const query = queryOf(c);
+    if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
+      // Auth and object errors come first, as on every Graph call.
+      const p = authenticate(core, c, query);
+      requireAccess(core, p, [MESSAGING], phoneOr404(core, c, c.req.param('id')).wabaId);
+      throw graphError(100, '(#100) The parameter file is required.', {
+        details: 'Upload media as multipart/form-data with fields messaging_product, file and type.',
+      });
+    }
+    let form: FormData;
+    try {
+      form = await new Response(new Uint8Array(bytes), {
+        headers: { 'content-type': contentType },
+      }).formData();
+    } catch {
+      throw graphError(100, '(#100) Invalid parameter', {
+        details: 'The multipart/form-data body could not be parsed.',
+      });
+    }
+    const field = (name: string) => {
+      const v = form.get(name);
+      return typeof v === 'string' ? v : undefined;
+    };
+    const token = field('access_token');
+    const p = authenticate(core, c, token ? { ...query, access_token: token } : query);
+    const phone = phoneOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MESSAGING], phone.wabaId);
+    if (field('messaging_product') === undefined) {
+      throw graphError(100, '(#100) The parameter messaging_product is required.');
+    }
+    if (field('messaging_product') !== 'whatsapp') {
+      throw graphError(
+        100,
+        `(#100) Param messaging_product must be one of {WHATSAPP} - got "${field('messaging_product')}".`,
+      );
+    }
+    const file = form.get('file');
+    if (!file || typeof file === 'string') throw graphError(100, '(#100) The parameter file is required.');
+    const mime = (field('type') ?? file.type ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+    const rule = MEDIA_MIME[mime];
+    if (!rule) {
+      throw graphError(100, '(#100) Invalid parameter', {
+        details: `Param type must be a supported media MIME type (${Object.keys(MEDIA_MIME).join(', ')}) - got "${mime}".`,
+      });
+    }
+    const data = Buffer.from(await file.arrayBuffer());
+    if (data.length === 0)
+      throw graphError(100, '(#100) Invalid parameter', { details: 'Param file is empty.' });
+    if (data.length > rule.maxBytes) {
+      throw graphError(131053, '(#131053) Media upload error', {
+        details: `${rule.kind} files are limited to ${rule.maxBytes} bytes; this one has ${data.length}.`,
+      });
+    }
+    const media: MediaRecord = {
+      id: numericId(16),
+      phoneNumberId: phone.id,
+      mimeType: mime,
+      sha256: createHash('sha256').update(data).digest('hex'),
+      fileSize: data.length,
+      data,
+      createdAtMs: core.clock.now(),
+      deleted: false,
+    };
+    s.media.set(media.id, media);
+    s.touch();
+    core.persist();
+    return c.json({ id: media.id });
+  });
+
+  // --- Phone number edges ---
+  app.get(`${prefix}/:id/whatsapp_business_profile`, async (c) => {
+    mark(c, 'GET /{phone-number-id}/whatsapp_business_profile');
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const p = authenticate(core, c, params);
+    const phone = phoneOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MESSAGING, MANAGEMENT], phone.wabaId);
+    const pr = phone.profile;
+    const profile: Record<string, unknown> = {
+      about: pr.about,
+      address: pr.address,
+      description: pr.description,
+      email: pr.email,
+      profile_picture_url: pr.profilePictureUrl,
+      websites: pr.websites,
+      vertical: pr.vertical,
+      messaging_product: 'whatsapp',
+    };
+    const fields = fieldsParam(params);
+    if (fields) {
+      for (const k of Object.keys(profile))
+        if (!fields.has(k) && k !== 'messaging_product') delete profile[k];
+    }
+    return c.json({ data: [profile] });
+  });
+
+  app.post(`${prefix}/:id/whatsapp_business_profile`, async (c) => {
+    mark(c, 'POST /{phone-number-id}/whatsapp_business_profile');
+    const { body, phone } = await phoneWrite(c, [MESSAGING, MANAGEMENT]);
+    validateBody('BusinessProfileUpdateRequest', body);
+    const b = body as Record<string, unknown>;
+    const pr = phone.profile;
+    if (typeof b.about === 'string') pr.about = b.about;
+    if (typeof b.address === 'string') pr.address = b.address;
+    if (typeof b.description === 'string') pr.description = b.description;
+    if (typeof b.email === 'string') pr.email = b.email;
+    if (typeof b.vertical === 'string') pr.vertical = b.vertical;
+    if (Array.isArray(b.websites)) pr.websites = b.websites.map(String);
+    if (typeof b.profile_picture_handle === 'string') {
+      pr.profilePictureUrl = `https://pps.whatsapp.net/v/emulated/${encodeURIComponent(b.profile_picture_handle.slice(0, 32))}`;
+    }
+    changed();
+    return ok(c);
+  });
+
+  app.post(`${prefix}/:id/register`, async (c) => {
+    mark(c, 'POST /{phone-number-id}/register');
+    const { body, phone } = await phoneWrite(c, [MANAGEMENT, MESSAGING]);
+    validateBody('RegisterRequest', body);
+    const pin = String((body as { pin: string }).pin);
+    if (phone.pin !== undefined && phone.pin !== pin) {
+      throw graphError(133005, '(#133005) Two step verification PIN Mismatch', {
+        details: 'The PIN does not match the two-step verification PIN set for this number.',
+      });
+    }
+    phone.registered = true;
+    phone.pin = pin;
+    changed();
+    return ok(c);
+  });
+
+  app.post(`${prefix}/:id/deregister`, async (c) => {
+    mark(c, 'POST /{phone-number-id}/deregister');
+    const { phone } = await phoneWrite(c, [MANAGEMENT, MESSAGING]);
+    phone.registered = false;
+    changed();
+    return ok(c);
+  });
+
+  app.post(`${prefix}/:id/request_code`, async (c) => {
+    mark(c, 'POST /{phone-number-id}/request_code');
+    const { body, phone } = await phoneWrite(c, [MANAGEMENT]);
+    validateBody('RequestCodeRequest', body);
+    const now = core.clock.now();
+    if (phone.lastCodeRequestAtMs !== undefined && now - phone.lastCodeRequestAtMs < 60_000) {
+      throw graphError(
+        613,
+        'Too many verification code requests. Please wait before requesting another code',
+        {
+          type: 'GraphMethodException',
+        },
+      );
+    }
+    phone.lastCodeRequestAtMs = now;
+    phone.pendingCode = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    phone.codeVerificationStatus = 'NOT_VERIFIED';
+    changed();
+    return ok(c);
+  });
+
+  app.post(`${prefix}/:id/verify_code`, async (c) => {
+    mark(c, 'POST /{phone-number-id}/verify_code');
+    const { body, phone } = await phoneWrite(c, [MANAGEMENT]);
+    validateBody('VerifyCodeRequest', body);
+    const code = String((body as { code: string }).code);
+    if (!phone.pendingCode || phone.pendingCode !== code) {
+      throw graphError(136025, '(#136025) Verification code is incorrect', {
+        details: phone.pendingCode
+          ? 'The code does not match the last one sent to this number.'
+          : 'No code was requested for this number: call request_code first.',
+      });
+    }
+    phone.pendingCode = undefined;
+    phone.codeVerificationStatus = 'VERIFIED';
+    changed();
+    return ok(c);
+  });
+
+  // --- WABA edges ---
+  app.get(`${prefix}/:id/phone_numbers`, async (c) => {
+    mark(c, 'GET /{waba-id}/phone_numbers');
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const p = authenticate(core, c, params);
+    const waba = wabaOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MANAGEMENT, MESSAGING], waba.id);
+    const fields = fieldsParam(params);
+    const numbers = [...s.phoneNumbers.values()].filter((n) => n.wabaId === waba.id);
+    return c.json(page(numbers, params, (n) => pickFields(phoneObject(core, n), fields)));
+  });
+
+  app.get(`${prefix}/:id/message_templates`, async (c) => {
+    mark(c, 'GET /{waba-id}/message_templates');
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const p = authenticate(core, c, params);
+    const waba = wabaOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MANAGEMENT], waba.id);
+    const fields = fieldsParam(params);
+    const list = [...s.templates.values()].filter(
+      (t) =>
+        t.wabaId === waba.id &&
+        (!params.name || t.name === params.name) &&
+        (!params.status || t.status === params.status.toUpperCase()) &&
+        (!params.language || t.language === params.language) &&
+        (!params.category || t.category === params.category.toUpperCase()),
+    );
+    return c.json(page(list, params, (t) => pickFields(templateObject(t), fields)));
+  });
+
+  app.post(`${prefix}/:id/message_templates`, async (c) => {
+    mark(c, 'POST /{waba-id}/message_templates');
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const p = authenticate(core, c, params);
+    const waba = wabaOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MANAGEMENT], waba.id);
+    const name = params.name;
+    if (!name) throw graphError(100, '(#100) The parameter name is required.');
+    if (!/^[a-z0-9_]{1,512}$/.test(name)) {
+      throw graphError(100, '(#100) Invalid parameter', {
+        details: `Param name must contain only lowercase letters, numbers and underscores (at most 512) - got "${name}".`,
+      });
+    }
+    const language = params.language;
+    if (!language) throw graphError(100, '(#100) The parameter language is required.');
+    const category = (params.category ?? '').toUpperCase();
+    if (!['AUTHENTICATION', 'MARKETING', 'UTILITY'].includes(category)) {
+      throw graphError(
+        100,
+        `(#100) Param category must be one of {AUTHENTICATION, MARKETING, UTILITY} - got "${params.category ?? ''}".`,
+      );
+    }
+    let components: unknown[];
+    try {
+      components = JSON.parse(params.components ?? 'null');
+    } catch {
+      components = [];
+    }
+    if (!Array.isArray(components) || components.length === 0) {
+      throw graphError(100, '(#100) The parameter components is required.');
+    }
+    for (const t of s.templates.values()) {
+      if (t.wabaId === waba.id && t.name === name && t.language === language) {
+        throw graphError(100, '(#100) Invalid parameter', {
+          subcode: 2388024,
+          userTitle: 'Content in This Language Already Exists',
+          userMessage: `There is already ${language} content for this template. You can create a new template and try again.`,
+        });
+      }
+    }
+    const approval = core.settings.templateApproval;
+    const record: TemplateRecord = {
+      id: numericId(16),
+      wabaId: waba.id,
+      name,
+      language,
+      category,
+      status: approval.delayMs > 0 ? 'PENDING' : approval.status,
+      components,
+      parameterFormat: params.parameter_format?.toUpperCase(),
+    };
+    s.templates.set(record.id, record);
+    changed();
+    const decide = () => {
+      if (!s.templates.has(record.id)) return;
+      record.status = approval.status;
+      changed();
+      core.webhooks.emit([
+        templateStatusEvent(
+          record,
+          approval.status,
+          approval.status === 'REJECTED' ? 'INVALID_FORMAT' : 'NONE',
+        ),
+      ]);
+    };
+    if (approval.delayMs > 0) core.clock.schedule(core.clock.now() + approval.delayMs, decide);
+    else
+      core.clock.schedule(core.clock.now(), () =>
+        core.webhooks.emit([templateStatusEvent(record, record.status)]),
+      );
+    return c.json({ id: record.id, status: record.status, category: record.category });
+  });
+
+  app.delete(`${prefix}/:id/message_templates`, async (c) => {
+    mark(c, 'DELETE /{waba-id}/message_templates');
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const p = authenticate(core, c, params);
+    const waba = wabaOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MANAGEMENT], waba.id);
+    if (!params.name) throw graphError(100, '(#100) The parameter name is required.');
+    const doomed = [...s.templates.values()].filter(
+      (t) => t.wabaId === waba.id && t.name === params.name && (!params.hsm_id || t.id === params.hsm_id),
+    );
+    if (doomed.length === 0) {
+      throw graphError(100, '(#100) Invalid parameter', {
+        subcode: 2593002,
+        userMessage: `Message template "${params.name}" was not found.`,
+      });
+    }
+    for (const t of doomed) s.templates.delete(t.id);
+    changed();
+    return ok(c);
+  });
+
+  app.get(`${prefix}/:id/subscribed_apps`, async (c) => {
+    mark(c, 'GET /{waba-id}/subscribed_apps');
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const p = authenticate(core, c, params);
+    const waba = wabaOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MANAGEMENT], waba.id);
+    const data = waba.subscriptions.flatMap((sub) => {
+      const a = s.apps.get(sub.appId);
+      if (!a) return [];
+      const item: Record<string, unknown> = {
+        whatsapp_business_api_data: {
+          id: a.id,
+          link: `https://www.facebook.com/games/?app_id=${a.id}`,
+          name: a.name,
+        },
+      };
+      if (sub.overrideCallbackUri) item.override_callback_uri = sub.overrideCallbackUri;
+      return [item];
+    });
+    return c.json({ data });
+  });
+
+  app.post(`${prefix}/:id/subscribed_apps`, async (c) => {
+    mark(c, 'POST /{waba-id}/subscribed_apps');
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const p = authenticate(core, c, params);
+    const waba = wabaOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MANAGEMENT], waba.id);
+    const body: Record<string, string> = {};
+    if (params.override_callback_uri !== undefined) body.override_callback_uri = params.override_callback_uri;
+    if (params.verify_token !== undefined) body.verify_token = params.verify_token;
+    validateBody('SubscriptionRequest', body);
+    const override = body.override_callback_uri;
+    if (override !== undefined && override !== '') {
+      if (!body.verify_token) throw graphError(100, '(#100) The parameter verify_token is required.');
+      const result = await core.webhooks.verifyCallback(override, body.verify_token);
+      if (!result.ok) {
+        throw graphError(
+          2200,
+          `(#2200) Callback verification failed with the following errors: ${result.reason}`,
+          {
+            type: 'OAuthException',
+          },
+        );
+      }
+    }
+    let sub = waba.subscriptions.find((x) => x.appId === p.app.id);
+    if (!sub) {
+      sub = { appId: p.app.id, overrideCallbackUri: undefined, verifyToken: undefined };
+      waba.subscriptions.push(sub);
+    }
+    sub.overrideCallbackUri = override || undefined;
+    sub.verifyToken = override ? body.verify_token : undefined;
+    changed();
+    return ok(c);
+  });
+
+  app.delete(`${prefix}/:id/subscribed_apps`, async (c) => {
+    mark(c, 'DELETE /{waba-id}/subscribed_apps');
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const p = authenticate(core, c, params);
+    const waba = wabaOr404(core, c, c.req.param('id'));
+    requireAccess(core, p, [MANAGEMENT], waba.id);
+    waba.subscriptions = waba.subscriptions.filter((x) => x.appId !== p.app.id);
+    changed();
+    return ok(c);
+  });
+
+  // --- Media download (Meta serves these from lookaside.fbsbx.com; here from the emulator's own origin) ---
+  app.get('/whatsapp_business/attachments/', async (c) => {
+    c.set('endpoint', 'GET /whatsapp_business/attachments/');
+    c.set('surface', 'whatsapp');
+    const q = queryOf(c) ?? {};
+    const media = q.mid ? s.media.get(q.mid) : undefined;
+    const ext = Number(q.ext);
+    if (
+      !media ||
+      media.deleted ||
+      !q.hash ||
+      q.hash !== mediaHash(core, media.id, ext) ||
+      core.clock.now() > ext * 1000
+    ) {
+      throw graphError(100, 'Unsupported get request. The media URL is invalid or has expired.', {
+        subcode: 33,
+        type: 'GraphMethodException',
+        status: 404,
+      });
+    }
+    const p = authenticate(core, c, q);
+    requireAccess(
+      core,
+      p,
+      [MESSAGING, MANAGEMENT],
+      (s.phoneNumbers.get(media.phoneNumberId) as PhoneNumberRecord)?.wabaId ?? '',
+    );
+    return c.body(new Uint8Array(media.data), 200, {
+      'content-type': media.mimeType,
+      'content-length': String(media.fileSize),
+      'content-disposition': `inline;filename=${media.id}`,
+    });
+  });
+
+  async function phoneWrite(c: EmuContext, scopes: string[]) {
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const p = authenticate(core, c, params);
+    const phone = phoneOr404(core, c, c.req.param('id') as string);
+    requireAccess(core, p, scopes, phone.wabaId);
+    const body: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(params)) {
+      if (k === 'access_token' || k === 'appsecret_proof' || k === 'appsecret_time') continue;
+      body[k] = /^\s*[{[]/.test(v) ? safeJson(v) : v;
+    }
+    return { p, body, phone };
+  }
+
+  function changed(): void {
+    s.touch();
+    core.persist();
+  }
+}
+
+function safeJson(v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
+/** Signs a media URL so it cannot be forged or reused after it expires. */
+export function mediaHash(core: EmulatorCore, mediaId: string, extSec: number): string {
+  return createHmac('sha256', core.mediaUrlKey)
+    .update(`${mediaId}:${extSec}`)
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+/** `GET /{media-id}`: the media URL object (facts; pywa fixture shape). */
+export function mediaObject(core: EmulatorCore, c: EmuContext, media: MediaRecord): Record<string, unknown> {
+  const origin = new URL(c.req.url).origin;
+  const ext = Math.floor((core.clock.now() + core.settings.mediaUrlTtlMs) / 1000);
+  const url = `${origin}/whatsapp_business/attachments/?mid=${media.id}&ext=${ext}&hash=${mediaHash(core, media.id, ext)}`;
+  return {
+    url,
+    mime_type: media.mimeType,
+    sha256: media.sha256,
+    file_size: media.fileSize,
+    id: media.id,
+    messaging_product: 'whatsapp',
+  };
+}
+
+interface TemplateSend {
+  name?: string;
+  language?: { code?: string };
+  components?: Array<{ type?: string; parameters?: unknown[] }>;
+}
+
+/** 132001 when the template (in that language) does not exist or is not approved; 132000 on a parameter count mismatch. */
+function checkTemplate(core: EmulatorCore, phone: PhoneNumberRecord, t: TemplateSend): void {
+  const name = String(t.name);
+  const lang = String(t.language?.code);
+  let found: TemplateRecord | undefined;
+  for (const x of core.state.templates.values()) {
+    if (x.wabaId === phone.wabaId && x.name === name && x.language === lang) {
+      found = x;
+      break;
+    }
+  }
+  if (!found || found.status !== 'APPROVED') {
+    throw graphError(132001, '(#132001) Template name does not exist in the translation', {
+      details: found
+        ? `template name (${name}) is ${found.status}, not APPROVED, in ${lang}`
+        : `template name (${name}) does not exist in ${lang}`,
+    });
+  }
+  const expected = bodyParamCount(found);
+  const body = t.components?.find((c) => String(c.type).toLowerCase() === 'body');
+  const given = Array.isArray(body?.parameters) ? body.parameters.length : 0;
+  if (given !== expected) {
+    throw graphError(132000, '(#132000) Number of parameters does not match the expected number of params', {
+      details: `body: number of localizable_params (${given}) does not match the expected number of params (${expected})`,
+    });
+  }
+}
