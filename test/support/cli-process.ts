@@ -17,6 +17,14 @@ export interface CliProcess {
   stop(graceMs?: number): Promise<number | null>;
 }
 
+function signalGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (proc.pid) process.kill(-proc.pid, signal);
+  } catch {
+    proc.kill(signal);
+  }
+}
+
 export function spawnCli(
   args: string[],
   options: { env?: Record<string, string | undefined>; cwd?: string; command?: string[] } = {},
@@ -26,6 +34,8 @@ export function spawnCli(
     cwd: options.cwd ?? repoRoot,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
+    // Its own process group, so stop() also ends what it started (npm start → sh → node).
+    detached: true,
   });
   let out = '';
   const listeners = new Set<() => void>();
@@ -71,8 +81,8 @@ export function spawnCli(
     },
     async stop(graceMs = 5_000) {
       if (done) return exited;
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      signalGroup(proc, 'SIGTERM');
+      const timer = setTimeout(() => signalGroup(proc, 'SIGKILL'), graceMs);
       const code = await exited;
       clearTimeout(timer);
       return code;
@@ -93,7 +103,7 @@ export async function runCli(
   const p = spawnCli(args, options);
   if (options.stdin !== undefined) p.proc.stdin?.end(options.stdin);
   else p.proc.stdin?.end();
-  const timer = setTimeout(() => p.proc.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+  const timer = setTimeout(() => signalGroup(p.proc, 'SIGKILL'), options.timeoutMs ?? 30_000);
   const code = await p.exited;
   clearTimeout(timer);
   return { code, output: p.output() };
