@@ -147,7 +147,7 @@ export async function requestParams(c: EmuContext, maxBytes: number): Promise<Re
 export function tokenFrom(c: EmuContext, params: Record<string, string> | undefined): string | undefined {
   const auth = c.req.header('authorization');
   if (auth) {
-    const m = /^(?:Bearer|OAuth)\s+(\S+)\s*$/i.exec(auth);
+    const m = /^(?:Bearer|OAuth)\s+(.+?)\s*$/i.exec(auth);
     if (m) return m[1];
   }
   const fromParams = params?.access_token;

@@ -193,10 +193,14 @@ export function registerWhatsAppRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pr
     const text = (await readBodyBytes(c, core.settings.maxBodyBytes)).toString('utf8');
     const query = queryOf(c);
     const body = bodyFromText(text, c.req.header('content-type') ?? '') as Record<string, unknown>;
-    const authParams =
-      body && typeof body === 'object' && typeof body.access_token === 'string'
-        ? { ...query, access_token: body.access_token as string }
-        : query;
+    // A token and proof may also travel in the body (form or JSON), as Graph allows.
+    let authParams = query;
+    if (body && typeof body === 'object') {
+      for (const k of ['access_token', 'appsecret_proof', 'appsecret_time']) {
+        const v = (body as Record<string, unknown>)[k];
+        if (typeof v === 'string' || typeof v === 'number') authParams = { ...authParams, [k]: String(v) };
+      }
+    }
     const p = authenticate(core, c, authParams);
     const phone = phoneOr404(core, c, c.req.param('id'));
     requireAccess(core, p, [MESSAGING], phone.wabaId);
