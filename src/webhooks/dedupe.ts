@@ -26,18 +26,22 @@ export function createMemoryDedupeStore(options: MemoryDedupeStoreOptions = {}):
   const clock = options.clock ?? systemClock;
   // Insertion order is expiry order for a fixed TTL, so the oldest entries are the first to expire or evict.
   const entries = new Map<string, number>();
+  let claims = 0;
   return {
     claim(key, ttlMs) {
       const now = clock.now();
       const expiresAt = entries.get(key);
       if (expiresAt !== undefined && expiresAt > now) return false;
-      entries.delete(key);
+      if (expiresAt !== undefined) entries.delete(key);
       entries.set(key, now + ttlMs);
-      let sweep = 0;
-      for (const [k, exp] of entries) {
-        if (entries.size <= max && (exp > now || sweep >= 8)) break;
-        entries.delete(k);
-        sweep++;
+      // Drop the oldest entries while over the cap, and every 64 claims a few that have expired.
+      if (entries.size > max || ++claims % 64 === 0) {
+        let swept = 0;
+        for (const [k, exp] of entries) {
+          if (entries.size <= max && (exp > now || swept >= 64)) break;
+          entries.delete(k);
+          swept++;
+        }
       }
       return true;
     },

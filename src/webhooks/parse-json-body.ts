@@ -1,8 +1,8 @@
 import { WebhookError } from './errors.js';
 import type { RawBody } from './verify-signature.js';
 
-const decoder = new TextDecoder('utf-8');
-const LONG_DIGIT_RUN = /\d{16}/;
+/** Where a JSON number of 16+ digits could start: after `:`, `,` or `[`. Strings rarely match; those that do only cost a rescan. */
+const LONG_NUMBER = /[:,[]\s*-?\d{16}/;
 
 /**
  * Parses a delivery's raw bytes as JSON. Integers too large for a JS number (ids Meta sends unquoted) are kept
@@ -10,15 +10,20 @@ const LONG_DIGIT_RUN = /\d{16}/;
  * that is not JSON.
  */
 export function parseJsonBody(raw: RawBody): unknown {
-  const text = typeof raw === 'string' ? raw : decoder.decode(raw);
+  const text =
+    typeof raw === 'string'
+      ? raw
+      : (Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)).toString(
+          'utf8',
+        );
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
     throw new WebhookError('bad_json', 'the request body is not valid JSON');
   }
-  // Only bodies with a 16+ digit run can hold an unsafe integer literal; the rest skip the rescan.
-  if (!LONG_DIGIT_RUN.test(text)) return value;
+  // Only bodies with a 16+ digit number can hold an unsafe integer literal; the rest skip the rescan.
+  if (!LONG_NUMBER.test(text)) return value;
   const quoted = quoteUnsafeIntegers(text);
   return quoted === text ? value : JSON.parse(quoted);
 }

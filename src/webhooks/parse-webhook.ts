@@ -98,11 +98,22 @@ const at = (base: Base, item: number): Base => ({ ...base, position: { ...base.p
 const FIELD_PARSERS: Record<string, FieldParser> = {
   messages(value, base, out) {
     const contacts = contactList(value.contacts);
+    // The hot path (most deliveries are messages and statuses): literals with every field, no spreads.
     eachObject(value.messages, (m, i) => {
       const message = parseMessage(m);
-      out.push({ type: 'message', ...at(base, i), message, contact: contactFor(contacts, message.from) });
+      out.push({
+        type: 'message',
+        field: base.field,
+        wabaId: base.wabaId,
+        phoneNumberId: base.phoneNumberId,
+        displayPhoneNumber: base.displayPhoneNumber,
+        entryTimeSec: base.entryTimeSec,
+        position: { entry: base.position.entry, change: base.position.change, item: i },
+        message,
+        contact: contactFor(contacts, message.from),
+      });
     });
-    eachObject(value.statuses, (s, i) => out.push(parseStatus(s, at(base, i))));
+    eachObject(value.statuses, (s, i) => out.push(parseStatus(s, base, i)));
     pushChangeErrors(value, base, out);
   },
   smb_message_echoes: echoes,
@@ -354,13 +365,18 @@ function pushChangeErrors(value: WireObject, base: Base, out: WebhookEvent[]): v
   });
 }
 
-function parseStatus(s: WireObject, base: Base): WebhookEvent {
+function parseStatus(s: WireObject, base: Base, item: number): WebhookEvent {
   const conversation = obj(s.conversation);
   const origin = obj(conversation?.origin);
   const pricing = obj(s.pricing);
   return {
     type: 'status',
-    ...base,
+    field: base.field,
+    wabaId: base.wabaId,
+    phoneNumberId: base.phoneNumberId,
+    displayPhoneNumber: base.displayPhoneNumber,
+    entryTimeSec: base.entryTimeSec,
+    position: { entry: base.position.entry, change: base.position.change, item },
     id: str(s.id) ?? '',
     status: str(s.status) ?? '',
     recipientId: str(s.recipient_id),
@@ -389,119 +405,114 @@ function parseStatus(s: WireObject, base: Base): WebhookEvent {
 
 /** Parses one message object (also the nested new content of an `edit`, which has no id or sender of its own). */
 export function parseMessage(m: WireObject, outer?: MessageBase): InboundMessage {
-  const base: MessageBase = {
+  const type = str(m.type) ?? '';
+  // One object with a stable shape, completed per type below (cheaper than spreading a base into each variant).
+  const message = {
+    type,
     id: str(m.id) ?? outer?.id ?? '',
     from: str(m.from) ?? outer?.from ?? '',
     timestampSec: num(m.timestamp) ?? outer?.timestampSec,
-    context: parseContext(m.context),
-    referral: parseReferral(m.referral),
+    context: m.context === undefined ? undefined : parseContext(m.context),
+    referral: m.referral === undefined ? undefined : parseReferral(m.referral),
     errors: errorList(m.errors),
     groupId: str(m.group_id),
     raw: m,
-  };
-  const type = str(m.type) ?? '';
+  } as MessageBase & { type: string } & Record<string, unknown>;
   switch (type) {
     case 'text': {
       const text = obj(m.text);
-      return { ...base, type, text: { body: str(text?.body) ?? '' } };
+      message.text = { body: str(text?.body) ?? '' };
+      break;
     }
     case 'image':
     case 'video':
     case 'audio':
     case 'document':
     case 'sticker':
-      return { ...base, type, media: parseMedia(obj(m[type])) };
+      message.media = parseMedia(obj(m[type]));
+      break;
     case 'location': {
       const l = obj(m.location);
-      return {
-        ...base,
-        type,
-        location: {
-          latitude: num(l?.latitude),
-          longitude: num(l?.longitude),
-          name: str(l?.name),
-          address: str(l?.address),
-          url: str(l?.url),
-        },
+      message.location = {
+        latitude: num(l?.latitude),
+        longitude: num(l?.longitude),
+        name: str(l?.name),
+        address: str(l?.address),
+        url: str(l?.url),
       };
+      break;
     }
     case 'contacts':
-      return { ...base, type, contacts: objects(m.contacts).map(parseSharedContact) };
+      message.contacts = objects(m.contacts).map(parseSharedContact);
+      break;
     case 'interactive':
-      return { ...base, type, interactive: parseInteractive(obj(m.interactive)) };
+      message.interactive = parseInteractive(obj(m.interactive));
+      break;
     case 'button': {
       const b = obj(m.button);
-      return { ...base, type, button: { text: str(b?.text), payload: str(b?.payload) } };
+      message.button = { text: str(b?.text), payload: str(b?.payload) };
+      break;
     }
     case 'order': {
       const o = obj(m.order);
-      return {
-        ...base,
-        type,
-        order: {
-          catalogId: str(o?.catalog_id),
-          text: str(o?.text),
-          productItems: objects(o?.product_items).map((p) => ({
-            productRetailerId: str(p.product_retailer_id),
-            quantity: num(p.quantity),
-            itemPrice: num(p.item_price),
-            currency: str(p.currency),
-          })),
-        },
+      message.order = {
+        catalogId: str(o?.catalog_id),
+        text: str(o?.text),
+        productItems: objects(o?.product_items).map((p) => ({
+          productRetailerId: str(p.product_retailer_id),
+          quantity: num(p.quantity),
+          itemPrice: num(p.item_price),
+          currency: str(p.currency),
+        })),
       };
+      break;
     }
     case 'reaction': {
       const r = obj(m.reaction);
       const emoji = str(r?.emoji);
-      return {
-        ...base,
-        type,
-        reaction: { messageId: str(r?.message_id), emoji: emoji === '' ? undefined : emoji },
-      };
+      message.reaction = { messageId: str(r?.message_id), emoji: emoji === '' ? undefined : emoji };
+      break;
     }
     case 'system': {
-      const s = obj(m.system);
+      const sys = obj(m.system);
       const identity = obj(m.identity);
-      return {
-        ...base,
-        type,
-        system: {
-          kind: str(s?.type),
-          body: str(s?.body),
-          newWaId: str(s?.wa_id) ?? str(s?.new_wa_id),
-          customer: str(s?.customer),
-        },
-        identity: identity
-          ? {
-              acknowledged: bool(identity.acknowledged),
-              createdTimestampSec: num(identity.created_timestamp),
-              hash: str(identity.hash),
-            }
-          : undefined,
+      message.system = {
+        kind: str(sys?.type),
+        body: str(sys?.body),
+        newWaId: str(sys?.wa_id) ?? str(sys?.new_wa_id),
+        customer: str(sys?.customer),
       };
+      message.identity = identity
+        ? {
+            acknowledged: bool(identity.acknowledged),
+            createdTimestampSec: num(identity.created_timestamp),
+            hash: str(identity.hash),
+          }
+        : undefined;
+      break;
     }
     case 'request_welcome':
-      return { ...base, type };
+      break;
     case 'edit': {
       const e = obj(m.edit);
       const inner = obj(e?.message);
-      return {
-        ...base,
-        type,
-        edit: {
-          originalMessageId: str(e?.original_message_id),
-          // The new content has no id of its own: it is reported under the edit's id.
-          message: inner ? parseMessage(inner, base) : undefined,
-        },
+      message.edit = {
+        originalMessageId: str(e?.original_message_id),
+        // The new content has no id of its own: it is reported under the edit's id.
+        message: inner ? parseMessage(inner, message) : undefined,
       };
+      break;
     }
     case 'revoke': {
       const r = obj(m.revoke);
-      return { ...base, type, revoke: { originalMessageId: str(r?.original_message_id) } };
+      message.revoke = { originalMessageId: str(r?.original_message_id) };
+      break;
     }
     default:
-      return { ...base, type: 'unsupported', originalType: type };
+      message.type = 'unsupported';
+      message.originalType = type;
   }
+  return message as unknown as InboundMessage;
 }
 
 function parseMedia(media: WireObject | undefined): MediaPayload {

@@ -109,6 +109,7 @@ export interface WebhookHandler {
 
 const TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8' } as const;
 const COMMON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } as const;
+const PLAIN_HEADERS: Readonly<Record<string, string>> = { ...TEXT_HEADERS, ...COMMON_HEADERS };
 
 const EMPTY_REPORT: DeliveryReport = Object.freeze({ events: 0, duplicates: 0, handled: 0, failures: [] });
 
@@ -171,11 +172,21 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
     extra?: Record<string, string>,
   ): WebhookResponse => ({
     status,
-    headers: { ...TEXT_HEADERS, ...COMMON_HEADERS, ...extra },
+    // A fresh object per response: some servers (e.g. @hono/node-server) add headers to what they are given.
+    headers: extra ? { ...TEXT_HEADERS, ...COMMON_HEADERS, ...extra } : { ...PLAIN_HEADERS },
     body,
     events: [],
     error,
     done: Promise.resolve(EMPTY_REPORT),
+  });
+
+  const accepted = (events: WebhookEvent[], done: Promise<DeliveryReport>): WebhookResponse => ({
+    status: 200,
+    headers: { ...PLAIN_HEADERS },
+    body: 'ok',
+    events,
+    error: undefined,
+    done,
   });
 
   const reject = (
@@ -246,18 +257,27 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
 
   const handle = async (request: WebhookRequest): Promise<WebhookResponse> => {
     const method = (request.method ?? '').toUpperCase();
-    let url: URL;
-    try {
-      url = new URL(request.url, 'http://localhost');
-    } catch {
-      return reject('not_found', 'the request URL is not valid', { method, path: '' });
+    // Deliveries only need the path; the full URL parser runs for the handshake's query (and absolute URLs).
+    const rawUrl = request.url ?? '';
+    let url: URL | undefined;
+    let pathname: string;
+    if (method === 'GET' || !rawUrl.startsWith('/')) {
+      try {
+        url = new URL(rawUrl, 'http://localhost');
+      } catch {
+        return reject('not_found', 'the request URL is not valid', { method, path: '' });
+      }
+      pathname = url.pathname;
+    } else {
+      const q = rawUrl.search(/[?#]/);
+      pathname = q === -1 ? rawUrl : rawUrl.slice(0, q);
     }
-    const where = { method, path: url.pathname };
-    if (path !== undefined && normalisePath(url.pathname) !== path) {
+    const where = { method, path: pathname };
+    if (path !== undefined && normalisePath(pathname) !== path) {
       return reject('not_found', 'no webhook endpoint at this path', where);
     }
 
-    if (method === 'GET') {
+    if (method === 'GET' && url) {
       const result = verifyHandshake(url.searchParams, options.verifyToken);
       if (result.ok) return respond(200, result.challenge);
       return reject(
@@ -327,7 +347,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
         const res = reject('not_acknowledged', 'a handler failed; the delivery will be retried', where);
         return { ...res, events, done: Promise.resolve(report) };
       }
-      return { ...respond(200, 'ok'), events, done: Promise.resolve(report) };
+      return accepted(events, Promise.resolve(report));
     }
     const done = new Promise<DeliveryReport>((resolve) => {
       // Handlers start after the adapter has written the 200.
@@ -338,7 +358,7 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
         });
       });
     });
-    return { ...respond(200, 'ok'), events, done };
+    return accepted(events, done);
   };
 
   return {
