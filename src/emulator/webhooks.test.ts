@@ -1,22 +1,21 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import {
-  type SignatureVector,
-  signatureVectors,
-  verifyLikeFixture,
-} from '../../test/integration/emulator-support.js';
 import { payloadOf, serializeLikeMeta, signatureFor } from './webhooks.js';
 
-const vectors = signatureVectors;
+interface SignatureVector {
+  id: string;
+  app_secret: string;
+  raw_body_base64: string;
+  x_hub_signature_256: string;
+}
+
+const vectors = (
+  JSON.parse(readFileSync(new URL('../../../shared/fixtures/signatures.json', import.meta.url), 'utf8')) as {
+    vectors: SignatureVector[];
+  }
+).vectors;
 
 describe('webhook serialisation and signatures', () => {
-  it('the fixture verifier agrees with every vector in signatures.json', () => {
-    for (const v of vectors) {
-      const raw = Buffer.from(v.raw_body_base64, 'base64');
-      const secrets = [v.app_secret, ...(v.fallback_app_secrets ?? [])];
-      expect(verifyLikeFixture(raw, v.x_hub_signature_256, secrets), v.id).toBe(v.expected_valid);
-    }
-  });
-
   it('re-serialising the decoded payload reproduces the exact wire bytes and signature of the derived vector', () => {
     const wire = vectors.find((v) => v.id === 'wire-escaped-valid') as SignatureVector;
     const decoded = vectors.find((v) => v.id === 'decoded-utf8-body-valid-by-escape-rule') as SignatureVector;
