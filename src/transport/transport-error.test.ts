@@ -29,7 +29,11 @@ describe('toTransportError', () => {
     expect(t.code).toBe('TRANSPORT');
     expect(t.failure).toBe(failure);
     expect(t.mayHaveReachedServer).toBe(reached);
-    expect(t.cause).toBe(err);
+    // The cause is a sanitised copy: same name, message and code.
+    expect(t.cause).toBeInstanceOf(Error);
+    expect((t.cause as Error).name).toBe(err.name);
+    expect((t.cause as Error).message).toBe(err.message);
+    expect((t.cause as { code?: unknown }).code).toBe((err as { code?: unknown }).code);
     // Names the host, never the URL (which may carry a token in its query).
     expect(t.message).toContain('graph.facebook.com');
     expect(t.message).not.toContain('access_token');
@@ -53,6 +57,34 @@ describe('toTransportError', () => {
     const t = new TransportError('reset', 'x');
     expect(toTransportError(t, URL_)).toBe(t);
     expect(toTransportError(coded('ECONNRESET'), 'not a url').message).toContain('the server');
+  });
+
+  it("keeps no peer data in the cause: a parser error's echoed request is dropped", () => {
+    const parser = Object.assign(new Error('Response does not match the HTTP/1.1 protocol'), {
+      name: 'HTTPParserError',
+      data: 'XX POST /v26.0/1/messages?appsecret_proof=abc HTTP/1.1\r\nauthorization: Bearer EAAechoedTokenXXXXXXXXXXXXXXX',
+    });
+    const fetchErr = new TypeError('fetch failed', { cause: parser });
+    const t = toTransportError(fetchErr, URL_);
+    expect(t.failure).toBe('bad-response');
+    const inner = (t.cause as Error).cause as Error & { data?: unknown };
+    expect(inner.name).toBe('HTTPParserError');
+    expect(inner.data).toBeUndefined();
+    expect(JSON.stringify(t) + String(t.stack)).not.toContain('EAAechoed');
+    const sys = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), {
+      code: 'ECONNREFUSED',
+      errno: -111,
+      syscall: 'connect',
+      address: '127.0.0.1',
+      port: 9,
+    });
+    expect(toTransportError(sys, URL_).cause).toMatchObject({
+      code: 'ECONNREFUSED',
+      errno: -111,
+      syscall: 'connect',
+      address: '127.0.0.1',
+      port: 9,
+    });
   });
 
   it('scrubs a token that an underlying error message carried', () => {

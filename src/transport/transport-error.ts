@@ -1,4 +1,5 @@
 import { WacloudError } from '../core/errors.js';
+import { scrubText } from '../core/secret.js';
 import type { TransportFailure } from './types.js';
 
 /** The request never produced an HTTP response. */
@@ -55,6 +56,30 @@ function errorCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** Fields of socket / undici errors that say what failed without carrying request or response content. */
+const SAFE_FIELDS = ['code', 'errno', 'syscall', 'address', 'port'] as const;
+
+/**
+ * A copy of a low-level error that is safe to keep as `cause`: name, scrubbed message, stack frames and the
+ * diagnostic fields above, nothing else. undici's parser errors carry the bytes the peer sent in `data`, and a
+ * broken peer may echo our request back, Authorization header and appsecret_proof included.
+ */
+function safeCause(err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error)) return typeof err === 'string' ? scrubText(err) : undefined;
+  const copy = new Error(scrubText(err.message));
+  copy.name = err.name;
+  const frames = err.stack?.split('\n').filter((line) => /^\s+at /.test(line));
+  copy.stack = [`${copy.name}: ${copy.message}`, ...(frames ?? [])].join('\n');
+  const source = err as unknown as Record<string, unknown>;
+  const target = copy as unknown as Record<string, unknown>;
+  for (const key of SAFE_FIELDS) {
+    const v = source[key];
+    if (typeof v === 'string' || typeof v === 'number') target[key] = v;
+  }
+  if (err.cause !== undefined && depth < 4) copy.cause = safeCause(err.cause, depth + 1);
+  return copy;
+}
+
 /** Maps an undici / fetch / socket error to a TransportError with a clear message naming the host, not the URL. */
 export function toTransportError(err: unknown, url: string, timedOut = false): TransportError {
   if (err instanceof TransportError) return err;
@@ -81,5 +106,5 @@ export function toTransportError(err: unknown, url: string, timedOut = false): T
     other: `request to ${host} failed`,
   };
   const detail = err instanceof Error && failure === 'other' ? `: ${err.message}` : '';
-  return new TransportError(failure, `${why[failure]}${detail}`, err);
+  return new TransportError(failure, `${why[failure]}${detail}`, safeCause(err));
 }
