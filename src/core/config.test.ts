@@ -195,6 +195,25 @@ describe('loadConfig: bad values are one ConfigError naming the variable', () =>
     expect(err.message).not.toContain('hunter2');
   });
 
+  it('quotes short bad values but not long ones (often a secret pasted into the wrong variable)', () => {
+    expect(configError(() => fromEnv({ WA_PHONE_NUMBER_ID: 'abc' })).message).toContain('"abc"');
+    const secret = 'f00dfeedcafebabe0123456789abcdef';
+    for (const variable of [
+      'WA_APP_ID',
+      'WA_LISTENER_PORT',
+      'CLOUD_API_VERSION',
+      'DEBUG',
+      'REQUEST_TIMEOUT',
+    ]) {
+      const err = configError(() => fromEnv({ [variable]: secret }));
+      expect(err.variable).toBe(variable);
+      expect(err.message).not.toContain(secret.slice(0, 12));
+      expect(err.message).toContain('32-character value');
+    }
+    const endpoint = configError(() => fromEnv({ WEBHOOK_ENDPOINT: 'my-verify-token-1234567890' }));
+    expect(endpoint.message).not.toContain('my-verify-token');
+  });
+
   it('names the option when the bad value came from an option', () => {
     const err = configError(() => fromEnv({}, { phoneNumberId: 'abc' }));
     expect(err.variable).toMatch(/^options\./);

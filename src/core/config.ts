@@ -66,6 +66,15 @@ type Source = Record<string, string | undefined>;
 const DIGITS = /^\d{1,32}$/;
 const VERSION = /^v\d{1,3}\.\d{1,2}$/;
 
+/**
+ * A bad value as shown in a ConfigError. Short values (ids, ports, versions) are quoted to help; long ones are
+ * only described, because a long value in the wrong variable is often a secret pasted into it (an app secret in
+ * WA_APP_ID, a verify token in WEBHOOK_ENDPOINT).
+ */
+function shown(value: string): string {
+  return value.length <= 20 ? `"${value}"` : `the ${value.length}-character value given`;
+}
+
 /** Reads a `.env` file; a missing file is fine, an unreadable one is a ConfigError. */
 export function readEnvFile(path: string): Source {
   if (!existsSync(path)) return {};
@@ -103,7 +112,7 @@ export function parseBaseUrl(variable: string, value: string): string {
 }
 
 function parseIntIn(variable: string, value: string, min: number, max: number): number {
-  if (!/^-?\d+$/.test(value.trim())) throw new ConfigError(variable, `"${value}" is not a whole number`);
+  if (!/^-?\d+$/.test(value.trim())) throw new ConfigError(variable, `${shown(value)} is not a whole number`);
   const n = Number(value);
   if (n < min || n > max) throw new ConfigError(variable, `${n} is out of range (${min} to ${max})`);
   return n;
@@ -115,12 +124,12 @@ function parseBool(variable: string, value: string): boolean {
   if (['', '0', 'false', 'no', 'off'].includes(v)) return false;
   // DEBUG=some:namespace (the `debug` package convention) turns us on only when it names wacloud.
   if (v.includes(':') || v.includes(',')) return v.split(/[\s,]+/).some((ns) => ns.startsWith('wacloud'));
-  throw new ConfigError(variable, `"${value}" is not a boolean (use true or false)`);
+  throw new ConfigError(variable, `${shown(value)} is not a boolean (use true or false)`);
 }
 
 function parseId(variable: string, value: string): string {
   const v = value.trim();
-  if (!DIGITS.test(v)) throw new ConfigError(variable, `"${value}" is not a numeric Meta id`);
+  if (!DIGITS.test(v)) throw new ConfigError(variable, `${shown(value)} is not a numeric Meta id`);
   return v;
 }
 
@@ -175,14 +184,14 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
   if (version && !VERSION.test(version[1].trim())) {
     throw new ConfigError(
       version[0],
-      `"${version[1]}" is not a Graph API version like ${DEFAULT_API_VERSION}`,
+      `${shown(version[1])} is not a Graph API version like ${DEFAULT_API_VERSION}`,
     );
   }
   const endpointPath = endpoint ? endpoint[1].trim() : '/webhook';
   if (!endpointPath.startsWith('/') || /[?#\s]/.test(endpointPath)) {
     throw new ConfigError(
       endpoint?.[0] ?? 'WEBHOOK_ENDPOINT',
-      `"${endpointPath}" must be a path starting with /`,
+      `${shown(endpointPath)} must be a path starting with /`,
     );
   }
   const dbUrl = secretOf(databaseUrl, 'database-url');
