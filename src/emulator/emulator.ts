@@ -107,8 +107,8 @@ export interface Emulator {
   clearFaults(): void;
   /** A user writes to the business: builds and delivers the inbound webhook. */
   sendInbound(input: Partial<InboundMessageInput> & { type: string }): { messageId: string; targets: number };
-  /** Delivers open batches and due jobs, and waits for attempts in flight. */
-  flushWebhooks(): Promise<void>;
+  /** Runs due jobs (deliveries, retries, statuses) and waits for attempts in flight; also sends open batches unless told not to. */
+  flushWebhooks(options?: { openBatches?: boolean }): Promise<void>;
   /** The start banner (credentials + curl) for `url`. */
   banner(url?: string): string;
   /** Meta's getting-started curl against `url`. */
@@ -310,8 +310,8 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
       const { event, messageId } = inboundMessageEvent(core, { ...input, phoneNumberId, from });
       return { messageId, targets: core.webhooks.emit([event]) };
     },
-    async flushWebhooks() {
-      core.webhooks.flushBatches();
+    async flushWebhooks(flushOptions = {}) {
+      if (flushOptions.openBatches !== false) core.webhooks.flushBatches();
       await clock.runDue();
       await core.webhooks.idle();
     },
