@@ -370,3 +370,27 @@ describe('adapter: node:http with the default 3 MiB cap', () => {
     }
   });
 });
+
+describe('adapter: node:http when the client goes away mid-body', () => {
+  it('drops the request without crashing or running handlers', async () => {
+    const events: WebhookEvent[] = [];
+    const { url, server } = await listen(createNodeWebhookHandler({ ...options(events), dedupe: false }));
+    try {
+      const { port } = new URL(url);
+      const { connect } = await import('node:net');
+      const socket = connect(Number(port), '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(
+        'POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"object":',
+      );
+      await new Promise((r) => setTimeout(r, 50));
+      socket.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await send(`${url}/webhook`, signed(body('wamid.alive')))).status).toBe(200);
+      await waitFor(() => events.length === 2);
+      expect(events.every((e) => e.type !== 'unknown')).toBe(true);
+    } finally {
+      await closeServer(server);
+    }
+  });
+});
