@@ -100,6 +100,13 @@ export interface CredentialStore {
    * `owner` until `nowMs + leaseMs`. Only due rows are touched (indexed on next check time).
    */
   claimDue(nowMs: number, limit: number, owner: string, leaseMs: number): Promise<CredentialRecord[]>;
+  /**
+   * Optional (added with the token manager): leases one credential, whatever its next check time, when its lease is
+   * free, lapsed or already `owner`'s. Returns the leased record, or undefined when another owner holds it (or it
+   * does not exist). On-demand renewals use it so two instances never renew one credential at once; without it they
+   * fall back on the version compare-and-set alone (a second renewal is then wasted, never harmful).
+   */
+  claim?(id: string, owner: string, nowMs: number, leaseMs: number): Promise<CredentialRecord | undefined>;
   /** Drops the lease if `owner` still holds it. */
   releaseLease(id: string, owner: string, nowMs: number): Promise<void>;
   delete(id: string): Promise<void>;
@@ -177,6 +184,27 @@ export class MemoryCredentialStore implements CredentialStore {
       due.push({ ...row });
     }
     return due;
+  }
+
+  async claim(
+    id: string,
+    owner: string,
+    nowMs: number,
+    leaseMs: number,
+  ): Promise<CredentialRecord | undefined> {
+    const row = this.#rows.get(id);
+    if (!row) return undefined;
+    if (
+      row.leaseOwner &&
+      row.leaseOwner !== owner &&
+      row.leaseExpiresAtMs !== null &&
+      row.leaseExpiresAtMs > nowMs
+    ) {
+      return undefined;
+    }
+    row.leaseOwner = owner;
+    row.leaseExpiresAtMs = nowMs + leaseMs;
+    return { ...row };
   }
 
   async releaseLease(id: string, owner: string, _nowMs: number): Promise<void> {
