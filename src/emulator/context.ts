@@ -62,6 +62,9 @@ export interface EmuVariables {
   endpoint: string;
   appId: string | undefined;
   wabaId: string | undefined;
+  /** Usage header values, kept so error responses carry them too. */
+  appUsage: string | undefined;
+  businessUsage: string | undefined;
   params: Record<string, string> | undefined;
 }
 
@@ -171,8 +174,29 @@ export function authenticate(
   }
   const principal = core.tokens.require(value);
   core.tokens.checkProof(principal, params?.appsecret_proof, params?.appsecret_time);
-  c.set('appId', principal.app.id);
+  useApp(core, c, principal.app.id);
   return principal;
+}
+
+/**
+ * Records the app a call is billed to and sets `X-App-Usage`. Headers are set on the context before the response
+ * exists (never mutated afterwards: @hono/node-server's lightweight Response may drop late changes).
+ */
+export function useApp(core: EmulatorCore, c: EmuContext, appId: string): void {
+  if (c.get('appId') === appId) return;
+  c.set('appId', appId);
+  const usage = core.limits.appUsage(appId, core.clock.now());
+  c.set('appUsage', usage);
+  c.header('x-app-usage', usage);
+}
+
+/** Records the WABA a WhatsApp call concerns and sets `X-Business-Use-Case-Usage` (keyed by the WABA id). */
+export function useWaba(core: EmulatorCore, c: EmuContext, wabaId: string): void {
+  if (c.get('wabaId') === wabaId) return;
+  c.set('wabaId', wabaId);
+  const usage = core.limits.businessUsage(wabaId, core.clock.now());
+  c.set('businessUsage', usage);
+  c.header('x-business-use-case-usage', usage);
 }
 
 /** Query parameters only, without reading the body (hot path). */

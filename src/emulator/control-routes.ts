@@ -735,6 +735,11 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
     return c.json({ success: true, webhook_targets: targets });
   });
 
+  // Anything else under /_emulator is a typo, not a Graph object id.
+  app.all(`${base}/*`, (c) =>
+    c.json({ error: { message: `no control route ${c.req.method} ${c.req.path}; see GET /_emulator` } }, 404),
+  );
+
   function changed(): void {
     s.touch();
     core.persist();

@@ -9,6 +9,8 @@ import {
   pickFields,
   requestParams,
   tokenFrom,
+  useApp,
+  useWaba,
 } from './context.js';
 import { EmulatorGraphError, graphError, MSG } from './graph-errors.js';
 import type { AppRecord, OAuthCodeRecord, SystemUserRecord, TokenRecord } from './state.js';
@@ -338,7 +340,7 @@ export function registerGraphRoutes(
       throw graphError(104, MSG.missingToken, { wwwAuthenticate: 'invalid_request' });
     }
     const caller = core.tokens.require(callerValue);
-    c.set('appId', caller.app.id);
+    useApp(core, c, caller.app.id);
     const su = s.systemUsers.get(c.req.param('id'));
     if (!su) throw unknownObject('post', c.req.param('id'));
     requireBusinessAdmin(caller, su.businessId);
@@ -436,7 +438,7 @@ export function registerGraphRoutes(
         const media = s.media.get(id);
         const phone = media && s.phoneNumbers.get(media.phoneNumberId);
         if (!media || media.deleted || !phone) throw unknownObject('get', id);
-        c.set('wabaId', phone.wabaId);
+        useWaba(core, c, phone.wabaId);
         requireAccess(core, p, [MESSAGING, MANAGEMENT], phone.wabaId);
         if (params.phone_number_id && params.phone_number_id !== media.phoneNumberId) {
           throw graphError(
@@ -448,7 +450,7 @@ export function registerGraphRoutes(
       }
       case 'phone_number': {
         const phone = s.phoneNumbers.get(id)!;
-        c.set('wabaId', phone.wabaId);
+        useWaba(core, c, phone.wabaId);
         requireAccess(core, p, [MANAGEMENT, MESSAGING], phone.wabaId);
         const out: Record<string, unknown> = {
           verified_name: phone.verifiedName,
@@ -463,7 +465,7 @@ export function registerGraphRoutes(
       }
       case 'waba': {
         const waba = s.wabas.get(id)!;
-        c.set('wabaId', waba.id);
+        useWaba(core, c, waba.id);
         requireAccess(core, p, [MANAGEMENT, MESSAGING], waba.id);
         return c.json(
           pickFields(
@@ -480,7 +482,7 @@ export function registerGraphRoutes(
       }
       case 'template': {
         const t = s.templates.get(id)!;
-        c.set('wabaId', t.wabaId);
+        useWaba(core, c, t.wabaId);
         requireAccess(core, p, [MANAGEMENT], t.wabaId);
         const out: Record<string, unknown> = {
           name: t.name,
@@ -523,7 +525,7 @@ export function registerGraphRoutes(
     const p = authenticate(core, c, params);
     if (kind === 'template') {
       const t = s.templates.get(id)!;
-      c.set('wabaId', t.wabaId);
+      useWaba(core, c, t.wabaId);
       requireAccess(core, p, [MANAGEMENT], t.wabaId);
       if (params.components !== undefined) {
         let components: unknown;
@@ -552,7 +554,7 @@ export function registerGraphRoutes(
       const media = s.media.get(id)!;
       const phone = s.phoneNumbers.get(media.phoneNumberId);
       if (media.deleted || !phone) throw unknownObject('delete', id);
-      c.set('wabaId', phone.wabaId);
+      useWaba(core, c, phone.wabaId);
       requireAccess(core, p, [MESSAGING, MANAGEMENT], phone.wabaId);
       if (params.phone_number_id && params.phone_number_id !== media.phoneNumberId) {
         throw graphError(

@@ -45,6 +45,11 @@ function validators(): Compiled {
   return compiled;
 }
 
+/** Compiles the validators now rather than on the first request (a listening server calls this at start). */
+export function warmValidators(): void {
+  validators();
+}
+
 /** The message types the send endpoint accepts. */
 export function messageTypes(): string[] {
   return Object.keys(schemas.messageTypes);

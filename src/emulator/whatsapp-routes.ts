@@ -10,6 +10,7 @@ import {
   pickFields,
   readBodyBytes,
   requestParams,
+  useWaba,
 } from './context.js';
 import { scheduleStatuses, templateStatusEvent } from './events.js';
 import { type EmulatorGraphError, graphError } from './graph-errors.js';
@@ -60,14 +61,14 @@ export function requireAccess(core: EmulatorCore, p: Principal, scopes: string[]
 function phoneOr404(core: EmulatorCore, c: EmuContext, id: string): PhoneNumberRecord {
   const phone = core.state.phoneNumbers.get(id);
   if (!phone) throw unknownObject(c.req.method, id);
-  c.set('wabaId', phone.wabaId);
+  useWaba(core, c, phone.wabaId);
   return phone;
 }
 
 function wabaOr404(core: EmulatorCore, c: EmuContext, id: string): WabaRecord {
   const waba = core.state.wabas.get(id);
   if (!waba) throw unknownObject(c.req.method, id);
-  c.set('wabaId', waba.id);
+  useWaba(core, c, waba.id);
   return waba;
 }
 
