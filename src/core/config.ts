@@ -150,7 +150,10 @@ function secretOf(value: string | Secret | undefined, label: string): Secret | u
 export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions = {}): WacloudConfig {
   const cwd = load.cwd ?? process.cwd();
   const fileVars = load.envFile === false ? {} : readEnvFile(resolve(cwd, load.envFile ?? '.env'));
-  const env: Source = { ...fileVars, ...(load.env ?? process.env) };
+  // A variable that is set but blank in the environment does not hide the .env file's value for it.
+  const env: Source = { ...fileVars };
+  for (const [k, v] of Object.entries(load.env ?? process.env))
+    if (v !== undefined && v.trim() !== '') env[k] = v;
   const get = (...names: string[]): [string, string] | undefined => {
     for (const name of names) {
       const v = env[name];

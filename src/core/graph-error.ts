@@ -152,7 +152,9 @@ export function classifyGraphError(body: GraphErrorBody, httpStatus = 0): GraphE
   if (POLICY_CODES.has(code)) return 'policy';
   if (NOT_FOUND_CODES.has(code)) return 'not-found';
   if (code === 100 && body.error_subcode === MISSING_OBJECT_SUBCODE) return 'not-found';
-  if (code === 100 || (code >= 131000 && code < 136000)) return 'invalid-parameter';
+  // 131xxx-135xxx: WhatsApp message and template errors; 136025: wrong verification code; 2200: callback
+  // verification failed (subscribed_apps override). All mean "fix the request".
+  if (code === 100 || code === 2200 || (code >= 131000 && code < 137000)) return 'invalid-parameter';
   if (body.is_transient === true) return 'transient';
   return 'unknown';
 }

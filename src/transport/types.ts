@@ -4,7 +4,10 @@ export interface TransportRequest {
   url: string;
   headers: Record<string, string>;
   body?: string | Uint8Array | undefined;
-  /** Whole-request budget in ms: connect, headers and body. */
+  /**
+   * Time budget in ms. The fetch transport applies it to the whole request; the undici transport to each phase
+   * (connect, time to headers, each wait between body chunks), precisely below 2 s and within ~1 s above.
+   */
   timeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
 }

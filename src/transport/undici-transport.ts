@@ -21,6 +21,9 @@ function flattenHeaders(raw: Record<string, string | string[] | undefined>): Rec
   return out;
 }
 
+/** Budgets below this get a precise abort timer on top of undici's coarse phase timers. */
+const PRECISE_BELOW_MS = 2_000;
+
 /** Splits an absolute URL into origin and path without a URL object (this runs on every request). */
 function splitUrl(url: string): { origin: string; path: string } {
   const schemeEnd = url.indexOf('://');
@@ -45,9 +48,16 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
 
   return {
     async request(req: TransportRequest): Promise<TransportResponse> {
-      // undici's own phase timeouts bound the request (connect on the Agent, headers and body per request):
-      // no AbortSignal.timeout per request, whose timer and listeners cost more than the rest of the hot path.
+      // undici's own phase timeouts bound the request: connect (on the Agent), time to headers, and each wait
+      // between body chunks. No AbortSignal.timeout per request on the hot path: its timer and listeners cost more
+      // than the rest of it. undici's timers tick coarsely (up to ~1 s late), so sub-second budgets get a precise
+      // signal as well.
       const { origin, path } = splitUrl(req.url);
+      const precise =
+        req.timeoutMs !== undefined && req.timeoutMs < PRECISE_BELOW_MS
+          ? AbortSignal.timeout(req.timeoutMs)
+          : undefined;
+      const signal = precise && req.signal ? AbortSignal.any([precise, req.signal]) : (precise ?? req.signal);
       let res: Dispatcher.ResponseData;
       try {
         res = await dispatcher.request({
@@ -56,19 +66,19 @@ export function createUndiciTransport(options: UndiciTransportOptions = {}): Tra
           method: req.method,
           headers: req.headers,
           body: req.body,
-          signal: req.signal,
+          signal,
           headersTimeout: req.timeoutMs,
           bodyTimeout: req.timeoutMs,
         });
       } catch (err) {
-        throw toTransportError(err, req.url);
+        throw toTransportError(err, req.url, precise?.aborted === true);
       }
       const body = res.body;
       const read = async <T>(fn: () => Promise<T>): Promise<T> => {
         try {
           return await fn();
         } catch (err) {
-          throw toTransportError(err, req.url);
+          throw toTransportError(err, req.url, precise?.aborted === true);
         }
       };
       return {
