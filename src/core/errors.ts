@@ -11,6 +11,7 @@ export type WacloudErrorCode =
   | 'CRYPTO'
   | 'STORE'
   | 'CONFLICT'
+  | 'SECRET_SOURCE'
   | 'TOKEN_UNAVAILABLE';
 
 export interface WacloudErrorOptions {
