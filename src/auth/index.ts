@@ -38,6 +38,7 @@ export {
   subscribeAppToWaba,
   type WabaPhoneNumber,
 } from './embedded-signup.js';
+export { setEnvFileVariable } from './env-file.js';
 export {
   buildLoginDialogUrl,
   checkRedirectUri,
@@ -105,3 +106,4 @@ export {
   type TokenManagerOptions,
   type TokenPolicies,
 } from './token-manager.js';
+export { formatTokenSummary, maskToken, tokenSummaryJson } from './token-summary.js';

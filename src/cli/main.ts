@@ -12,6 +12,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     summary: 'send a text or template message',
     load: () => import('./commands/send.js').then((m) => m.command),
   },
+  login: {
+    summary: 'log in with Facebook Login and save a long-lived token',
+    load: () => import('./commands/login.js').then((m) => m.command),
+  },
+  token: {
+    summary: 'inspect, exchange, refresh or revoke a token; get the app token',
+    load: () => import('./commands/token.js').then((m) => m.command),
+  },
   webhook: {
     summary: 'sign or verify a webhook delivery, or listen for deliveries locally',
     load: () => import('./commands/webhook.js').then((m) => m.command),

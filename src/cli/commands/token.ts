@@ -1,0 +1,224 @@
+import { resolve } from 'node:path';
+import { loadConfig } from '../../core/config.js';
+import { Secret } from '../../core/secret.js';
+import { booleanFlag, parseCliArgs, printResult, stringFlag } from '../args.js';
+import { type CliCommand, CliExit, type CliIo, EXIT } from '../io.js';
+import { appConfig } from './login.js';
+
+const usage = `wacloud token <inspect|exchange|refresh|revoke|app> [options]
+  inspect   what a token is, for whom, until when, with which scopes (debug_token)
+  exchange  a short-lived user token for a long-lived one (fb_exchange_token)
+  refresh   a 60-day system-user token for a new 60-day one
+  revoke    revoke a token at Meta
+  app       get the app access token (client_credentials) and check it
+
+The token is read from an environment variable (--from-env NAME, default CLOUD_API_ACCESS_TOKEN, also from ./.env)
+or from standard input (--stdin); never from the command line, where shell history and ps would keep it.
+Options: [--from-env NAME | --stdin] [--save env|none|stdout] [--env-file .env] [--env-var NAME] [--yes] [--reveal] [--json]`;
+
+const SUBCOMMANDS = new Set(['inspect', 'exchange', 'refresh', 'revoke', 'app']);
+
+async function readToken(io: CliIo, values: Record<string, unknown>): Promise<Secret> {
+  if (values.stdin === true) {
+    const text = (await io.readStdin()).trim();
+    if (!text) throw new CliExit(EXIT.usage, '--stdin: standard input was empty (pipe the token in)');
+    if (/\s/.test(text))
+      throw new CliExit(EXIT.usage, '--stdin: expected one token, found whitespace inside');
+    return new Secret(text, 'access-token');
+  }
+  const name = typeof values['from-env'] === 'string' ? values['from-env'] : 'CLOUD_API_ACCESS_TOKEN';
+  const fromEnv = io.env[name];
+  let value = fromEnv?.trim();
+  if (!value) {
+    // The .env file in the working directory, as every other command reads it.
+    const { readEnvFile } = await import('../../core/config.js');
+    value = readEnvFile(resolve(io.cwd, '.env'))[name]?.trim();
+  }
+  if (!value)
+    throw new CliExit(
+      EXIT.config,
+      `${name} is not set: export it, put it in ./.env, or pipe the token with --stdin`,
+    );
+  return new Secret(value, 'access-token');
+}
+
+/** `wacloud token …`: inspection, exchange, refresh, revocation and the app token, all with masked output. */
+export const command: CliCommand = {
+  summary: 'inspect, exchange, refresh or revoke a token; get the app token',
+  usage,
+  async run(args, io) {
+    const [sub, ...rest] = args;
+    if (!sub || !SUBCOMMANDS.has(sub)) {
+      throw new CliExit(EXIT.usage, `${sub ? `unknown subcommand "${sub}"\n` : ''}Usage: ${usage}`);
+    }
+    const { values, positionals } = parseCliArgs(
+      rest,
+      {
+        'from-env': { type: 'string' },
+        stdin: { type: 'boolean', default: false },
+        save: { type: 'string' },
+        'env-file': { type: 'string' },
+        'env-var': { type: 'string' },
+        yes: { type: 'boolean', default: false },
+        reveal: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+      },
+      usage,
+    );
+    if (positionals.length > 0) {
+      throw new CliExit(
+        EXIT.usage,
+        'tokens are not accepted as arguments (shell history and ps would keep them): use --stdin or --from-env NAME',
+      );
+    }
+    const json = booleanFlag(values, 'json');
+    const save = stringFlag(values, 'save') ?? (sub === 'exchange' || sub === 'refresh' ? 'env' : 'none');
+    if (save === 'store') {
+      throw new CliExit(
+        EXIT.usage,
+        '--save store needs the credential store (wacloud vault), which this build does not have yet: use --save env',
+      );
+    }
+    if (!['env', 'none', 'stdout'].includes(save))
+      throw new CliExit(EXIT.usage, '--save must be env, none or stdout');
+    const envVar =
+      stringFlag(values, 'env-var') ?? stringFlag(values, 'from-env') ?? 'CLOUD_API_ACCESS_TOKEN';
+    const envFile = resolve(io.cwd, stringFlag(values, 'env-file') ?? '.env');
+    const progress = (line: string): void => io.stderr(`${line}\n`);
+
+    const { createAuthClient } = await import('../../auth/auth-client.js');
+    const { formatTokenSummary, maskToken, tokenSummaryJson } = await import('../../auth/token-summary.js');
+    const { credentialKindOf, parseDebugToken } = await import('../../auth/token-inspection.js');
+
+    if (sub === 'inspect') {
+      const token = await readToken(io, values);
+      const config = loadConfig({}, { env: io.env, cwd: io.cwd });
+      let inspection: import('../../auth/token-inspection.js').TokenInspection;
+      if (config.appId && config.appSecret) {
+        const auth = createAuthClient({
+          appId: config.appId,
+          appSecret: config.appSecret,
+          graphUrl: config.graphUrl,
+          apiVersion: config.apiVersion,
+          timeoutMs: config.requestTimeoutMs,
+        });
+        try {
+          inspection = await auth.inspect(token);
+        } finally {
+          await auth.close();
+        }
+      } else {
+        // Without the app secret, a token can still describe itself (debug_token accepts a token of the same app).
+        const { GraphClient } = await import('../../graph/graph-client.js');
+        const { toOAuthError } = await import('../../auth/oauth-errors.js');
+        const graph = new GraphClient({
+          graphUrl: config.graphUrl,
+          apiVersion: config.apiVersion,
+          timeoutMs: config.requestTimeoutMs,
+        });
+        try {
+          const data = await graph.get('debug_token', { input_token: token.reveal() }, { token });
+          inspection = parseDebugToken(data);
+        } catch (err) {
+          throw toOAuthError(err, 'inspect');
+        } finally {
+          await graph.close();
+        }
+      }
+      const kind = credentialKindOf(inspection, Date.now());
+      printResult(io, json, tokenSummaryJson(inspection, token, kind), () =>
+        formatTokenSummary(inspection, token, kind, Date.now()),
+      );
+      return inspection.isValid ? EXIT.ok : EXIT.invalid;
+    }
+
+    const config = appConfig(io);
+    const auth = createAuthClient({
+      appId: config.appId,
+      appSecret: config.appSecret,
+      graphUrl: config.graphUrl,
+      apiVersion: config.apiVersion,
+      timeoutMs: config.requestTimeoutMs,
+    });
+    try {
+      if (sub === 'app') {
+        const token = await auth.getAppToken();
+        const inspection = await auth.inspect(token);
+        if (booleanFlag(values, 'reveal')) {
+          io.stdout(`${token.reveal()}\n`);
+          return EXIT.ok;
+        }
+        printResult(io, json, tokenSummaryJson(inspection, token, 'app'), () =>
+          [
+            formatTokenSummary(inspection, token, 'app', Date.now()),
+            '',
+            'App tokens are derived from the app secret: wacloud never stores them. Use --reveal to print it for a pipe.',
+          ].join('\n'),
+        );
+        return EXIT.ok;
+      }
+
+      const token = await readToken(io, values);
+      if (sub === 'revoke') {
+        if (!booleanFlag(values, 'yes')) {
+          throw new CliExit(
+            EXIT.usage,
+            `revoking ${maskToken(token)} cannot be undone: add --yes to confirm`,
+          );
+        }
+        await auth.revoke(token);
+        printResult(
+          io,
+          json,
+          { revoked: true, token: { length: token.length, sha256: token.fingerprint } },
+          () => `Revoked ${maskToken(token)}.`,
+        );
+        return EXIT.ok;
+      }
+
+      progress(
+        sub === 'exchange'
+          ? 'Exchanging for a long-lived token...'
+          : 'Refreshing the 60-day system-user token...',
+      );
+      const fresh =
+        sub === 'exchange'
+          ? await auth.exchangeForLongLived(token)
+          : await auth.refreshSystemUserToken(token);
+      const inspection = await auth.inspect(fresh.accessToken);
+      const kind = credentialKindOf(inspection, Date.now());
+      let savedTo: string | undefined;
+      if (save === 'env') {
+        const { setEnvFileVariable } = await import('../../auth/env-file.js');
+        await setEnvFileVariable(envFile, envVar, fresh.accessToken);
+        savedTo = envFile;
+      }
+      if (save === 'stdout') {
+        io.stdout(`${fresh.accessToken.reveal()}\n`);
+        progress(formatTokenSummary(inspection, fresh.accessToken, kind, Date.now()));
+        return EXIT.ok;
+      }
+      const same = fresh.accessToken.equals(token);
+      printResult(
+        io,
+        json,
+        {
+          ...tokenSummaryJson(inspection, fresh.accessToken, kind),
+          unchanged: same,
+          savedTo: savedTo ?? null,
+        },
+        () =>
+          [
+            same
+              ? 'Graph returned the same token (it was already long-lived or never expires).'
+              : 'New token:',
+            formatTokenSummary(inspection, fresh.accessToken, kind, Date.now()),
+            savedTo ? `Saved ${envVar} to ${savedTo} (mode 0600).` : 'Not saved (--save none).',
+          ].join('\n'),
+      );
+      return EXIT.ok;
+    } finally {
+      await auth.close();
+    }
+  },
+};
