@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { ValidationError, WacloudError } from '../core/errors.js';
+import { type LoadConfigOptions, loadConfig } from '../core/config.js';
+import { ConfigError, ValidationError, WacloudError } from '../core/errors.js';
 import type { GraphError } from '../core/graph-error.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { Secret, scrubText } from '../core/secret.js';
@@ -89,6 +90,8 @@ export interface TokenManagerOptions {
   clock?: Clock | undefined;
   logger?: Logger | undefined;
   policies?: Partial<TokenPolicies> | undefined;
+  /** Where missing app settings are read from; default process.env and ./.env. */
+  configSource?: LoadConfigOptions | undefined;
   /** Lease owner name; default a random id per manager. */
   instanceId?: string | undefined;
   /** Uniform [0, 1) for retry jitter. */
@@ -202,26 +205,37 @@ export class TokenManager {
   #loop: Promise<void> | undefined;
   #wake: AbortController | undefined;
 
-  constructor(options: TokenManagerOptions) {
+  constructor(options: TokenManagerOptions = {}) {
     this.store = options.store ?? new MemoryCredentialStore();
     this.#ownsAuth = !options.auth;
     if (options.auth) this.auth = options.auth;
     else {
-      if (options.appId === undefined || options.appSecret === undefined) {
-        throw new WacloudError(
-          'CONFIG_INVALID',
-          'createTokenManager needs appId and appSecret (WA_APP_ID, WA_APP_SECRET) or an auth client',
+      // Like `new WhatsApp()`: what is not given comes from the environment and ./.env (WA_APP_ID, WA_GRAPH_URL, ...).
+      const config = loadConfig(
+        {
+          appId: options.appId,
+          appSecret: options.appSecret,
+          graphUrl: options.graph ? undefined : options.graphUrl,
+          apiVersion: options.graph ? undefined : options.apiVersion,
+        },
+        options.configSource,
+      );
+      if (config.appId === undefined || config.appSecret === undefined) {
+        throw new ConfigError(
+          config.appId === undefined ? 'WA_APP_ID' : 'WA_APP_SECRET',
+          'is required by the token manager (or pass appId and appSecret, or an auth client)',
         );
       }
       this.auth = new AuthClient({
-        appId: options.appId,
-        appSecret: options.appSecret,
+        appId: config.appId,
+        appSecret: config.appSecret,
         graph: options.graph,
         transport: options.transport,
-        graphUrl: options.graphUrl,
-        apiVersion: options.apiVersion,
+        graphUrl: config.graphUrl,
+        apiVersion: config.apiVersion,
         clock: options.clock,
         logger: options.logger,
+        timeoutMs: config.requestTimeoutMs,
       });
     }
     this.clock = options.clock ?? this.auth.graph.clock;
@@ -1134,6 +1148,6 @@ export class TokenManager {
 }
 
 /** Creates a {@link TokenManager}. */
-export function createTokenManager(options: TokenManagerOptions): TokenManager {
+export function createTokenManager(options: TokenManagerOptions = {}): TokenManager {
   return new TokenManager(options);
 }
