@@ -1,0 +1,13 @@
+export { type CachedSecretSource, type CachedSourceOptions, createCachedSource } from './cached-source.js';
+export { createDotenvSource, type DotenvSourceOptions } from './dotenv-source.js';
+export { createEnvSource, type EnvSourceOptions } from './env-source.js';
+export { createFileSource, type FileSourceOptions } from './file-source.js';
+export { createPollingWatch, type PollingWatchOptions, type WatchOptions } from './file-watch.js';
+export {
+  redactText,
+  SecretConflictError,
+  SecretSourceError,
+  type SecretSourceFailure,
+} from './secret-source-error.js';
+export type { PutSecretOptions, PutSecretResult, SecretChangeListener, SecretSource } from './types.js';
+export { createVaultKvSource, type VaultKvSourceOptions } from './vault-kv-source.js';
