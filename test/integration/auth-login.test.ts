@@ -13,6 +13,7 @@ import {
   sharedWabaIds,
 } from '../../src/auth/index.js';
 import { pkceChallenge } from '../../src/auth/pkce.js';
+import { startEmulator } from '../../src/emulator/index.js';
 import { type Transport, TransportError } from '../../src/transport/index.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { type AuthWorld, consent, createAuthWorld, IN_PROCESS_URL, REDIRECT_URI } from './auth-support.js';
@@ -92,6 +93,25 @@ describe('the seed flow: dialog → code → short-lived → long-lived → insp
     const result = await f.complete(await consent(emuFetch, started.url));
     expect(result.exchanged).toBe(false);
     expect(result.kind).toBe('user-short');
+  });
+});
+
+describe('the seed flow over loopback (real sockets, undici)', () => {
+  it('dialog → code → short → long → inspect against a listening emulator', async () => {
+    const started = await startEmulator({ seed: { redirectUris: [REDIRECT_URI] } });
+    const seed = started.emulator.seed!;
+    const auth = createAuthClient({ appId: seed.appId, appSecret: seed.appSecret, graphUrl: started.url });
+    try {
+      const f = createLoginFlow({ auth, redirectUri: REDIRECT_URI, scopes: SCOPES, dialogUrl: started.url });
+      const login = await f.start();
+      const result = await f.complete(await consent((u, init) => fetch(u, init), login.url));
+      expect(result).toMatchObject({ exchanged: true, kind: 'user-long' });
+      expect(result.inspection.isValid).toBe(true);
+      expect(started.emulator.counters()['GET /oauth/access_token grant_type=fb_exchange_token']).toBe(1);
+    } finally {
+      await auth.close();
+      await started.close();
+    }
   });
 });
 
