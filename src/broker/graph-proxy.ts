@@ -29,7 +29,8 @@ export interface GraphProxyOptions {
   authenticate(apiKey: string): ProxyPrincipal | undefined | Promise<ProxyPrincipal | undefined>;
   /** Whether the tenant may reach this Graph object id (its phone numbers, WABAs, and objects it created). */
   isAllowedObject(tenantId: string, objectId: string): boolean | Promise<boolean>;
-  tokenFor(tenantId: string): ProxyToken | undefined | Promise<ProxyToken | undefined>;
+  /** The token for this tenant's request on this object (a number's own credential, or the tenant's). */
+  tokenFor(tenantId: string, objectId: string): ProxyToken | undefined | Promise<ProxyToken | undefined>;
   /**
    * Meta rejected the token (190 family). Resolves a newer token when one exists (rotated meanwhile): the request is
    * retried once with it. The token manager inspects and marks the credential otherwise.
@@ -182,7 +183,7 @@ export function createGraphProxy(options: GraphProxyOptions) {
         );
       }
       for (const k of STRIPPED_QUERY) query.delete(k);
-      let token = await options.tokenFor(tenantId);
+      let token = await options.tokenFor(tenantId, objectId);
       if (!token) {
         status = 503;
         return deny(

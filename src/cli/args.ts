@@ -37,3 +37,20 @@ export function stringFlag(values: Parsed['values'], name: string): string | und
 export function booleanFlag(values: Parsed['values'], name: string): boolean {
   return values[name] === true;
 }
+
+/** An integer flag within a range, or undefined; out of range is a usage error naming the flag. */
+export function intFlag(
+  values: Parsed['values'],
+  name: string,
+  min: number,
+  max: number,
+  usage: string,
+): number | undefined {
+  const raw = stringFlag(values, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new CliExit(EXIT.usage, `--${name} must be an integer between ${min} and ${max}\nUsage: ${usage}`);
+  }
+  return n;
+}

@@ -1,0 +1,348 @@
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { createAuthClient } from '../auth/auth-client.js';
+import { completeEmbeddedSignup } from '../auth/embedded-signup.js';
+import { WacloudError } from '../core/errors.js';
+import { Secret, scrubText } from '../core/secret.js';
+import { WhatsApp } from '../whatsapp/whatsapp.js';
+import type { Principal } from './access.js';
+import { storeConnection } from './connect.js';
+import type { BrokerContext } from './context.js';
+import { credentialMetadata } from './credential-view.js';
+import { openApiDocument } from './openapi.js';
+import { generateApiKey } from './security/api-key.js';
+import { generateWebhookSecret } from './standard-webhooks.js';
+
+type Env = { Variables: { principal: Principal } };
+
+class ApiError extends Error {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 422 | 502 | 503,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const notFound = (what: string): ApiError => new ApiError(404, 'not_found', `${what} not found`);
+
+async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw new ApiError(400, 'bad_json', 'the request body is not valid JSON');
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw new ApiError(400, 'bad_json', 'the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function str(body: Record<string, unknown>, field: string, max = 500): string {
+  const v = body[field];
+  if (typeof v !== 'string' || v.trim() === '' || v.length > max) {
+    throw new ApiError(422, 'invalid', `${field} is required (a string of at most ${max} characters)`);
+  }
+  return v.trim();
+}
+
+function httpUrl(value: string, field: string): string {
+  try {
+    const u = new URL(value);
+    if (u.protocol === 'https:' || u.protocol === 'http:') return u.toString();
+  } catch {
+    // fall through
+  }
+  throw new ApiError(422, 'invalid', `${field} must be an http(s) URL`);
+}
+
+/**
+ * The admin/tenant API under /api/v1. Admin keys see everything; a tenant key sees only its tenant, and another
+ * tenant's ids answer 404 as if they did not exist. Responses carry metadata only: never a token value.
+ */
+export function createApi(ctx: BrokerContext): Hono<Env> {
+  const api = new Hono<Env>();
+
+  api.onError((err, c) => {
+    if (err instanceof ApiError)
+      return c.json({ error: { code: err.code, message: err.message } }, err.status);
+    if (err instanceof WacloudError) {
+      const status =
+        err.code === 'VALIDATION'
+          ? 422
+          : err.code === 'GRAPH' || err.code === 'OAUTH'
+            ? 502
+            : err.code === 'TRANSPORT'
+              ? 502
+              : 500;
+      return c.json({ error: { code: err.code.toLowerCase(), message: err.message } }, status);
+    }
+    ctx.logger.error('api error', { error: scrubText(String((err as Error)?.message ?? err)) });
+    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+  });
+  api.notFound((c) => c.json({ error: { code: 'not_found', message: 'no such route' } }, 404));
+
+  api.get('/openapi.json', (c) => c.json(openApiDocument()));
+
+  api.use(
+    '*',
+    bodyLimit({
+      maxSize: 1024 * 1024,
+      onError: (c) => c.json({ error: { code: 'too_large', message: 'body over 1 MiB' } }, 413),
+    }),
+  );
+  api.use('*', async (c, next) => {
+    const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
+    const principal = m ? await ctx.access.authenticate(m[1] as string) : undefined;
+    if (!principal)
+      return c.json(
+        {
+          error: {
+            code: 'unauthorized',
+            message: 'a valid broker API key is required (Authorization: Bearer <key>)',
+          },
+        },
+        401,
+      );
+    c.set('principal', principal);
+    await next();
+  });
+
+  const requireAdmin = (c: Context<Env>): void => {
+    if (!c.get('principal').admin) throw new ApiError(403, 'forbidden', 'this needs an admin key');
+  };
+  /** The tenant in the path, if the caller may see it; otherwise 404 (never reveal another tenant exists). */
+  const tenantFor = async (c: Context<Env>) => {
+    const id = c.req.param('tenantId') as string;
+    const p = c.get('principal');
+    if (!p.admin && p.tenantId !== id) throw notFound('tenant');
+    const tenant = await ctx.store.tenants.get(id);
+    if (!tenant) throw notFound('tenant');
+    return tenant;
+  };
+  const credentialFor = async (c: Context<Env>) => {
+    const cred = await ctx.manager.getCredential(c.req.param('credentialId') as string);
+    const p = c.get('principal');
+    if (!cred || (!p.admin && p.tenantId !== cred.tenantId)) throw notFound('credential');
+    return cred;
+  };
+
+  api.get('/tenants', async (c) => {
+    const p = c.get('principal');
+    const all = await ctx.store.tenants.list();
+    return c.json({ data: p.admin ? all : all.filter((t) => t.id === p.tenantId) });
+  });
+  api.post('/tenants', async (c) => {
+    requireAdmin(c);
+    const body = await jsonBody(c);
+    const tenant = await ctx.store.tenants.create({ name: str(body, 'name', 100) }, ctx.clock.now());
+    await ctx.audit('tenant.created', { tenantId: tenant.id });
+    return c.json(tenant, 201);
+  });
+  api.get('/tenants/:tenantId', async (c) => c.json(await tenantFor(c)));
+
+  api.get('/tenants/:tenantId/credentials', async (c) => {
+    const tenant = await tenantFor(c);
+    return c.json({ data: (await ctx.manager.listCredentials(tenant.id)).map(credentialMetadata) });
+  });
+  /** A pasted token (system user, or any token): inspected with debug_token, refused if unusable, stored encrypted. */
+  api.post('/tenants/:tenantId/credentials', async (c) => {
+    const tenant = await tenantFor(c);
+    const body = await jsonBody(c);
+    const token = new Secret(str(body, 'token', 4096), 'access-token');
+    const cred = await ctx.manager.addCredential({ tenantId: tenant.id, token });
+    await ctx.audit('credential.pasted', {
+      tenantId: tenant.id,
+      credentialId: cred.id,
+      detail: { kind: cred.kind },
+    });
+    return c.json(credentialMetadata(cred), 201);
+  });
+  api.post('/tenants/:tenantId/embedded-signup', async (c) => {
+    const tenant = await tenantFor(c);
+    const body = await jsonBody(c);
+    const wabaIds = Array.isArray(body.wabaIds)
+      ? body.wabaIds.filter((x): x is string => typeof x === 'string')
+      : undefined;
+    const result = await completeEmbeddedSignup({
+      auth: createAuthClient({ appId: ctx.appId, appSecret: ctx.appSecret, graph: ctx.graph }),
+      code: str(body, 'code', 2048),
+      pin: typeof body.pin === 'string' ? body.pin : undefined,
+      subscribe: false,
+      wabaIds,
+    });
+    const connected = await storeConnection(ctx, tenant.id, result.token, result.kind, result.inspection);
+    return c.json(
+      {
+        credential: credentialMetadata(connected.credential),
+        wabaIds: connected.wabaIds,
+        phoneNumbers: connected.phoneNumbers,
+        warnings: connected.warnings,
+      },
+      201,
+    );
+  });
+  api.get('/credentials/:credentialId', async (c) => c.json(credentialMetadata(await credentialFor(c))));
+  api.post('/credentials/:credentialId/renew', async (c) => {
+    const cred = await credentialFor(c);
+    return c.json(credentialMetadata(await ctx.manager.renew(cred.id, 'manual')));
+  });
+  api.post('/credentials/:credentialId/check', async (c) => {
+    const cred = await credentialFor(c);
+    return c.json(credentialMetadata(await ctx.manager.check(cred.id)));
+  });
+  api.delete('/credentials/:credentialId', async (c) => {
+    const cred = await credentialFor(c);
+    await ctx.manager.removeCredential(cred.id);
+    await ctx.audit('credential.deleted', { tenantId: cred.tenantId, credentialId: cred.id });
+    return c.body(null, 204);
+  });
+
+  api.get('/tenants/:tenantId/phone-numbers', async (c) => {
+    const tenant = await tenantFor(c);
+    return c.json({ data: await ctx.store.phoneNumbers.listByTenant(tenant.id) });
+  });
+
+  api.get('/api-keys', async (c) => {
+    const p = c.get('principal');
+    const rows = await ctx.store.apiKeys.list(p.admin ? undefined : p.tenantId);
+    return c.json({ data: rows.map(({ hash: _hash, ...rest }) => rest) });
+  });
+  /** Creates a key: admin (tenantId null) or scoped to one tenant. The key is in this response only. */
+  api.post('/api-keys', async (c) => {
+    requireAdmin(c);
+    const body = await jsonBody(c);
+    const tenantId =
+      body.tenantId === null || body.tenantId === undefined ? null : str(body, 'tenantId', 100);
+    if (tenantId && !(await ctx.store.tenants.get(tenantId))) throw notFound('tenant');
+    const label = typeof body.label === 'string' ? body.label.slice(0, 100) : '';
+    const made = generateApiKey();
+    await ctx.store.apiKeys.create({
+      keyId: made.keyId,
+      hash: made.hash,
+      tenantId,
+      label,
+      createdAtMs: ctx.clock.now(),
+    });
+    await ctx.audit('api_key.created', { tenantId, detail: { keyId: made.keyId } });
+    return c.json(
+      { keyId: made.keyId, tenantId, label, key: made.key.reveal(), note: 'shown once: store it now' },
+      201,
+    );
+  });
+  api.delete('/api-keys/:keyId', async (c) => {
+    requireAdmin(c);
+    const ok = await ctx.store.apiKeys.revoke(c.req.param('keyId'), ctx.clock.now());
+    if (!ok) throw notFound('API key');
+    ctx.access.invalidateKeys();
+    await ctx.audit('api_key.revoked', { detail: { keyId: c.req.param('keyId') } });
+    return c.body(null, 204);
+  });
+
+  api.get('/tenants/:tenantId/subscriptions', async (c) => {
+    const tenant = await tenantFor(c);
+    const subs = await ctx.store.subscriptions.listByTenant(tenant.id);
+    return c.json({ data: subs.map(({ secret: _secret, ...rest }) => rest) });
+  });
+  /** Outbound webhooks for a tenant; the signing secret (Standard Webhooks) is in this response only. */
+  api.post('/tenants/:tenantId/subscriptions', async (c) => {
+    const tenant = await tenantFor(c);
+    const body = await jsonBody(c);
+    const url = httpUrl(str(body, 'url', 2000), 'url');
+    const events = Array.isArray(body.events)
+      ? body.events.filter((e): e is string => typeof e === 'string')
+      : [];
+    const secret = generateWebhookSecret();
+    const sub = await ctx.store.subscriptions.create(
+      { tenantId: tenant.id, url, secret, events },
+      ctx.clock.now(),
+    );
+    await ctx.audit('subscription.created', { tenantId: tenant.id, detail: { subscriptionId: sub.id } });
+    return c.json(
+      {
+        id: sub.id,
+        tenantId: tenant.id,
+        url,
+        events,
+        secret: secret.reveal(),
+        note: 'the secret is shown once',
+      },
+      201,
+    );
+  });
+  api.delete('/subscriptions/:subscriptionId', async (c) => {
+    const sub = await ctx.store.subscriptions.get(c.req.param('subscriptionId'));
+    const p = c.get('principal');
+    if (!sub || (!p.admin && p.tenantId !== sub.tenantId)) throw notFound('subscription');
+    await ctx.store.subscriptions.delete(sub.id);
+    return c.body(null, 204);
+  });
+  api.get('/tenants/:tenantId/deliveries', async (c) => {
+    const tenant = await tenantFor(c);
+    const rows = await ctx.store.deliveries.listByTenant(tenant.id, 100);
+    return c.json({ data: rows.map(({ payload: _payload, ...rest }) => rest) });
+  });
+  api.post('/deliveries/:deliveryId/replay', async (c) => {
+    const rows = c.get('principal').admin
+      ? undefined
+      : await ctx.store.deliveries.listByTenant(c.get('principal').tenantId as string, 10_000);
+    const id = c.req.param('deliveryId');
+    if (rows && !rows.some((r) => r.id === id)) throw notFound('delivery');
+    if (!(await ctx.store.deliveries.requeue(id, ctx.clock.now()))) throw notFound('delivery');
+    ctx.poke();
+    return c.json({ id, status: 'pending' });
+  });
+
+  api.get('/webhooks', async (c) => {
+    const p = c.get('principal');
+    const rows = await ctx.store.inbox.recent(100, p.admin ? undefined : (p.tenantId as string));
+    return c.json({ data: rows.map(({ rawBody, ...rest }) => ({ ...rest, bytes: rawBody.byteLength })) });
+  });
+  api.post('/webhooks/:inboxId/replay', async (c) => {
+    requireAdmin(c);
+    if (!(await ctx.store.inbox.requeue(c.req.param('inboxId')))) throw notFound('webhook');
+    ctx.poke();
+    return c.json({ id: c.req.param('inboxId'), status: 'pending' });
+  });
+
+  /** Sends a message as the tenant, with its current token; the caller never holds it. */
+  api.post('/tenants/:tenantId/messages', async (c) => {
+    const tenant = await tenantFor(c);
+    const body = await jsonBody(c);
+    const from = str(body, 'from', 40);
+    const number = await ctx.store.phoneNumbers.get(from);
+    if (!number || number.tenantId !== tenant.id) throw notFound('phone number');
+    const credentialId =
+      number.credentialId ??
+      (await ctx.manager.listCredentials(tenant.id)).find(
+        (x) => x.status === 'active' || x.status === 'expiring',
+      )?.id;
+    if (!credentialId) throw new ApiError(503, 'no_token', 'the tenant has no working token: reconnect it');
+    const { from: _from, ...message } = body;
+    const wa = new WhatsApp({
+      tokenProvider: ctx.manager.tokenProvider(credentialId),
+      phoneNumberId: from,
+      appSecret: ctx.appSecret,
+      graphUrl: ctx.graphUrl,
+      apiVersion: ctx.apiVersion,
+      transport: ctx.transport,
+      clock: ctx.clock,
+      configSource: { env: {}, envFile: false },
+    });
+    const sent = await wa.messages.send(message as never);
+    await ctx.audit('message.sent', {
+      tenantId: tenant.id,
+      detail: { from, messageId: sent.messages?.[0]?.id },
+    });
+    return c.json(sent);
+  });
+
+  api.get('/audit', async (c) => {
+    const p = c.get('principal');
+    const tenantId = p.admin ? c.req.query('tenant') : (p.tenantId as string);
+    return c.json({ data: await ctx.store.audit.list({ tenantId, limit: 200 }) });
+  });
+
+  return api;
+}

@@ -1,0 +1,373 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { TokenEvent } from '../auth/token-events.js';
+import {
+  createTokenManager,
+  DEFAULT_TOKEN_POLICIES,
+  type TokenManager,
+  type TokenPolicies,
+} from '../auth/token-manager.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { DEFAULT_API_VERSION } from '../core/config.js';
+import { createGraphError } from '../core/graph-error.js';
+import type { Logger } from '../core/logger.js';
+import { type Secret, scrubText } from '../core/secret.js';
+import { GraphClient } from '../graph/graph-client.js';
+import type { Transport } from '../transport/types.js';
+import { createUndiciTransport } from '../transport/undici-transport.js';
+import { createNodeWebhookHandler } from '../webhooks/adapters/node.js';
+import { createAccessCache } from './access.js';
+import { createApi } from './api.js';
+import type { BrokerContext } from './context.js';
+import { createDashboard } from './dashboard/routes.js';
+import { createGraphProxy } from './graph-proxy.js';
+import { createInboxDispatcher, createInboxWriter } from './inbox.js';
+import { createBrokerLogger } from './logger.js';
+import { createBrokerMetrics } from './metrics.js';
+import { createDeliveryWorker } from './outbound.js';
+import type { BrokerStore } from './ports.js';
+import { createSessions } from './security/session.js';
+
+export interface BrokerOptions {
+  store: BrokerStore;
+  /** The Meta app (or the sandbox emulator's). */
+  appId: string;
+  appSecret: Secret;
+  /** Previous app secrets still accepted on webhooks during a rotation. */
+  previousAppSecrets?: Secret[];
+  graphUrl: string;
+  dialogUrl: string;
+  apiVersion?: string;
+  /** The verify token of Meta's webhook handshake. */
+  verifyToken: Secret;
+  webhookPath?: string;
+  /** Signs dashboard sessions and CSRF tokens. */
+  sessionKey: Secret;
+  /** The broker's public base URL; default http://127.0.0.1:<port> once listening. */
+  publicUrl?: string;
+  sandbox?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+  transport?: Transport;
+  policies?: Partial<TokenPolicies>;
+  instanceId?: string;
+  /** Run the token scheduler and the webhook workers (default true; tests may drive them by hand). */
+  background?: boolean;
+  /** Delivery worker tuning (tests use short delays). */
+  delivery?: { baseDelayMs?: number; maxAttempts?: number };
+  /** Extra hook per token event (the scale-out layer publishes rotations with it). */
+  onTokenEvent?: (event: TokenEvent) => void;
+}
+
+export interface Broker {
+  server: Server;
+  app: Hono;
+  manager: TokenManager;
+  context: BrokerContext;
+  /** Starts listening; resolves with the base URL. */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Runs the background workers once (inbox, deliveries, due credentials); for tests with a manual clock. */
+  runWorkersOnce(): Promise<void>;
+  /** Stops accepting, finishes in-flight requests, stops the workers and closes the store. */
+  close(): Promise<void>;
+}
+
+/** Token events that tenants may subscribe to as outbound webhooks. */
+const OUTBOUND_TOKEN_EVENTS = new Set([
+  'credential.expiring',
+  'credential.invalid',
+  'credential.expired',
+  'credential.refreshed',
+  'credential.rotated',
+  'credential.revoked',
+]);
+
+/**
+ * Builds the broker: the dashboard, the admin/tenant API, the Graph proxy, the webhook inbox and its workers, the
+ * token scheduler and the metrics, over one store. The proxy and the webhook endpoint are served straight from
+ * node:http (their hot paths skip the router); everything else goes through Hono.
+ */
+export function createBroker(options: BrokerOptions): Broker {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createBrokerLogger();
+  const store = options.store;
+  const instanceId = options.instanceId ?? randomUUID();
+  const apiVersion = options.apiVersion ?? DEFAULT_API_VERSION;
+  const transport = options.transport ?? createUndiciTransport();
+  const policies: TokenPolicies = { ...DEFAULT_TOKEN_POLICIES, ...options.policies };
+  const webhookPath = options.webhookPath ?? '/webhook';
+  let publicUrl = options.publicUrl;
+  const graph = new GraphClient({
+    graphUrl: options.graphUrl,
+    apiVersion,
+    transport,
+    clock,
+    appSecret: options.appSecret,
+    logger,
+  });
+
+  const metrics = createBrokerMetrics(async () => {
+    const now = clock.now();
+    const byState: Record<string, number> = {};
+    const expiries: Array<{ credentialId: string; tenantId: string; kind: string; secondsToExpiry: number }> =
+      [];
+    for (const c of await store.credentials.list()) {
+      byState[c.status] = (byState[c.status] ?? 0) + 1;
+      if (c.expiresAtMs !== null) {
+        expiries.push({
+          credentialId: c.id,
+          tenantId: c.tenantId,
+          kind: c.kind,
+          secondsToExpiry: Math.round((c.expiresAtMs - now) / 1000),
+        });
+      }
+    }
+    return { byState, expiries };
+  });
+
+  const manager = createTokenManager({
+    store: store.credentials,
+    appId: options.appId,
+    appSecret: options.appSecret,
+    graph,
+    clock,
+    logger,
+    policies,
+    instanceId,
+  });
+
+  const access = createAccessCache(store, clock);
+  const sessions = createSessions({
+    signingKey: options.sessionKey,
+    clock,
+    secureCookie: (options.publicUrl ?? '').startsWith('https:'),
+  });
+
+  let inbox: ReturnType<typeof createInboxDispatcher>;
+  let deliveries: ReturnType<typeof createDeliveryWorker>;
+  const context: BrokerContext = {
+    store,
+    manager,
+    policies,
+    graph,
+    transport,
+    access,
+    sessions,
+    metrics,
+    clock,
+    logger,
+    appId: options.appId,
+    appSecret: options.appSecret,
+    graphUrl: options.graphUrl,
+    dialogUrl: options.dialogUrl,
+    apiVersion,
+    sandbox: options.sandbox === true,
+    publicUrl: () => {
+      if (!publicUrl) throw new Error('the broker is not listening yet');
+      return publicUrl;
+    },
+    poke: () => {
+      inbox?.poke();
+      deliveries?.poke();
+    },
+    async audit(event, fields) {
+      try {
+        await store.audit.append({
+          tenantId: fields.tenantId ?? null,
+          credentialId: fields.credentialId ?? null,
+          event,
+          detail: JSON.parse(scrubText(JSON.stringify(fields.detail ?? {}))) as Record<string, unknown>,
+          atMs: clock.now(),
+        });
+      } catch (err) {
+        logger.error('audit append failed', {
+          event,
+          error: scrubText(String((err as Error)?.message ?? err)),
+        });
+      }
+    },
+  };
+
+  // Every token event: audit log, metrics, logs, and the tenant's outbound webhooks.
+  manager.on('*', (event) => {
+    metrics.tokenEvent(event.type.replace('credential.', ''));
+    logger.info('token event', { ...event });
+    const { type, credentialId, tenantId, ...detail } = event;
+    void context.audit(type, { tenantId, credentialId, detail });
+    options.onTokenEvent?.(event);
+    if (OUTBOUND_TOKEN_EVENTS.has(type)) {
+      void (async () => {
+        for (const sub of await store.subscriptions.listByTenant(tenantId)) {
+          if (!sub.active || (sub.events.length > 0 && !sub.events.includes(type))) continue;
+          await store.deliveries.enqueue(
+            {
+              subscriptionId: sub.id,
+              tenantId,
+              eventId: `${type}:${credentialId}:${event.version}:${event.atMs}`,
+              eventType: type,
+              payload: JSON.stringify({ type, timestamp: new Date(event.atMs).toISOString(), data: event }),
+              nextAttemptAtMs: clock.now(),
+            },
+            clock.now(),
+          );
+        }
+        deliveries.poke();
+      })().catch((err) => logger.error('token event delivery', { error: scrubText(String(err)) }));
+    }
+  });
+
+  inbox = createInboxDispatcher({ store, clock, logger, instanceId, onQueued: () => deliveries.poke() });
+  deliveries = createDeliveryWorker({
+    store,
+    clock,
+    logger,
+    instanceId,
+    baseDelayMs: options.delivery?.baseDelayMs,
+    maxAttempts: options.delivery?.maxAttempts,
+    onResult: (r) => metrics.delivery(r),
+  });
+
+  /** A tenant's token for an object: the phone number's own credential, else the tenant's first working one. */
+  async function tokenFor(tenantId: string, objectId: string) {
+    const number = await store.phoneNumbers.get(objectId);
+    let credentialId = number && number.tenantId === tenantId ? number.credentialId : null;
+    if (!credentialId) {
+      const usable = (await manager.listCredentials(tenantId)).find(
+        (c) => c.status === 'active' || c.status === 'expiring',
+      );
+      credentialId = usable?.id ?? null;
+    }
+    if (!credentialId) return undefined;
+    try {
+      const token = await manager.getToken(credentialId);
+      const record = await manager.getCredential(credentialId);
+      return { token, credentialId, version: record?.version ?? 0 };
+    } catch {
+      return undefined;
+    }
+  }
+
+  const proxy = createGraphProxy({
+    upstreamUrl: options.graphUrl,
+    clock,
+    appSecret: options.appSecret,
+    authenticate: async (key) => {
+      const p = await access.authenticate(key);
+      // Admin keys have no tenant: the proxy is for tenant keys only.
+      return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
+    },
+    isAllowedObject: (tenantId, objectId) => access.isAllowedObject(tenantId, objectId),
+    tokenFor,
+    onTokenRejected: async (_tenantId, rejected, errorBody) => {
+      // The token manager decides: a newer version (rotated meanwhile) to retry with, or inspect and mark invalid.
+      const next = await manager
+        .tokenProvider(rejected.credentialId)
+        .onTokenRejected?.(rejected.token, createGraphError({ httpStatus: 401, body: errorBody }));
+      if (!next) return undefined;
+      const record = await manager.getCredential(rejected.credentialId);
+      return {
+        token: next,
+        credentialId: rejected.credentialId,
+        version: record?.version ?? rejected.version + 1,
+      };
+    },
+    rememberObject: (tenantId, objectId) => access.rememberObject(tenantId, objectId),
+    observe: (e) => metrics.proxy(e.status, e.durationMs, e.upstreamMs),
+  });
+
+  const webhook = createNodeWebhookHandler({
+    appSecrets: [options.appSecret, ...(options.previousAppSecrets ?? [])],
+    verifyToken: options.verifyToken,
+    path: webhookPath,
+    dedupe: false,
+    beforeAck: createInboxWriter(store, (r) => {
+      metrics.webhookIngest(r);
+      inbox.poke();
+    }),
+    onRejected: (err) => metrics.webhookIngest(err.reason),
+    logger,
+    clock,
+  });
+
+  const app = new Hono();
+  let ready = false;
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await store.ping();
+      return ready ? c.json({ status: 'ready', engine: store.engine }) : c.json({ status: 'starting' }, 503);
+    } catch {
+      return c.json({ status: 'store unreachable' }, 503);
+    }
+  });
+  app.get('/metrics', async (c) =>
+    c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }),
+  );
+  app.route('/api/v1', createApi(context));
+  app.route('/', createDashboard(context));
+  const honoListener = getRequestListener(app.fetch);
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    if (url.startsWith('/graph/')) {
+      void proxy(req, res, url.slice('/graph'.length));
+      return;
+    }
+    const q = url.indexOf('?');
+    if ((q < 0 ? url : url.slice(0, q)) === webhookPath) {
+      webhook(req, res);
+      return;
+    }
+    void honoListener(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+
+  const background = options.background !== false;
+  return {
+    server,
+    app: app as unknown as Hono,
+    manager,
+    context,
+    async listen(port = 8080, host = '127.0.0.1') {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const address = server.address() as AddressInfo;
+      const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+      publicUrl ??= `http://${shownHost}:${address.port}`;
+      if (background) {
+        manager.start();
+        inbox.start();
+        deliveries.start();
+      }
+      ready = true;
+      return publicUrl;
+    },
+    async runWorkersOnce() {
+      await manager.runDue();
+      await inbox.runOnce();
+      await deliveries.runOnce();
+    },
+    async close() {
+      ready = false;
+      // Stop taking requests, let in-flight ones finish (bounded), then stop workers and the store.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const forced = setTimeout(() => server.closeAllConnections(), 10_000);
+      await closed;
+      clearTimeout(forced);
+      await inbox.stop();
+      await deliveries.stop();
+      await manager.close();
+      if (!options.transport) await transport.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import type { TokenManager, TokenPolicies } from '../auth/token-manager.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { Secret } from '../core/secret.js';
+import type { GraphClient } from '../graph/graph-client.js';
+import type { Transport } from '../transport/types.js';
+import type { AccessCache } from './access.js';
+import type { BrokerMetrics } from './metrics.js';
+import type { BrokerStore } from './ports.js';
+import type { Sessions } from './security/session.js';
+
+/** Everything a broker route needs, built once by createBroker. */
+export interface BrokerContext {
+  store: BrokerStore;
+  manager: TokenManager;
+  policies: TokenPolicies;
+  graph: GraphClient;
+  transport: Transport;
+  access: AccessCache;
+  sessions: Sessions;
+  metrics: BrokerMetrics;
+  clock: Clock;
+  logger: Logger;
+  appId: string;
+  appSecret: Secret;
+  graphUrl: string;
+  dialogUrl: string;
+  apiVersion: string;
+  sandbox: boolean;
+  /** The broker's own base URL (redirect URIs, links); known once it listens. */
+  publicUrl(): string;
+  /** Wake the background workers (a webhook was committed, a replay was asked for). */
+  poke(): void;
+  /** Records an audit entry; never throws (audit failures are logged). */
+  audit(
+    event: string,
+    fields: { tenantId?: string | null; credentialId?: string | null; detail?: Record<string, unknown> },
+  ): Promise<void>;
+}

@@ -1,0 +1,328 @@
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { WacloudError } from '../../core/errors.js';
+import { Secret, scrubText } from '../../core/secret.js';
+import { describeEvent } from '../../webhooks/describe-event.js';
+import { parseJsonBody } from '../../webhooks/parse-json-body.js';
+import { parseWebhook } from '../../webhooks/parse-webhook.js';
+import { WhatsApp } from '../../whatsapp/whatsapp.js';
+import { loginFlowFor, storeConnection } from '../connect.js';
+import type { BrokerContext } from '../context.js';
+import { credentialView } from '../credential-view.js';
+import { apiKeyId } from '../security/api-key.js';
+import { createRateLimiter } from '../security/rate-limit.js';
+import type { Session } from '../security/session.js';
+import type { SafeHtml } from './html.js';
+import {
+  auditPage,
+  loginPage,
+  overviewPage,
+  type PageContext,
+  type TenantSummary,
+  tenantPage,
+  webhooksPage,
+} from './pages.js';
+
+type Env = { Variables: { session: Session } };
+
+/** Fixed flash texts: the dashboard never reflects text from the query string. */
+const FLASHES: Record<string, { kind: 'ok' | 'error'; text: string }> = {
+  connected: {
+    kind: 'ok',
+    text: 'WhatsApp connected: the token is stored encrypted and will be kept working.',
+  },
+  reconnected: { kind: 'ok', text: 'Reconnected: a new token version is in use.' },
+  'token-added': { kind: 'ok', text: 'Token checked with debug_token and stored encrypted.' },
+  sent: { kind: 'ok', text: 'Test message sent.' },
+  replayed: { kind: 'ok', text: 'Queued for processing again.' },
+  'tenant-created': { kind: 'ok', text: 'Tenant created.' },
+  denied: { kind: 'error', text: 'The WhatsApp connection was cancelled on the consent page.' },
+  'connect-failed': { kind: 'error', text: 'The connection could not be completed; see the audit log.' },
+};
+
+const STATUS_ORDER = ['invalid', 'expired', 'revoked', 'expiring', 'active'] as const;
+
+function clientIp(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * The dashboard: server-rendered pages that work without JavaScript. An admin key logs in (HttpOnly, SameSite=Strict
+ * signed session cookie; login attempts rate-limited per address); every form carries a CSRF token bound to the
+ * session. Tokens are accepted in forms but never shown.
+ */
+export function createDashboard(ctx: BrokerContext): Hono<Env> {
+  const app = new Hono<Env>();
+  const loginLimiter = createRateLimiter({ limit: 10, windowMs: 60_000, clock: ctx.clock });
+
+  const page = (c: Context, body: SafeHtml, status: 200 | 400 | 403 | 404 | 429 = 200) =>
+    c.html(body.value, status, {
+      'cache-control': 'no-store',
+      'x-frame-options': 'DENY',
+      'content-security-policy':
+        "default-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' " +
+        new URL(ctx.dialogUrl).origin,
+    });
+  const pageCtx = (c: Context<Env>): PageContext => {
+    const session = c.get('session');
+    const flash = FLASHES[c.req.query('flash') ?? ''];
+    return {
+      csrfToken: session ? ctx.sessions.csrfToken(session) : undefined,
+      flash,
+      sandbox: ctx.sandbox,
+      nowMs: ctx.clock.now(),
+    };
+  };
+
+  app.use('*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.text('request too large', 413) }));
+
+  app.get('/login', (c) => page(c, loginPage({ sandbox: ctx.sandbox, nowMs: ctx.clock.now() })));
+  app.post('/login', async (c) => {
+    const pctx = { sandbox: ctx.sandbox, nowMs: ctx.clock.now() };
+    const limit = loginLimiter.hit(clientIp(c));
+    if (!limit.allowed) {
+      c.header('retry-after', String(limit.retryAfterSec));
+      return page(c, loginPage(pctx, `Too many attempts; try again in ${limit.retryAfterSec} s.`), 429);
+    }
+    const form = await c.req.parseBody();
+    const key = typeof form.key === 'string' ? form.key.trim() : '';
+    const principal = apiKeyId(key) ? await ctx.access.authenticate(key) : undefined;
+    if (!principal?.admin) {
+      await ctx.audit('dashboard.login_failed', { detail: { ip: clientIp(c) } });
+      return page(c, loginPage(pctx, 'That is not a valid admin key.'), 403);
+    }
+    const { cookie } = ctx.sessions.issue(principal.keyId);
+    await ctx.audit('dashboard.login', { detail: { keyId: principal.keyId } });
+    c.header('set-cookie', cookie);
+    return c.redirect('/', 303);
+  });
+
+  // Everything below needs a session; every POST a CSRF token.
+  app.use('*', async (c, next) => {
+    const session = ctx.sessions.read(c.req.header('cookie'));
+    // The key behind the session must still be valid (revocation ends sessions within the access-cache TTL).
+    if (!session) return c.redirect('/login', 303);
+    c.set('session', session);
+    if (c.req.method === 'POST') {
+      const form = await c.req.parseBody();
+      if (!ctx.sessions.checkCsrf(session, form.csrf))
+        return c.text('CSRF token missing or wrong: reload the page and try again', 403);
+    }
+    await next();
+  });
+
+  app.post('/logout', (c) => {
+    c.header('set-cookie', ctx.sessions.clearCookie());
+    return c.redirect('/login', 303);
+  });
+
+  app.get('/', async (c) => {
+    const tenants = await ctx.store.tenants.list();
+    const summaries: TenantSummary[] = [];
+    for (const t of tenants) {
+      const creds = await ctx.manager.listCredentials(t.id);
+      const numbers = await ctx.store.phoneNumbers.listByTenant(t.id);
+      const worst = STATUS_ORDER.find((s) => creds.some((x) => x.status === s)) ?? 'none';
+      summaries.push({
+        id: t.id,
+        name: t.name,
+        worstStatus: worst,
+        credentials: creds.length,
+        phoneNumbers: numbers.length,
+      });
+    }
+    return page(c, overviewPage(pageCtx(c), summaries));
+  });
+
+  app.post('/tenants', async (c) => {
+    const form = await c.req.parseBody();
+    const name = typeof form.name === 'string' ? form.name.trim().slice(0, 100) : '';
+    if (!name) return c.redirect('/', 303);
+    const tenant = await ctx.store.tenants.create({ name }, ctx.clock.now());
+    await ctx.audit('tenant.created', { tenantId: tenant.id });
+    return c.redirect(`/tenants/${encodeURIComponent(tenant.id)}?flash=tenant-created`, 303);
+  });
+
+  app.get('/tenants/:id', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.param('id'));
+    if (!tenant) return c.text('no such tenant', 404);
+    const now = ctx.clock.now();
+    const creds = (await ctx.manager.listCredentials(tenant.id)).map((x) =>
+      credentialView(x, now, ctx.policies),
+    );
+    const numbers = await ctx.store.phoneNumbers.listByTenant(tenant.id);
+    return page(
+      c,
+      tenantPage(
+        pageCtx(c),
+        tenant,
+        creds,
+        numbers,
+        `/connect/start?tenant=${encodeURIComponent(tenant.id)}`,
+      ),
+    );
+  });
+
+  app.post('/tenants/:id/credentials', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.param('id'));
+    if (!tenant) return c.text('no such tenant', 404);
+    const form = await c.req.parseBody();
+    const raw = typeof form.token === 'string' ? form.token.trim() : '';
+    try {
+      const cred = await ctx.manager.addCredential({
+        tenantId: tenant.id,
+        token: new Secret(raw, 'access-token'),
+      });
+      await ctx.audit('credential.pasted', {
+        tenantId: tenant.id,
+        credentialId: cred.id,
+        detail: { kind: cred.kind },
+      });
+      return c.redirect(`/tenants/${encodeURIComponent(tenant.id)}?flash=token-added`, 303);
+    } catch (err) {
+      const message = err instanceof WacloudError ? err.message : 'the token could not be checked';
+      await ctx.audit('credential.paste_failed', {
+        tenantId: tenant.id,
+        detail: { error: scrubText(message) },
+      });
+      return c.redirect(`/tenants/${encodeURIComponent(tenant.id)}?flash=connect-failed`, 303);
+    }
+  });
+
+  app.post('/tenants/:id/send-test', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.param('id'));
+    if (!tenant) return c.text('no such tenant', 404);
+    const form = await c.req.parseBody();
+    const from = String(form.from ?? '');
+    const number = await ctx.store.phoneNumbers.get(from);
+    if (!number || number.tenantId !== tenant.id || !number.credentialId)
+      return c.text('no such phone number', 404);
+    const wa = new WhatsApp({
+      tokenProvider: ctx.manager.tokenProvider(number.credentialId),
+      phoneNumberId: from,
+      appSecret: ctx.appSecret,
+      graphUrl: ctx.graphUrl,
+      apiVersion: ctx.apiVersion,
+      transport: ctx.transport,
+      clock: ctx.clock,
+      configSource: { env: {}, envFile: false },
+    });
+    try {
+      const sent = await wa.messages.template({
+        to: String(form.to ?? ''),
+        name: String(form.template || 'hello_world'),
+        language: 'en_US',
+      });
+      await ctx.audit('message.sent', {
+        tenantId: tenant.id,
+        detail: { from, messageId: sent.messages?.[0]?.id },
+      });
+      return c.redirect(`/tenants/${encodeURIComponent(tenant.id)}?flash=sent`, 303);
+    } catch (err) {
+      await ctx.audit('message.failed', {
+        tenantId: tenant.id,
+        detail: { from, error: scrubText((err as Error).message) },
+      });
+      return c.redirect(`/tenants/${encodeURIComponent(tenant.id)}?flash=connect-failed`, 303);
+    }
+  });
+
+  app.get('/connect/start', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.query('tenant') ?? '');
+    if (!tenant) return c.text('no such tenant', 404);
+    const started = await loginFlowFor(ctx).start({ tenantId: tenant.id });
+    return c.redirect(started.url, 303);
+  });
+
+  app.get('/connect/callback', async (c) => {
+    const flow = loginFlowFor(ctx);
+    let tenantId: string | undefined;
+    try {
+      const result = await flow.complete(c.req.url);
+      tenantId = result.tenantId;
+      if (!tenantId || !(await ctx.store.tenants.get(tenantId)))
+        return c.text('this login was not started for a tenant', 400);
+      const before = (await ctx.manager.listCredentials(tenantId)).length;
+      const connected = await storeConnection(ctx, tenantId, result.token, result.kind, result.inspection);
+      for (const w of connected.warnings)
+        await ctx.audit('connect.warning', {
+          tenantId,
+          credentialId: connected.credential.id,
+          detail: { warning: w },
+        });
+      const flash =
+        (await ctx.manager.listCredentials(tenantId)).length > before ? 'connected' : 'reconnected';
+      return c.redirect(`/tenants/${encodeURIComponent(tenantId)}?flash=${flash}`, 303);
+    } catch (err) {
+      const denied = (err as { name?: string }).name === 'OAuthDeniedError';
+      await ctx.audit(denied ? 'connect.denied' : 'connect.failed', {
+        tenantId: tenantId ?? null,
+        detail: { error: scrubText((err as Error).message) },
+      });
+      if (denied || tenantId)
+        return c.redirect(
+          tenantId
+            ? `/tenants/${encodeURIComponent(tenantId)}?flash=${denied ? 'denied' : 'connect-failed'}`
+            : '/?flash=denied',
+          303,
+        );
+      return c.text(`The connection failed: ${scrubText((err as Error).message)}`, 400);
+    }
+  });
+
+  app.get('/webhooks', async (c) => {
+    const rows = await ctx.store.inbox.recent(50);
+    const items = rows.map((r) => {
+      let summary = '';
+      try {
+        summary = parseWebhook(parseJsonBody(Buffer.from(r.rawBody).toString('utf8')))
+          .map((e) => {
+            const d = describeEvent(e);
+            return `${d.kind}${d.id ? ` ${d.id}` : ''}`;
+          })
+          .join(', ')
+          .slice(0, 200);
+      } catch {
+        summary = 'unparseable body';
+      }
+      return {
+        id: r.id,
+        receivedAtMs: r.receivedAtMs,
+        status: r.status,
+        summary,
+        attempts: r.attempts,
+        tenantId: r.tenantId,
+      };
+    });
+    return page(c, webhooksPage(pageCtx(c), items));
+  });
+
+  app.post('/webhooks/:id/replay', async (c) => {
+    await ctx.store.inbox.requeue(c.req.param('id'));
+    ctx.poke();
+    return c.redirect('/webhooks?flash=replayed', 303);
+  });
+
+  app.get('/audit', async (c) => {
+    const rows = await ctx.store.audit.list({ limit: 200 });
+    return page(
+      c,
+      auditPage(
+        pageCtx(c),
+        rows.map((r) => ({
+          atMs: r.atMs,
+          event: r.event,
+          credentialId: r.credentialId,
+          detail: scrubText(JSON.stringify(r.detail)),
+        })),
+      ),
+    );
+  });
+
+  return app;
+}

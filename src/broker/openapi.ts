@@ -1,0 +1,279 @@
+/** The broker API's OpenAPI 3.1 document, served at /api/v1/openapi.json. Kept beside api.ts; a test compares routes. */
+export function openApiDocument(): Record<string, unknown> {
+  const ok = (description: string, schema: Record<string, unknown> = { type: 'object' }) => ({
+    description,
+    content: { 'application/json': { schema } },
+  });
+  const err = { $ref: '#/components/responses/Error' };
+  const list = (item: string) =>
+    ok('list', {
+      type: 'object',
+      properties: { data: { type: 'array', items: { $ref: `#/components/schemas/${item}` } } },
+    });
+  const tenantParam = { name: 'tenantId', in: 'path', required: true, schema: { type: 'string' } };
+  const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+  const body = (properties: Record<string, unknown>, required: string[]) => ({
+    required: true,
+    content: { 'application/json': { schema: { type: 'object', properties, required } } },
+  });
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'wacloud broker API',
+      version: '1',
+      description:
+        'Admin keys see every tenant; tenant keys see only their own (other ids answer 404). Responses never contain a Meta token.',
+    },
+    servers: [{ url: '/api/v1' }],
+    security: [{ apiKey: [] }],
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'A broker API key (wck_...)' },
+      },
+      responses: {
+        Error: ok('error', {
+          type: 'object',
+          properties: {
+            error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+          },
+        }),
+      },
+      schemas: {
+        Tenant: {
+          type: 'object',
+          properties: { id: { type: 'string' }, name: { type: 'string' }, createdAtMs: { type: 'integer' } },
+        },
+        Credential: {
+          type: 'object',
+          description: 'Metadata only.',
+          properties: {
+            id: { type: 'string' },
+            tenantId: { type: 'string' },
+            kind: {
+              enum: [
+                'temporary',
+                'user-short',
+                'user-long',
+                'system-user',
+                'business-integration',
+                'page',
+                'app',
+              ],
+            },
+            status: { enum: ['active', 'expiring', 'expired', 'invalid', 'revoked'] },
+            version: { type: 'integer' },
+            scopes: { type: 'array', items: { type: 'string' } },
+            targetIds: { type: 'array', items: { type: 'string' } },
+            issuedAt: { type: ['string', 'null'] },
+            expiresAt: { type: ['string', 'null'] },
+            dataAccessExpiresAt: { type: ['string', 'null'] },
+            nextCheckAt: { type: 'string' },
+            failures: { type: 'integer' },
+            lastError: { type: ['string', 'null'] },
+          },
+        },
+        PhoneNumber: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            tenantId: { type: 'string' },
+            wabaId: { type: 'string' },
+            displayNumber: { type: ['string', 'null'] },
+          },
+        },
+        ApiKey: {
+          type: 'object',
+          properties: {
+            keyId: { type: 'string' },
+            tenantId: { type: ['string', 'null'] },
+            label: { type: 'string' },
+            createdAtMs: { type: 'integer' },
+            revokedAtMs: { type: ['integer', 'null'] },
+          },
+        },
+        Subscription: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            tenantId: { type: 'string' },
+            url: { type: 'string' },
+            events: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        Delivery: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            subscriptionId: { type: 'string' },
+            eventId: { type: 'string' },
+            status: { enum: ['pending', 'delivered', 'dead'] },
+            attempts: { type: 'integer' },
+          },
+        },
+        Webhook: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            status: { type: 'string' },
+            receivedAtMs: { type: 'integer' },
+            bytes: { type: 'integer' },
+          },
+        },
+        AuditEntry: {
+          type: 'object',
+          properties: {
+            event: { type: 'string' },
+            tenantId: { type: ['string', 'null'] },
+            credentialId: { type: ['string', 'null'] },
+            atMs: { type: 'integer' },
+          },
+        },
+      },
+    },
+    paths: {
+      '/tenants': {
+        get: { summary: 'List tenants', responses: { 200: list('Tenant'), 401: err } },
+        post: {
+          summary: 'Create a tenant (admin)',
+          requestBody: body({ name: { type: 'string' } }, ['name']),
+          responses: { 201: ok('created'), 403: err, 422: err },
+        },
+      },
+      '/tenants/{tenantId}': {
+        get: { summary: 'A tenant', parameters: [tenantParam], responses: { 200: ok('tenant'), 404: err } },
+      },
+      '/tenants/{tenantId}/credentials': {
+        get: {
+          summary: 'Credential metadata',
+          parameters: [tenantParam],
+          responses: { 200: list('Credential'), 404: err },
+        },
+        post: {
+          summary: 'Add a pasted token (checked with debug_token, stored encrypted)',
+          parameters: [tenantParam],
+          requestBody: body({ token: { type: 'string' } }, ['token']),
+          responses: { 201: ok('credential'), 502: err },
+        },
+      },
+      '/tenants/{tenantId}/embedded-signup': {
+        post: {
+          summary: 'Complete Embedded Signup with the code from FB.login',
+          parameters: [tenantParam],
+          requestBody: body(
+            {
+              code: { type: 'string' },
+              wabaIds: { type: 'array', items: { type: 'string' } },
+              pin: { type: 'string' },
+            },
+            ['code'],
+          ),
+          responses: { 201: ok('connected'), 502: err },
+        },
+      },
+      '/credentials/{credentialId}': {
+        get: {
+          summary: 'Credential metadata',
+          parameters: [idParam('credentialId')],
+          responses: { 200: ok('credential'), 404: err },
+        },
+        delete: {
+          summary: 'Remove a credential',
+          parameters: [idParam('credentialId')],
+          responses: { 204: { description: 'removed' }, 404: err },
+        },
+      },
+      '/credentials/{credentialId}/renew': {
+        post: {
+          summary: 'Renew now (where Meta allows it)',
+          parameters: [idParam('credentialId')],
+          responses: { 200: ok('credential'), 404: err },
+        },
+      },
+      '/credentials/{credentialId}/check': {
+        post: {
+          summary: 'Inspect now with debug_token',
+          parameters: [idParam('credentialId')],
+          responses: { 200: ok('credential'), 404: err },
+        },
+      },
+      '/tenants/{tenantId}/phone-numbers': {
+        get: {
+          summary: 'Phone numbers',
+          parameters: [tenantParam],
+          responses: { 200: list('PhoneNumber'), 404: err },
+        },
+      },
+      '/api-keys': {
+        get: { summary: 'API keys (no secrets)', responses: { 200: list('ApiKey') } },
+        post: {
+          summary: 'Create a key (admin); the key is shown once',
+          requestBody: body({ tenantId: { type: ['string', 'null'] }, label: { type: 'string' } }, []),
+          responses: { 201: ok('key'), 403: err },
+        },
+      },
+      '/api-keys/{keyId}': {
+        delete: {
+          summary: 'Revoke a key (admin)',
+          parameters: [idParam('keyId')],
+          responses: { 204: { description: 'revoked' }, 404: err },
+        },
+      },
+      '/tenants/{tenantId}/subscriptions': {
+        get: {
+          summary: 'Outbound webhook subscriptions',
+          parameters: [tenantParam],
+          responses: { 200: list('Subscription') },
+        },
+        post: {
+          summary: 'Subscribe a URL; the Standard Webhooks secret is shown once',
+          parameters: [tenantParam],
+          requestBody: body(
+            { url: { type: 'string' }, events: { type: 'array', items: { type: 'string' } } },
+            ['url'],
+          ),
+          responses: { 201: ok('subscription'), 422: err },
+        },
+      },
+      '/subscriptions/{subscriptionId}': {
+        delete: {
+          summary: 'Remove a subscription',
+          parameters: [idParam('subscriptionId')],
+          responses: { 204: { description: 'removed' }, 404: err },
+        },
+      },
+      '/tenants/{tenantId}/deliveries': {
+        get: {
+          summary: 'Recent deliveries',
+          parameters: [tenantParam],
+          responses: { 200: list('Delivery') },
+        },
+      },
+      '/deliveries/{deliveryId}/replay': {
+        post: {
+          summary: 'Deliver again',
+          parameters: [idParam('deliveryId')],
+          responses: { 200: ok('queued'), 404: err },
+        },
+      },
+      '/webhooks': { get: { summary: 'Recent webhooks received', responses: { 200: list('Webhook') } } },
+      '/webhooks/{inboxId}/replay': {
+        post: {
+          summary: 'Process a received webhook again (admin)',
+          parameters: [idParam('inboxId')],
+          responses: { 200: ok('queued'), 404: err },
+        },
+      },
+      '/tenants/{tenantId}/messages': {
+        post: {
+          summary: 'Send any Cloud API message as the tenant',
+          parameters: [tenantParam],
+          requestBody: body({ from: { type: 'string', description: 'phone number id' } }, ['from']),
+          responses: { 200: ok('Graph response'), 404: err, 422: err, 502: err },
+        },
+      },
+      '/audit': {
+        get: { summary: 'Audit log (token events; never a token)', responses: { 200: list('AuditEntry') } },
+      },
+    },
+  };
+}

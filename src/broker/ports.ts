@@ -1,0 +1,146 @@
+import type { CredentialStore } from '../auth/credential-store.js';
+import type { OAuthStateStore } from '../auth/oauth-state-store.js';
+import type { Secret } from '../core/secret.js';
+
+/**
+ * What the broker needs from its store. The vault's SQLite/PostgreSQL store provides it (src/broker/vault-store.ts
+ * adapts `openStore`); keeping the broker on these ports keeps policy out of the persistence layer.
+ */
+export interface Tenant {
+  id: string;
+  name: string;
+  createdAtMs: number;
+}
+
+export interface PhoneNumberRow {
+  id: string;
+  tenantId: string;
+  wabaId: string;
+  displayNumber: string | null;
+  verifiedName: string | null;
+  credentialId: string | null;
+}
+
+export interface ApiKeyRow {
+  keyId: string;
+  hash: string;
+  /** null: an admin key. */
+  tenantId: string | null;
+  label: string;
+  createdAtMs: number;
+  revokedAtMs: number | null;
+}
+
+export interface InboxRow {
+  id: string;
+  rawBody: Uint8Array;
+  dedupeKey: string;
+  receivedAtMs: number;
+  status: 'pending' | 'processed' | 'failed';
+  attempts: number;
+  tenantId: string | null;
+  lastError: string | null;
+}
+
+export interface SubscriptionRow {
+  id: string;
+  tenantId: string;
+  url: string;
+  secret: Secret;
+  /** Event types to deliver (`message`, `status`, `credential.expiring`, ...); empty = everything. */
+  events: string[];
+  active: boolean;
+  createdAtMs: number;
+}
+
+export interface DeliveryRow {
+  id: string;
+  subscriptionId: string;
+  tenantId: string;
+  eventId: string;
+  eventType: string;
+  payload: string;
+  status: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  nextAttemptAtMs: number;
+  lastError: string | null;
+  createdAtMs: number;
+}
+
+export interface AuditRow {
+  id: string;
+  tenantId: string | null;
+  credentialId: string | null;
+  event: string;
+  /** Scrubbed detail; never a token value. */
+  detail: Record<string, unknown>;
+  atMs: number;
+}
+
+export interface BrokerStore {
+  engine: 'sqlite' | 'postgres';
+  tenants: {
+    create(input: { name: string }, nowMs: number): Promise<Tenant>;
+    get(id: string): Promise<Tenant | undefined>;
+    list(): Promise<Tenant[]>;
+  };
+  credentials: CredentialStore;
+  oauthStates: OAuthStateStore;
+  phoneNumbers: {
+    upsert(row: PhoneNumberRow): Promise<void>;
+    get(id: string): Promise<PhoneNumberRow | undefined>;
+    listByTenant(tenantId: string): Promise<PhoneNumberRow[]>;
+    /** The tenant that owns a WABA (through its phone numbers), for WABA-level webhooks. */
+    tenantOfWaba(wabaId: string): Promise<string | undefined>;
+  };
+  apiKeys: {
+    create(row: Omit<ApiKeyRow, 'revokedAtMs'>): Promise<void>;
+    findByHash(hash: string): Promise<ApiKeyRow | undefined>;
+    list(tenantId?: string | null): Promise<ApiKeyRow[]>;
+    revoke(keyId: string, nowMs: number): Promise<boolean>;
+    count(): Promise<number>;
+  };
+  inbox: {
+    /** Commits the raw body; a repeated dedupe key is reported, not stored twice. */
+    insert(input: {
+      rawBody: Uint8Array;
+      dedupeKey: string;
+      receivedAtMs: number;
+    }): Promise<{ id: string; duplicate: boolean }>;
+    /** Leases pending rows (SKIP LOCKED on PostgreSQL) for processing. */
+    claimPending(limit: number, owner: string, nowMs: number, leaseMs: number): Promise<InboxRow[]>;
+    markProcessed(id: string, tenantId: string | null, nowMs: number): Promise<void>;
+    markFailed(id: string, error: string, nowMs: number): Promise<void>;
+    requeue(id: string): Promise<boolean>;
+    get(id: string): Promise<InboxRow | undefined>;
+    recent(limit: number, tenantId?: string): Promise<InboxRow[]>;
+  };
+  subscriptions: {
+    create(
+      input: Omit<SubscriptionRow, 'id' | 'createdAtMs' | 'active'>,
+      nowMs: number,
+    ): Promise<SubscriptionRow>;
+    listByTenant(tenantId: string): Promise<SubscriptionRow[]>;
+    get(id: string): Promise<SubscriptionRow | undefined>;
+    delete(id: string): Promise<boolean>;
+  };
+  deliveries: {
+    /** Exactly once per (subscription, event id): a repeat returns false. */
+    enqueue(
+      input: Omit<DeliveryRow, 'id' | 'status' | 'attempts' | 'lastError' | 'createdAtMs'>,
+      nowMs: number,
+    ): Promise<boolean>;
+    claimDue(nowMs: number, limit: number, owner: string, leaseMs: number): Promise<DeliveryRow[]>;
+    markDelivered(id: string, nowMs: number): Promise<void>;
+    markRetry(id: string, nextAttemptAtMs: number, error: string): Promise<void>;
+    markDead(id: string, error: string): Promise<void>;
+    listByTenant(tenantId: string, limit: number): Promise<DeliveryRow[]>;
+    requeue(id: string, nowMs: number): Promise<boolean>;
+  };
+  audit: {
+    append(row: Omit<AuditRow, 'id'>): Promise<void>;
+    list(options: { tenantId?: string; limit: number }): Promise<AuditRow[]>;
+  };
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
