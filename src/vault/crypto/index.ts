@@ -1,0 +1,19 @@
+export { KEY_BYTES, open, seal } from './aead.js';
+export { CryptoError } from './crypto-error.js';
+export {
+  createDataKey,
+  type DataKeyRecord,
+  type DataKeyState,
+  Keyring,
+  rewrapDataKey,
+  type Sealed,
+  unwrapDataKey,
+} from './keyring.js';
+export {
+  type LoadMasterKeyOptions,
+  loadMasterKey,
+  MASTER_KEY_FILE,
+  type MasterKey,
+  masterKeyId,
+  parseMasterKey,
+} from './master-key.js';

@@ -1,0 +1,7 @@
+/**
+ * wacloud/vault: encryption at rest (AES-256-GCM data keys wrapped by a master key, with rotation) and the store
+ * (SQLite by default, PostgreSQL with DATABASE_URL) holding credentials, tenants, webhooks and the audit log.
+ * See docs/vault.md.
+ */
+export * from './crypto/index.js';
+export * from './store/index.js';

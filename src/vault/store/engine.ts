@@ -1,0 +1,225 @@
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import { WacloudError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { Secret } from '../../core/secret.js';
+import type { Database } from './schema.js';
+import { StoreError } from './store-error.js';
+
+/** Which database holds the data. */
+export type StoreEngine = 'sqlite' | 'postgres';
+
+/** SQLite file name in the data dir. */
+export const SQLITE_FILE = 'wacloud.db';
+
+/**
+ * "Never" as stored in next-check columns (the token manager's NEVER_MS). Partial indexes leave these rows out, and
+ * due-row queries repeat the predicate so the planner can use them.
+ */
+export const NEVER_MS = 8_640_000_000_000_000;
+
+/** An open database: the Kysely handle, its engine, and the helpers every repository uses. */
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly engine: StoreEngine;
+  /** Runs `fn`, turning driver errors into a {@link StoreError} that says what failed (`op`) and why. */
+  run<T>(op: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a transaction that holds the store-wide write lock (PostgreSQL advisory lock; SQLite
+   * `BEGIN IMMEDIATE`): migrations, key creation and rotation bookkeeping, so two processes never do them at once.
+   */
+  exclusive<T>(op: string, fn: (trx: Kysely<Database> | Transaction<Database>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface SqliteOpenOptions {
+  dataDir: string;
+  /** Busy timeout in ms while another process holds the write lock. Default 5000. */
+  busyTimeoutMs?: number;
+  /** Upper bound on the file size in pages (`PRAGMA max_page_count`), applied after migrations. */
+  maxPageCount?: number;
+  /** Open `:memory:` instead of a file (tests). */
+  memory?: boolean;
+}
+
+export interface PostgresOpenOptions {
+  url: Secret;
+  /** Schema to use (sets `search_path` on every pooled connection). Default: the server's default. */
+  schema?: string;
+  /** Pool size. Default 10. */
+  poolSize?: number;
+  /** How long to wait for a connection before failing. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  logger?: Logger;
+}
+
+const ADVISORY_LOCK_KEY = 0x7761636c; // "wacl"
+
+/** Turns a driver error into a StoreError (or CONFLICT for a unique violation), never echoing SQL parameters. */
+export function toStoreError(err: unknown, op: string, engine: StoreEngine): WacloudError {
+  if (err instanceof WacloudError) return err;
+  const e = err as { code?: string; message?: string; errno?: number };
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  const where = engine === 'postgres' ? 'PostgreSQL' : 'SQLite';
+  switch (code) {
+    case 'SQLITE_FULL':
+      return new StoreError(
+        `${op}: the database is full (SQLITE_FULL: disk full or size limit reached); nothing was written`,
+        { cause: err },
+      );
+    case 'SQLITE_BUSY':
+    case 'SQLITE_LOCKED':
+      return new StoreError(`${op}: the database is locked by another process (${code}); try again`, {
+        cause: err,
+      });
+    case 'SQLITE_CORRUPT':
+    case 'SQLITE_NOTADB':
+      return new StoreError(`${op}: the SQLite file is corrupt or not a database (${code})`, { cause: err });
+    case 'SQLITE_READONLY':
+    case 'SQLITE_CANTOPEN':
+    case 'SQLITE_IOERR':
+      return new StoreError(`${op}: cannot write the SQLite file (${code})`, { cause: err });
+    case 'SQLITE_CONSTRAINT_UNIQUE':
+    case 'SQLITE_CONSTRAINT_PRIMARYKEY':
+    case '23505':
+      return new WacloudError('CONFLICT', `${op}: a row with that key already exists`, { cause: err });
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ECONNRESET':
+    case 'ETIMEDOUT':
+    case 'EAI_AGAIN':
+      return new StoreError(`${op}: cannot reach ${where} (${code})`, { cause: err });
+    case '28P01':
+    case '28000':
+      return new StoreError(`${op}: ${where} refused the login (${code}); check DATABASE_URL`, {
+        cause: err,
+      });
+    case '3D000':
+      return new StoreError(`${op}: the database named in DATABASE_URL does not exist (${code})`, {
+        cause: err,
+      });
+    default: {
+      const msg = e?.message ?? String(err);
+      if (/timeout/i.test(msg) && /connect/i.test(msg)) {
+        return new StoreError(`${op}: cannot reach ${where} (connection timeout)`, { cause: err });
+      }
+      return new StoreError(`${op} failed on ${where}${code ? ` (${code})` : ''}: ${msg}`, { cause: err });
+    }
+  }
+}
+
+function makeRun(engine: StoreEngine): Db['run'] {
+  return async (op, fn) => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toStoreError(err, op, engine);
+    }
+  };
+}
+
+/** Opens the embedded SQLite database in WAL mode with a busy timeout; the file gets mode 0600. */
+export function openSqlite(options: SqliteOpenOptions): Db {
+  let database: BetterSqlite3.Database;
+  let path = ':memory:';
+  try {
+    if (!options.memory) {
+      if (!existsSync(options.dataDir)) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+      path = join(options.dataDir, SQLITE_FILE);
+    }
+    database = new BetterSqlite3(path, { timeout: options.busyTimeoutMs ?? 5000 });
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('foreign_keys = ON');
+    if (!options.memory) {
+      for (const p of [path, `${path}-wal`, `${path}-shm`]) {
+        try {
+          chmodSync(p, 0o600);
+        } catch {
+          // -wal/-shm appear on first write; SQLite creates them with the main file's mode.
+        }
+      }
+    }
+  } catch (err) {
+    throw toStoreError(err, `opening ${path}`, 'sqlite');
+  }
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const run = makeRun('sqlite');
+  return {
+    kysely,
+    engine: 'sqlite',
+    run,
+    exclusive: (op, fn) =>
+      run(op, () =>
+        kysely.connection().execute(async (conn) => {
+          // IMMEDIATE takes the write lock up front: a deferred transaction that reads first would fail with
+          // SQLITE_BUSY_SNAPSHOT (no busy wait) when another process committed meanwhile.
+          await sql`BEGIN IMMEDIATE`.execute(conn);
+          try {
+            const out = await fn(conn);
+            await sql`COMMIT`.execute(conn);
+            return out;
+          } catch (err) {
+            await sql`ROLLBACK`.execute(conn).catch(() => {});
+            throw err;
+          }
+        }),
+      ),
+    close: async () => {
+      await kysely.destroy();
+    },
+  };
+}
+
+/** Applies the size cap after migrations (a cap below the current size would be ignored by SQLite). */
+export async function applySqliteLimits(db: Db, options: SqliteOpenOptions): Promise<void> {
+  if (db.engine === 'sqlite' && options.maxPageCount !== undefined) {
+    await db.run('setting max_page_count', () =>
+      sql.raw(`PRAGMA max_page_count = ${Math.floor(options.maxPageCount as number)}`).execute(db.kysely),
+    );
+  }
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Opens a PostgreSQL pool. BIGINT columns come back as numbers (ms timestamps fit in 2^53). */
+export function openPostgres(options: PostgresOpenOptions): Db {
+  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+    throw new StoreError(`schema name "${options.schema}" is not a plain lower-case identifier`);
+  }
+  const pool = new pg.Pool({
+    connectionString: options.url.reveal(),
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+    options: options.schema ? `-c search_path=${options.schema}` : undefined,
+    types: {
+      getTypeParser: ((oid: number, format?: string) =>
+        oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as never,
+    },
+  });
+  // An idle client dying (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', (err) => {
+    options.logger?.warn('PostgreSQL connection lost', { code: (err as { code?: string }).code });
+  });
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const run = makeRun('postgres');
+  return {
+    kysely,
+    engine: 'postgres',
+    run,
+    exclusive: (op, fn) =>
+      run(op, () =>
+        kysely.transaction().execute(async (trx) => {
+          await sql`SELECT pg_advisory_xact_lock(${ADVISORY_LOCK_KEY})`.execute(trx);
+          return fn(trx);
+        }),
+      ),
+    close: async () => {
+      await kysely.destroy();
+    },
+  };
+}

@@ -1,0 +1,185 @@
+import type { Selectable } from 'kysely';
+import { sql } from 'kysely';
+import type { Db } from './engine.js';
+import type { WebhookInboxTable } from './schema.js';
+
+/** `pending` waits for a worker; `processing` is leased; `done` handled; `dead` gave up; `rejected` bad signature. */
+export type InboxStatus = 'pending' | 'processing' | 'done' | 'dead' | 'rejected';
+
+/** One webhook delivery as received: the raw bytes, kept until processed. */
+export interface InboxItem {
+  id: number;
+  body: Buffer;
+  signatureValid: boolean;
+  /** UNIQUE: a redelivery with the same key is recognised as a duplicate. */
+  dedupeKey: string;
+  status: InboxStatus;
+  attempts: number;
+  receivedAtMs: number;
+  /** When a worker may (re)try it. */
+  availableAtMs: number;
+  /** Set once routed by phone number id. */
+  tenantId: string | null;
+  leaseOwner: string | null;
+  leaseExpiresAtMs: number | null;
+  lastError: string | null;
+  processedAtMs: number | null;
+}
+
+export interface NewInboxItem {
+  body: Buffer | Uint8Array;
+  signatureValid: boolean;
+  dedupeKey: string;
+  receivedAtMs: number;
+  tenantId?: string | null;
+  /** Default `pending` when the signature is valid, `rejected` when not. */
+  status?: InboxStatus;
+}
+
+export interface InboxRepository {
+  /** Stores a delivery; on a dedupe-key clash stores nothing and returns the existing item with `duplicate: true`. */
+  insert(item: NewInboxItem): Promise<{ item: InboxItem; duplicate: boolean }>;
+  get(id: number): Promise<InboxItem | undefined>;
+  /**
+   * Leases up to `limit` pending items (and `processing` ones whose lease lapsed) that are available at `nowMs`,
+   * oldest first; `FOR UPDATE SKIP LOCKED` on PostgreSQL so workers never block each other. Increments attempts.
+   */
+  claimPending(nowMs: number, limit: number, owner: string, leaseMs: number): Promise<InboxItem[]>;
+  /** Marks an item handled (optionally recording its tenant). */
+  markDone(id: number, nowMs: number, tenantId?: string | null): Promise<void>;
+  /** Records a failure: back to `pending` at `retryAtMs`, or `dead` when `retryAtMs` is null. */
+  markFailed(id: number, error: string, retryAtMs: number | null): Promise<void>;
+  /** Records the tenant once the item is routed. */
+  setTenant(id: number, tenantId: string): Promise<void>;
+  /** Items per status. */
+  countByStatus(): Promise<Record<string, number>>;
+}
+
+function decode(r: Selectable<WebhookInboxTable>): InboxItem {
+  const n = (v: number | null) => (v === null ? null : Number(v));
+  return {
+    id: Number(r.id),
+    body: Buffer.from(r.body),
+    signatureValid: Number(r.signature_valid) === 1,
+    dedupeKey: r.dedupe_key,
+    status: r.status as InboxStatus,
+    attempts: Number(r.attempts),
+    receivedAtMs: Number(r.received_at_ms),
+    availableAtMs: Number(r.available_at_ms),
+    tenantId: r.tenant_id,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAtMs: n(r.lease_expires_at_ms),
+    lastError: r.last_error,
+    processedAtMs: n(r.processed_at_ms),
+  };
+}
+
+export function createInboxRepository(db: Db): InboxRepository {
+  const k = db.kysely;
+  return {
+    async insert(item) {
+      return db.run('storing a webhook delivery', async () => {
+        const inserted = await k
+          .insertInto('webhook_inbox')
+          .values({
+            body: Buffer.from(item.body),
+            signature_valid: item.signatureValid ? 1 : 0,
+            dedupe_key: item.dedupeKey,
+            status: item.status ?? (item.signatureValid ? 'pending' : 'rejected'),
+            attempts: 0,
+            received_at_ms: item.receivedAtMs,
+            available_at_ms: item.receivedAtMs,
+            tenant_id: item.tenantId ?? null,
+            lease_owner: null,
+            lease_expires_at_ms: null,
+            last_error: null,
+            processed_at_ms: null,
+          })
+          .onConflict((oc) => oc.column('dedupe_key').doNothing())
+          .returningAll()
+          .executeTakeFirst();
+        if (inserted) return { item: decode(inserted), duplicate: false };
+        const existing = await k
+          .selectFrom('webhook_inbox')
+          .selectAll()
+          .where('dedupe_key', '=', item.dedupeKey)
+          .executeTakeFirstOrThrow();
+        return { item: decode(existing), duplicate: true };
+      });
+    },
+    async get(id) {
+      const row = await db.run('reading a webhook delivery', () =>
+        k.selectFrom('webhook_inbox').selectAll().where('id', '=', id).executeTakeFirst(),
+      );
+      return row ? decode(row) : undefined;
+    },
+    async claimPending(nowMs, limit, owner, leaseMs) {
+      if (limit <= 0) return [];
+      const until = nowMs + leaseMs;
+      const lock = db.engine === 'postgres' ? sql`FOR UPDATE SKIP LOCKED` : sql``;
+      const statement = sql<Selectable<WebhookInboxTable>>`
+        UPDATE webhook_inbox
+        SET status = 'processing', lease_owner = ${owner}, lease_expires_at_ms = ${until}, attempts = attempts + 1
+        WHERE id IN (
+          SELECT id FROM webhook_inbox
+          WHERE status IN ('pending', 'processing') AND available_at_ms <= ${nowMs}
+            AND (status = 'pending' OR lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ${nowMs})
+          ORDER BY available_at_ms, id
+          LIMIT ${limit}
+          ${lock}
+        )
+        RETURNING *`;
+      const rows = await db.run('claiming webhook deliveries', () =>
+        db.engine === 'postgres'
+          ? statement.execute(k).then((r) => r.rows)
+          : k.transaction().execute((trx) => statement.execute(trx).then((r) => r.rows)),
+      );
+      return rows.map(decode).sort((a, b) => a.availableAtMs - b.availableAtMs || a.id - b.id);
+    },
+    async markDone(id, nowMs, tenantId) {
+      await db.run('marking a webhook delivery done', () =>
+        k
+          .updateTable('webhook_inbox')
+          .set({
+            status: 'done',
+            processed_at_ms: nowMs,
+            lease_owner: null,
+            lease_expires_at_ms: null,
+            ...(tenantId !== undefined ? { tenant_id: tenantId } : {}),
+          })
+          .where('id', '=', id)
+          .execute(),
+      );
+    },
+    async markFailed(id, error, retryAtMs) {
+      await db.run('recording a webhook processing failure', () =>
+        k
+          .updateTable('webhook_inbox')
+          .set({
+            status: retryAtMs === null ? 'dead' : 'pending',
+            available_at_ms: retryAtMs ?? sql<number>`available_at_ms`,
+            last_error: error.slice(0, 1000),
+            lease_owner: null,
+            lease_expires_at_ms: null,
+          })
+          .where('id', '=', id)
+          .execute(),
+      );
+    },
+    async setTenant(id, tenantId) {
+      await db.run('routing a webhook delivery', () =>
+        k.updateTable('webhook_inbox').set({ tenant_id: tenantId }).where('id', '=', id).execute(),
+      );
+    },
+    async countByStatus() {
+      const rows = await db.run('counting webhook deliveries', () =>
+        k
+          .selectFrom('webhook_inbox')
+          .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+          .groupBy('status')
+          .execute(),
+      );
+      return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+    },
+  };
+}

@@ -1,0 +1,309 @@
+import { sql } from 'kysely';
+import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../core/logger.js';
+import { CryptoError } from '../crypto/crypto-error.js';
+import { createDataKey, type DataKeyState, rewrapDataKey } from '../crypto/keyring.js';
+import type { MasterKey } from '../crypto/master-key.js';
+import type { AuditLog } from './audit.js';
+import { credentialContext } from './credentials.js';
+import type { Db } from './engine.js';
+import type { KeyStore } from './key-store.js';
+import { readDataKeys } from './key-store.js';
+import { oauthStateContext } from './oauth-states.js';
+import { subscriptionContext } from './subscriptions.js';
+
+/** A column holding ciphertext, with the key id beside it and how to rebuild its additional data. */
+interface EncryptedColumn {
+  table: 'credentials' | 'oauth_states' | 'subscriptions';
+  id: string;
+  ct: string;
+  /** Extra column the context needs (credentials: version). */
+  version?: string;
+  context(id: string, version: number): string;
+}
+
+/** Every encrypted column in the schema: rotation re-encrypts these, `status` counts them. */
+export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
+  { table: 'credentials', id: 'id', ct: 'token_ct', version: 'version', context: credentialContext },
+  { table: 'oauth_states', id: 'state_hash', ct: 'verifier_ct', context: (id) => oauthStateContext(id) },
+  { table: 'subscriptions', id: 'id', ct: 'secret_ct', context: (id) => subscriptionContext(id) },
+];
+
+/** One data key as `keys status` shows it. */
+export interface KeyStatus {
+  keyId: string;
+  state: DataKeyState;
+  createdAtMs: number;
+  retiredAtMs: number | null;
+  /** Fingerprint of the master key that wraps it. */
+  masterKeyId: string;
+  /** Rows encrypted with this key, in total and per table. */
+  rows: number;
+  rowsByTable: Record<string, number>;
+}
+
+export interface KeyringStatus {
+  activeKeyId: string | undefined;
+  masterKeyId: string;
+  masterKeySource: MasterKey['source'];
+  keys: KeyStatus[];
+  /** Rows under a key id the keyring does not have (should be 0; non-zero means data that cannot be decrypted). */
+  orphanRows: Record<string, number>;
+}
+
+/** Progress of a rotation, after each re-encrypted row. */
+export interface RotationProgress {
+  table: string;
+  id: string;
+  fromKeyId: string;
+  toKeyId: string;
+  /** Rows re-encrypted so far in this run. */
+  done: number;
+}
+
+export interface RotateOptions {
+  /** Rows read per batch. Default 200. */
+  batchSize?: number;
+  /** Called after each row; throwing stops the rotation (a later run resumes it). */
+  onProgress?: (progress: RotationProgress) => void | Promise<void>;
+}
+
+export interface RotationReport {
+  /** The key added by this run, or undefined when it resumed an unfinished rotation. */
+  addedKeyId: string | undefined;
+  activeKeyId: string;
+  resumed: boolean;
+  /** Rows re-encrypted by this run. */
+  reencrypted: number;
+  /** Rows skipped because another writer changed them meanwhile (they were written with a current key). */
+  conflicts: number;
+  /** Keys that no row uses any more and became `retired`. */
+  retired: string[];
+  /** Rows still on a non-active key after the run (a later run picks them up). */
+  remaining: number;
+}
+
+/** Keyring operations exposed as `store.keys`. */
+export interface KeyOps {
+  /** Keys, their states, and how many rows each encrypts. */
+  status(): Promise<KeyringStatus>;
+  /**
+   * Adds a data key, makes it active, re-encrypts every row with it (compare-and-set per row) and retires keys no
+   * row uses. Resumable: when an earlier run stopped (crash, error), the next run adds no key and finishes the job.
+   */
+  rotate(options?: RotateOptions): Promise<RotationReport>;
+  /** Re-wraps every data key under `newMaster` (master key rotation); rows are not touched. */
+  rewrapMaster(newMaster: MasterKey): Promise<{ rewrapped: number }>;
+  /** Re-reads the keyring from the database (after another process rotated). */
+  reload(): Promise<void>;
+}
+
+export function createKeyOps(
+  db: Db,
+  keys: KeyStore,
+  deps: { clock: Clock; logger: Logger; audit: AuditLog },
+): KeyOps {
+  const k = db.kysely;
+
+  async function countsByKey(): Promise<Map<string, Record<string, number>>> {
+    const out = new Map<string, Record<string, number>>();
+    for (const col of ENCRYPTED_COLUMNS) {
+      const r = await db.run(`counting rows in ${col.table}`, () =>
+        sql<{ key_id: string; n: number }>`
+          SELECT key_id, COUNT(*) AS n FROM ${sql.table(col.table)} WHERE key_id IS NOT NULL GROUP BY key_id`.execute(
+          k,
+        ),
+      );
+      for (const row of r.rows) {
+        const per = out.get(row.key_id) ?? {};
+        per[col.table] = Number(row.n);
+        out.set(row.key_id, per);
+      }
+    }
+    return out;
+  }
+
+  async function reencryptColumn(
+    col: EncryptedColumn,
+    active: string,
+    batchSize: number,
+    state: { done: number; conflicts: number },
+    onProgress: RotateOptions['onProgress'],
+  ): Promise<void> {
+    let after = '';
+    for (;;) {
+      const batch = await db.run(`reading ${col.table} for re-encryption`, () =>
+        sql<{ id: string; ct: Buffer; key_id: string; version: number | null }>`
+          SELECT ${sql.ref(col.id)} AS id, ${sql.ref(col.ct)} AS ct, key_id,
+                 ${col.version ? sql.ref(col.version) : sql`NULL`} AS version
+          FROM ${sql.table(col.table)}
+          WHERE key_id IS NOT NULL AND key_id <> ${active} AND ${sql.ref(col.id)} > ${after}
+          ORDER BY ${sql.ref(col.id)}
+          LIMIT ${batchSize}`.execute(k),
+      );
+      if (batch.rows.length === 0) return;
+      for (const row of batch.rows) {
+        after = row.id;
+        const context = col.context(row.id, Number(row.version ?? 0));
+        const old = Buffer.from(row.ct);
+        const plain = await keys.decrypt(row.key_id, old, context);
+        const sealed = keys.keyring.encrypt(plain, context);
+        plain.fill(0);
+        // Compare-and-set on the old ciphertext: a concurrent token change (new version, new ciphertext) wins.
+        const r = await db.run(`re-encrypting ${col.table} ${row.id}`, () =>
+          sql`
+            UPDATE ${sql.table(col.table)} SET ${sql.ref(col.ct)} = ${sealed.ciphertext}, key_id = ${sealed.keyId}
+            WHERE ${sql.ref(col.id)} = ${row.id} AND key_id = ${row.key_id} AND ${sql.ref(col.ct)} = ${old}`.execute(
+            k,
+          ),
+        );
+        if (Number(r.numAffectedRows ?? 0n) === 1) {
+          state.done++;
+          await onProgress?.({
+            table: col.table,
+            id: row.id,
+            fromKeyId: row.key_id,
+            toKeyId: active,
+            done: state.done,
+          });
+        } else {
+          state.conflicts++;
+        }
+      }
+    }
+  }
+
+  return {
+    async status() {
+      await keys.reload();
+      const records = await readDataKeys(db);
+      const counts = await countsByKey();
+      const known = new Set(records.map((r) => r.keyId));
+      const orphanRows: Record<string, number> = {};
+      for (const [keyId, per] of counts) {
+        if (!known.has(keyId)) orphanRows[keyId] = Object.values(per).reduce((a, b) => a + b, 0);
+      }
+      return {
+        activeKeyId: keys.keyring.activeKeyId,
+        masterKeyId: keys.master.id,
+        masterKeySource: keys.master.source,
+        orphanRows,
+        keys: records.map((r) => {
+          const per = counts.get(r.keyId) ?? {};
+          return {
+            keyId: r.keyId,
+            state: r.state,
+            createdAtMs: r.createdAtMs,
+            retiredAtMs: r.retiredAtMs,
+            masterKeyId: r.masterKeyId,
+            rows: Object.values(per).reduce((a, b) => a + b, 0),
+            rowsByTable: per,
+          };
+        }),
+      };
+    },
+
+    async rotate(options = {}) {
+      const batchSize = Math.max(1, options.batchSize ?? 200);
+      const now = deps.clock.now();
+      // Step 1, atomically: add the new active key and demote the old one, unless an earlier run left work.
+      const begun = await db.exclusive('starting a key rotation', async (trx) => {
+        const rows = await trx.selectFrom('data_keys').select(['key_id', 'state']).execute();
+        if (rows.some((r) => r.state === 'retiring')) return { added: undefined as string | undefined };
+        const { record } = createDataKey(keys.master, now);
+        await trx.updateTable('data_keys').set({ state: 'retiring' }).where('state', '=', 'active').execute();
+        await trx
+          .insertInto('data_keys')
+          .values({
+            key_id: record.keyId,
+            wrapped_key: record.wrappedKey,
+            master_key_id: record.masterKeyId,
+            state: 'active',
+            created_at_ms: record.createdAtMs,
+            retired_at_ms: null,
+          })
+          .execute();
+        return { added: record.keyId };
+      });
+      await keys.reload();
+      const active = keys.keyring.activeKeyId;
+      if (!active) throw new CryptoError('the keyring has no active data key after rotation started');
+      deps.logger.info(begun.added ? 'key rotation started' : 'resuming an unfinished key rotation', {
+        activeKeyId: active,
+      });
+
+      // Step 2: re-encrypt row by row. Each row is its own compare-and-set, so a crash loses nothing.
+      const progress = { done: 0, conflicts: 0 };
+      for (const col of ENCRYPTED_COLUMNS) {
+        await reencryptColumn(col, active, batchSize, progress, options.onProgress);
+      }
+
+      // Step 3: retire what no row uses (checked under the lock, so no rotation starts in between).
+      const counts = await countsByKey();
+      const retired = await db.exclusive('retiring data keys', async (trx) => {
+        const retiring = await trx
+          .selectFrom('data_keys')
+          .select('key_id')
+          .where('state', '=', 'retiring')
+          .execute();
+        const done: string[] = [];
+        for (const r of retiring) {
+          if (counts.has(r.key_id)) continue;
+          await trx
+            .updateTable('data_keys')
+            .set({ state: 'retired', retired_at_ms: deps.clock.now() })
+            .where('key_id', '=', r.key_id)
+            .execute();
+          done.push(r.key_id);
+        }
+        return done;
+      });
+      await keys.reload();
+      let remaining = 0;
+      for (const [keyId, per] of counts) {
+        if (keyId !== active) remaining += Object.values(per).reduce((a, b) => a + b, 0);
+      }
+      const report: RotationReport = {
+        addedKeyId: begun.added,
+        activeKeyId: active,
+        resumed: begun.added === undefined,
+        reencrypted: progress.done,
+        conflicts: progress.conflicts,
+        retired,
+        remaining,
+      };
+      await deps.audit.append({ event: 'keys.rotated', detail: { ...report } }, deps.clock.now());
+      deps.logger.info('key rotation finished', { ...report });
+      return report;
+    },
+
+    async rewrapMaster(newMaster) {
+      const n = await db.exclusive('re-wrapping data keys', async (trx) => {
+        const rows = await trx.selectFrom('data_keys').selectAll().execute();
+        for (const r of rows) {
+          const record = rewrapDataKey(keys.master, newMaster, {
+            keyId: r.key_id,
+            wrappedKey: Buffer.from(r.wrapped_key),
+            masterKeyId: r.master_key_id,
+            state: r.state as DataKeyState,
+            createdAtMs: Number(r.created_at_ms),
+            retiredAtMs: r.retired_at_ms === null ? null : Number(r.retired_at_ms),
+          });
+          await trx
+            .updateTable('data_keys')
+            .set({ wrapped_key: record.wrappedKey, master_key_id: record.masterKeyId })
+            .where('key_id', '=', r.key_id)
+            .execute();
+        }
+        return rows.length;
+      });
+      await deps.audit.append(
+        { event: 'keys.master-rewrapped', detail: { from: keys.master.id, to: newMaster.id, keys: n } },
+        deps.clock.now(),
+      );
+      return { rewrapped: n };
+    },
+
+    reload: () => keys.reload(),
+  };
+}

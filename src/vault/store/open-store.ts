@@ -1,0 +1,133 @@
+import { type Clock, systemClock } from '../../core/clock.js';
+import type { WacloudConfig } from '../../core/config.js';
+import { type Logger, silentLogger } from '../../core/logger.js';
+import { loadMasterKey, type MasterKey } from '../crypto/master-key.js';
+import { type ApiKeyRepository, createApiKeyRepository } from './api-keys.js';
+import { type AuditLog, createAuditLog } from './audit.js';
+import { SqlCredentialStore } from './credentials.js';
+import { applySqliteLimits, type Db, openPostgres, openSqlite, type StoreEngine } from './engine.js';
+import { createInboxRepository, type InboxRepository } from './inbox.js';
+import { createKeyOps, type KeyOps } from './key-ops.js';
+import { KeyStore } from './key-store.js';
+import { migrate } from './migrations.js';
+import { createOAuthStateRepository, type OAuthStateRepository } from './oauth-states.js';
+import { createPhoneNumberRepository, type PhoneNumberRepository } from './phone-numbers.js';
+import {
+  createDeliveryRepository,
+  createSubscriptionRepository,
+  type DeliveryRepository,
+  type SubscriptionRepository,
+} from './subscriptions.js';
+import { createTenantRepository, type TenantRepository } from './tenants.js';
+
+/** The open store: one object per repository, all on the same database and keyring. */
+export interface Store {
+  tenants: TenantRepository;
+  /** Implements the auth part's `CredentialStore` (with `claim`), tokens encrypted at rest. */
+  credentials: SqlCredentialStore;
+  phoneNumbers: PhoneNumberRepository;
+  /** Implements the auth part's `OAuthStateStore`. */
+  oauthStates: OAuthStateRepository;
+  apiKeys: ApiKeyRepository;
+  inbox: InboxRepository;
+  subscriptions: SubscriptionRepository;
+  deliveries: DeliveryRepository;
+  audit: AuditLog;
+  /** Keyring operations: status, rotate, master key re-wrap. */
+  keys: KeyOps;
+  /** Resolves when the database answers; rejects with a StoreError otherwise. */
+  ping(): Promise<void>;
+  /** Closes the database (pool or file). Idempotent. */
+  close(): Promise<void>;
+  engine: StoreEngine;
+}
+
+/** Config fields the store reads. */
+export type StoreConfig = Pick<WacloudConfig, 'dataDir' | 'databaseUrl' | 'masterKey'>;
+
+export interface OpenStoreOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Use this master key instead of resolving one from config (tests, key ceremonies). */
+  masterKey?: MasterKey;
+  /** Don't generate a master key file when none exists (read-only tools). Default: generate. */
+  createMasterKey?: boolean;
+  /** PostgreSQL: schema to use (search_path of every pooled connection), pool size, connect timeout. */
+  postgres?: { schema?: string; poolSize?: number; connectTimeoutMs?: number };
+  /** SQLite: busy timeout, a size cap in pages (`PRAGMA max_page_count`), or an in-memory database. */
+  sqlite?: { busyTimeoutMs?: number; maxPageCount?: number; memory?: boolean };
+  /** How often a process re-reads the keyring to pick up rotations made elsewhere. Default 60 s. */
+  keyringRefreshMs?: number;
+}
+
+/**
+ * Opens the store: PostgreSQL when `config.databaseUrl` is set, else SQLite in `config.dataDir`. Runs pending
+ * migrations, resolves the master key (`WACLOUD_MASTER_KEY`, else a generated key file) and loads the keyring,
+ * creating the first data key in a new store.
+ *
+ * @example
+ * const store = await openStore(loadConfig(), { logger });
+ * const manager = new TokenManager({ store: store.credentials, ... });
+ */
+export async function openStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<Store> {
+  const logger = options.logger ?? silentLogger;
+  const clock = options.clock ?? systemClock;
+  // Resolve the key before touching the database: a bad WACLOUD_MASTER_KEY fails fast with a ConfigError.
+  const master =
+    options.masterKey ??
+    loadMasterKey({
+      masterKey: config.masterKey,
+      dataDir: config.dataDir,
+      logger,
+      createIfMissing: options.createMasterKey !== false,
+    });
+  const sqliteOptions = { dataDir: config.dataDir, ...options.sqlite };
+  const db: Db = config.databaseUrl
+    ? openPostgres({ url: config.databaseUrl, ...options.postgres, logger })
+    : openSqlite(sqliteOptions);
+  try {
+    await db.run('connecting to the database', () =>
+      db.kysely
+        .selectFrom('wacloud_migrations' as never)
+        .selectAll()
+        .limit(0)
+        .execute()
+        .catch((err: { code?: string; message?: string }) => {
+          // A missing migrations table is fine here (new database); anything else (unreachable, auth) is not.
+          if (err.code === '42P01' || /no such table/.test(err.message ?? '')) return [];
+          throw err;
+        }),
+    );
+    const applied = await migrate(db, clock);
+    if (applied.length) logger.info('store migrated', { engine: db.engine, versions: applied });
+    await applySqliteLimits(db, sqliteOptions);
+    const keyStore = new KeyStore(db, master, clock, options.keyringRefreshMs);
+    await keyStore.init();
+    const audit = createAuditLog(db);
+    let closed = false;
+    return {
+      engine: db.engine,
+      tenants: createTenantRepository(db),
+      credentials: new SqlCredentialStore(db, keyStore),
+      phoneNumbers: createPhoneNumberRepository(db),
+      oauthStates: createOAuthStateRepository(db, keyStore),
+      apiKeys: createApiKeyRepository(db),
+      inbox: createInboxRepository(db),
+      subscriptions: createSubscriptionRepository(db, keyStore),
+      deliveries: createDeliveryRepository(db),
+      audit,
+      keys: createKeyOps(db, keyStore, { clock, logger, audit }),
+      async ping() {
+        await db.run('ping', () => db.kysely.selectFrom('data_keys').select('key_id').limit(1).execute());
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+}
