@@ -46,14 +46,17 @@ function findOpener(env: Record<string, string | undefined>): string | undefined
   return undefined;
 }
 
-async function askYesNo(question: string): Promise<boolean> {
+/**
+ * Asks a yes/no question on the terminal without blocking the login: the callback may arrive while the question is
+ * still open (the person pasted the URL themselves), and `close()` then withdraws it.
+ */
+function askYesNo(question: string): { answer: Promise<boolean>; close: () => void } {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await new Promise<string>((r) => rl.question(question, r));
-    return !/^\s*n/i.test(answer);
-  } finally {
-    rl.close();
-  }
+  const answer = new Promise<boolean>((resolve) => {
+    rl.question(question, (text) => resolve(!/^\s*n/i.test(text)));
+    rl.once('close', () => resolve(false));
+  });
+  return { answer: answer.finally(() => rl.close()), close: () => rl.close() };
 }
 
 function escapeHtmlText(text: string): string {
@@ -194,6 +197,7 @@ export const command: CliCommand = {
       });
       const started = await flow.start({ rerequest: booleanFlag(values, 'rerequest') });
 
+      let question: ReturnType<typeof askYesNo> | undefined;
       type Outcome =
         | { ok: true; result: Awaited<ReturnType<typeof flow.complete>> }
         | { ok: false; error: unknown };
@@ -202,7 +206,8 @@ export const command: CliCommand = {
         onCallback = async (url) => {
           if (done) return { status: 409, html: page('Already done', 'This login has already finished.') };
           try {
-            progress('Callback received; exchanging the code...');
+            // A pending "Open it?" prompt has no newline yet.
+            progress(`${question ? '\n' : ''}Callback received; exchanging the code...`);
             const result = await flow.complete(url);
             done = true;
             return {
@@ -236,19 +241,23 @@ export const command: CliCommand = {
       progress(`  ${started.url}`);
       progress('');
       const opener = findOpener(io.env);
-      let open = booleanFlag(values, 'open');
-      if (!open && !booleanFlag(values, 'no-open') && io.isTTY && process.stdin.isTTY && opener) {
-        open = await askYesNo('Open it in your browser now? [Y/n] ');
-      }
-      if (open) {
-        if (!opener) progress('No browser opener (xdg-open/open) found: open the URL yourself.');
-        else {
-          const child = spawn(opener, [started.url], { stdio: 'ignore', detached: true });
-          child.on('error', () => progress('Could not start the browser: open the URL yourself.'));
-          child.unref();
+      const openBrowser = (): void => {
+        if (!opener) {
+          progress('No browser opener (xdg-open/open) found: open the URL yourself.');
+          return;
         }
+        const child = spawn(opener, [started.url], { stdio: 'ignore', detached: true });
+        child.on('error', () => progress('Could not start the browser: open the URL yourself.'));
+        child.unref();
+      };
+      progress('Waiting for you to finish in the browser... (Ctrl-C to give up)');
+      if (booleanFlag(values, 'open')) openBrowser();
+      else if (!booleanFlag(values, 'no-open') && io.isTTY && process.stdin.isTTY && opener) {
+        question = askYesNo('Open it in your browser now? [Y/n] ');
+        void question.answer.then((yes) => {
+          if (yes) openBrowser();
+        });
       }
-      progress('Waiting for you to finish in the browser...');
 
       const timeoutMs = Number(timeoutText) * 1000;
       let timer: NodeJS.Timeout | undefined;
@@ -269,6 +278,7 @@ export const command: CliCommand = {
       });
       const final = await Promise.race([outcome, stopped]);
       clearTimeout(timer);
+      question?.close();
       if (!final.ok) throw final.error;
       const { result } = final;
 
