@@ -245,18 +245,20 @@ describe('health checks detect what Meta changed', () => {
     expect(w.count(DEBUG)).toBe(debugBefore);
   });
 
-  it('password change → credential.invalid (460), with a reason and no token in the event', async () => {
+  it('password change → credential.invalid (460) at the next daily check, with a reason and no token in the event', async () => {
     const m = manager();
     const cred = await m.addCredential({ tenantId: 'acme', token: await w.mint('user_long') });
+    m.start();
+    await pass(m, 2 * HOUR);
     await w.control(`users/${w.emu.seed?.userId}/change-password`, {});
-    await w.emu.clock.advance(1000);
-    const after = await m.check(cred.id);
-    expect(after.status).toBe('invalid');
+    expect(types()).not.toContain('credential.invalid');
+    await pass(m, DAY);
+    expect((await m.getCredential(cred.id))?.status).toBe('invalid');
     const invalid = events.find((e) => e.type === 'credential.invalid') as Extract<
       TokenEvent,
       { type: 'credential.invalid' }
     >;
-    expect(invalid.graphSubcode).toBe(460);
+    expect(invalid).toMatchObject({ graphSubcode: 460, trigger: 'schedule' });
     expect(invalid.reason).toMatch(/password/);
     expectNoSecrets(JSON.stringify(invalid), [cred.token.reveal()], 'the event');
   });
