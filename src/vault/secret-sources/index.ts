@@ -1,3 +1,9 @@
+export {
+  type AwsSecretsManagerClientLike,
+  type AwsSecretsManagerSourceOptions,
+  createAwsSecretsManagerSource,
+  loadAwsSecretsManagerSdk,
+} from './aws-secrets-manager-source.js';
 export { type CachedSecretSource, type CachedSourceOptions, createCachedSource } from './cached-source.js';
 export { createDotenvSource, type DotenvSourceOptions } from './dotenv-source.js';
 export { createEnvSource, type EnvSourceOptions } from './env-source.js';
