@@ -55,3 +55,30 @@ export async function createTestStoreHome(engine: TestEngine, logger?: Logger): 
     },
   };
 }
+
+/**
+ * Runs SQL straight against the test database, bypassing the store (to tamper with or inspect rows). Write `?` for
+ * parameters on both engines.
+ */
+export async function rawQuery<R = Record<string, unknown>>(
+  home: TestStoreHome,
+  text: string,
+  params: unknown[] = [],
+): Promise<R[]> {
+  if (home.pg) {
+    let i = 0;
+    const res = await home.pg.query(
+      text.replace(/\?/g, () => `$${++i}`),
+      params,
+    );
+    return res.rows as R[];
+  }
+  const { default: Sqlite } = await import('better-sqlite3');
+  const db = new Sqlite(join(home.dataDir, 'wacloud.db'), { timeout: 5000 });
+  try {
+    const stmt = db.prepare(text);
+    return (stmt.reader ? stmt.all(...params) : (stmt.run(...params), [])) as R[];
+  } finally {
+    db.close();
+  }
+}

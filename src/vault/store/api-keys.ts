@@ -30,6 +30,8 @@ export interface ApiKeyRepository {
   /** Keys of one tenant, or the admin keys when `tenantId` is null. */
   listByTenant(tenantId: string | null): Promise<ApiKeyRecord[]>;
   list(): Promise<ApiKeyRecord[]>;
+  /** Number of keys not revoked (the broker asks whether any admin key exists yet). */
+  count(): Promise<number>;
   /** Records a use. */
   touch(keyId: string, nowMs: number): Promise<void>;
   /** Revokes a key; returns false when it does not exist or was already revoked. */
@@ -103,6 +105,16 @@ export function createApiKeyRepository(db: Db): ApiKeyRepository {
         k.selectFrom('api_keys').selectAll().orderBy('created_at_ms').execute(),
       );
       return rows.map(decode);
+    },
+    async count() {
+      const r = await db.run('counting API keys', () =>
+        k
+          .selectFrom('api_keys')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('revoked_at_ms', 'is', null)
+          .executeTakeFirstOrThrow(),
+      );
+      return Number(r.n);
     },
     async touch(keyId, nowMs) {
       await db.run('recording an API key use', () =>

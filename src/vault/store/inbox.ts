@@ -51,6 +51,10 @@ export interface InboxRepository {
   markFailed(id: number, error: string, retryAtMs: number | null): Promise<void>;
   /** Records the tenant once the item is routed. */
   setTenant(id: number, tenantId: string): Promise<void>;
+  /** Puts a `dead`, `done` or `rejected` item back to `pending` (operator retry). False when there is none. */
+  requeue(id: number, nowMs: number): Promise<boolean>;
+  /** The newest items, optionally of one tenant. */
+  recent(limit: number, tenantId?: string): Promise<InboxItem[]>;
   /** Items per status. */
   countByStatus(): Promise<Record<string, number>>;
 }
@@ -170,6 +174,28 @@ export function createInboxRepository(db: Db): InboxRepository {
       await db.run('routing a webhook delivery', () =>
         k.updateTable('webhook_inbox').set({ tenant_id: tenantId }).where('id', '=', id).execute(),
       );
+    },
+    async requeue(id, nowMs) {
+      const r = await db.run('requeueing a webhook delivery', () =>
+        k
+          .updateTable('webhook_inbox')
+          .set({ status: 'pending', available_at_ms: nowMs, lease_owner: null, lease_expires_at_ms: null })
+          .where('id', '=', id)
+          .where('status', 'in', ['dead', 'done', 'rejected'])
+          .executeTakeFirst(),
+      );
+      return Number(r.numUpdatedRows) > 0;
+    },
+    async recent(limit, tenantId) {
+      const rows = await db.run('listing webhook deliveries', () => {
+        let q = k.selectFrom('webhook_inbox').selectAll();
+        if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+        return q
+          .orderBy('id', 'desc')
+          .limit(Math.min(Math.max(limit, 1), 1000))
+          .execute();
+      });
+      return rows.map(decode);
     },
     async countByStatus() {
       const rows = await db.run('counting webhook deliveries', () =>

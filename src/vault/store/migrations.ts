@@ -144,6 +144,7 @@ export const MIGRATIONS: readonly Migration[] = [
         `CREATE TABLE deliveries (
           id ${t.serial},
           subscription_id TEXT NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+          tenant_id TEXT NOT NULL,
           inbox_id ${t.ms},
           event_id TEXT NOT NULL,
           event_type TEXT NOT NULL,
@@ -158,6 +159,7 @@ export const MIGRATIONS: readonly Migration[] = [
           delivered_at_ms ${t.ms},
           UNIQUE (subscription_id, event_id)
         )`,
+        `CREATE INDEX deliveries_tenant ON deliveries (tenant_id, id)`,
         `CREATE INDEX deliveries_due ON deliveries (next_attempt_at_ms) WHERE status = 'pending'`,
         `CREATE TABLE audit_log (
           id ${t.serial},

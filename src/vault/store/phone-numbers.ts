@@ -25,6 +25,8 @@ export interface PhoneNumberRepository {
   /** The tenant owning `phoneNumberId`, or undefined: the webhook router's lookup. */
   findTenantId(phoneNumberId: string): Promise<string | undefined>;
   listByTenant(tenantId: string): Promise<PhoneNumberRecord[]>;
+  /** The tenant owning a WABA (through its phone numbers), for WABA-level webhooks. */
+  tenantOfWaba(wabaId: string): Promise<string | undefined>;
   delete(id: string): Promise<boolean>;
 }
 
@@ -90,6 +92,18 @@ export function createPhoneNumberRepository(db: Db): PhoneNumberRepository {
         k.selectFrom('phone_numbers').selectAll().where('tenant_id', '=', tenantId).orderBy('id').execute(),
       );
       return rows.map(decode);
+    },
+    async tenantOfWaba(wabaId) {
+      const row = await db.run('routing by WABA', () =>
+        k
+          .selectFrom('phone_numbers')
+          .select('tenant_id')
+          .where('waba_id', '=', wabaId)
+          .orderBy('created_at_ms')
+          .limit(1)
+          .executeTakeFirst(),
+      );
+      return row?.tenant_id;
     },
     async delete(id) {
       const r = await db.run(`deleting phone number ${id}`, () =>

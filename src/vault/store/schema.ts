@@ -100,6 +100,7 @@ export interface SubscriptionsTable {
 export interface DeliveriesTable {
   id: Generated<number>;
   subscription_id: string;
+  tenant_id: string;
   inbox_id: number | null;
   event_id: string;
   event_type: string;

@@ -12,7 +12,7 @@ export interface SubscriptionRecord {
   tenantId: string;
   url: string;
   secret: Secret;
-  /** Event types it wants (`messages`, `credential.expiring`, ...); `*` means all. */
+  /** Event types it wants (`messages`, `credential.expiring`, ...); empty or `*` means all. */
   events: string[];
   active: boolean;
   createdAtMs: number;
@@ -47,6 +47,8 @@ export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
 export interface DeliveryRecord {
   id: number;
   subscriptionId: string;
+  /** The subscription's tenant (denormalised so a tenant's deliveries list without a join). */
+  tenantId: string;
   inboxId: number | null;
   eventId: string;
   eventType: string;
@@ -64,6 +66,7 @@ export interface DeliveryRecord {
 
 export interface NewDelivery {
   subscriptionId: string;
+  tenantId: string;
   inboxId?: number | null;
   eventId: string;
   eventType: string;
@@ -85,6 +88,10 @@ export interface DeliveryRepository {
   /** Retry at `nextAttemptAtMs`, or `dead` when it is null. */
   markFailed(id: number, error: string, nextAttemptAtMs: number | null): Promise<void>;
   listBySubscription(subscriptionId: string, limit?: number): Promise<DeliveryRecord[]>;
+  /** A tenant's newest deliveries. */
+  listByTenant(tenantId: string, limit?: number): Promise<DeliveryRecord[]>;
+  /** Puts a `dead` or `delivered` delivery back to `pending`, due at `nowMs`. False when there is none. */
+  requeue(id: number, nowMs: number): Promise<boolean>;
 }
 
 export function subscriptionContext(id: string): string {
@@ -163,7 +170,7 @@ export function createSubscriptionRepository(db: Db, keys: KeyStore): Subscripti
       );
       const matching = rows.filter((r) => {
         const events = JSON.parse(r.events) as string[];
-        return events.includes('*') || events.includes(eventType);
+        return events.length === 0 || events.includes('*') || events.includes(eventType);
       });
       return decodeAll(matching);
     },
@@ -199,6 +206,7 @@ function decodeDelivery(r: Selectable<DeliveriesTable>): DeliveryRecord {
   return {
     id: Number(r.id),
     subscriptionId: r.subscription_id,
+    tenantId: r.tenant_id,
     inboxId: n(r.inbox_id),
     eventId: r.event_id,
     eventType: r.event_type,
@@ -223,6 +231,7 @@ export function createDeliveryRepository(db: Db): DeliveryRepository {
           .insertInto('deliveries')
           .values({
             subscription_id: d.subscriptionId,
+            tenant_id: d.tenantId,
             inbox_id: d.inboxId ?? null,
             event_id: d.eventId,
             event_type: d.eventType,
@@ -300,6 +309,29 @@ export function createDeliveryRepository(db: Db): DeliveryRepository {
           .where('id', '=', id)
           .execute(),
       );
+    },
+    async listByTenant(tenantId, limit = 100) {
+      const rows = await db.run('listing deliveries', () =>
+        k
+          .selectFrom('deliveries')
+          .selectAll()
+          .where('tenant_id', '=', tenantId)
+          .orderBy('id', 'desc')
+          .limit(Math.min(Math.max(limit, 1), 10_000))
+          .execute(),
+      );
+      return rows.map(decodeDelivery);
+    },
+    async requeue(id, nowMs) {
+      const r = await db.run('requeueing a delivery', () =>
+        k
+          .updateTable('deliveries')
+          .set({ status: 'pending', next_attempt_at_ms: nowMs, lease_owner: null, lease_expires_at_ms: null })
+          .where('id', '=', id)
+          .where('status', 'in', ['dead', 'delivered'])
+          .executeTakeFirst(),
+      );
+      return Number(r.numUpdatedRows) > 0;
     },
     async listBySubscription(subscriptionId, limit = 100) {
       const rows = await db.run('listing deliveries', () =>
