@@ -675,6 +675,8 @@ export class TokenManager {
   async check(id: string): Promise<CredentialRecord> {
     const rec = await this.store.get(id);
     if (!rec) throw new CredentialNotFoundError(id);
+    // Meta never revives a dead token: a terminal credential needs a new one (replaceToken), not another look.
+    if (TERMINAL.has(rec.status)) return rec;
     return (await this.#check(rec, 'manual')) ?? rec;
   }
 
