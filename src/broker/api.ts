@@ -301,7 +301,7 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   });
   api.post('/webhooks/:inboxId/replay', async (c) => {
     requireAdmin(c);
-    if (!(await ctx.store.inbox.requeue(c.req.param('inboxId')))) throw notFound('webhook');
+    if (!(await ctx.store.inbox.requeue(c.req.param('inboxId'), ctx.clock.now()))) throw notFound('webhook');
     ctx.poke();
     return c.json({ id: c.req.param('inboxId'), status: 'pending' });
   });

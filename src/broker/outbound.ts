@@ -81,7 +81,8 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
         `subscriber unreachable: ${(err as { code?: string }).code ?? (err as Error).message}`,
       );
     }
-    const attempts = row.attempts + 1;
+    // claimDue counted this attempt already.
+    const attempts = row.attempts;
     if (attempts >= maxAttempts) {
       await store.deliveries.markDead(row.id, error);
       logger.warn('delivery dead-lettered', {

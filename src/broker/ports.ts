@@ -61,6 +61,7 @@ export interface DeliveryRow {
   eventType: string;
   payload: string;
   status: 'pending' | 'delivered' | 'dead';
+  /** Attempts so far, including the one a claim starts (claimDue counts it). */
   attempts: number;
   nextAttemptAtMs: number;
   lastError: string | null;
@@ -111,7 +112,7 @@ export interface BrokerStore {
     claimPending(limit: number, owner: string, nowMs: number, leaseMs: number): Promise<InboxRow[]>;
     markProcessed(id: string, tenantId: string | null, nowMs: number): Promise<void>;
     markFailed(id: string, error: string, nowMs: number): Promise<void>;
-    requeue(id: string): Promise<boolean>;
+    requeue(id: string, nowMs: number): Promise<boolean>;
     get(id: string): Promise<InboxRow | undefined>;
     recent(limit: number, tenantId?: string): Promise<InboxRow[]>;
   };

@@ -4,6 +4,10 @@ import { type CliCommand, type CliIo, exitCodeFor, readAllStdin } from './io.js'
 /** Commands load lazily so `wacloud --help` stays fast and a command's dependencies load only when used. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand> }> = {
   // One line per command: name → summary and a lazy import of src/cli/commands/<name>.ts (exports `command`).
+  up: {
+    summary: 'run the broker: dashboard, API, Graph proxy, webhook inbox (sandbox without a Meta app)',
+    load: () => import('./commands/up.js').then((m) => m.command),
+  },
   emulator: {
     summary: 'run a local Graph API / WhatsApp Cloud API emulator',
     load: () => import('./commands/emulator.js').then((m) => m.command),

@@ -303,7 +303,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   });
 
   app.post('/webhooks/:id/replay', async (c) => {
-    await ctx.store.inbox.requeue(c.req.param('id'));
+    await ctx.store.inbox.requeue(c.req.param('id'), ctx.clock.now());
     ctx.poke();
     return c.redirect('/webhooks?flash=replayed', 303);
   });

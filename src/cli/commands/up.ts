@@ -1,0 +1,166 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { Secret } from '../../core/secret.js';
+import { booleanFlag, intFlag, parseCliArgs, stringFlag } from '../args.js';
+import { type CliCommand, CliExit, EXIT } from '../io.js';
+
+const usage = 'wacloud up [--port 8080] [--host 127.0.0.1] [--sandbox-port 0] [--log-level info]';
+
+/** Derives a named broker secret from the master key, so every instance sharing the key agrees on it. */
+function derive(masterKey: Buffer, purpose: string): Secret {
+  return new Secret(
+    createHmac('sha256', masterKey).update(`wacloud/broker/${purpose}/v1`).digest('base64url'),
+    purpose,
+  );
+}
+
+/**
+ * `wacloud up`: the broker on its embedded defaults: SQLite in ./.wacloud, a generated key file, and, with no Meta
+ * app configured (WA_APP_ID / WA_APP_SECRET), an embedded emulator as a sandbox. Prints the dashboard URL and, on
+ * the first start, an admin key (once: only its hash is stored).
+ */
+export const command: CliCommand = {
+  summary: 'run the broker (dashboard, Graph proxy, webhook inbox)',
+  usage,
+  async run(args, io) {
+    const { values } = parseCliArgs(
+      args,
+      {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'sandbox-port': { type: 'string' },
+        'log-level': { type: 'string' },
+        quiet: { type: 'boolean', default: false },
+      },
+      usage,
+    );
+    const { loadConfig } = await import('../../core/config.js');
+    const config = loadConfig({}, { env: io.env, cwd: io.cwd });
+    const port = intFlag(values, 'port', 0, 65_535, usage) ?? config.brokerPort;
+    const host = stringFlag(values, 'host') ?? '127.0.0.1';
+    const level = (stringFlag(values, 'log-level') ?? (config.debug ? 'debug' : 'info')) as
+      | 'debug'
+      | 'info'
+      | 'warn'
+      | 'error';
+    if (!['debug', 'info', 'warn', 'error'].includes(level))
+      throw new CliExit(EXIT.usage, `--log-level must be debug, info, warn or error\nUsage: ${usage}`);
+
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const { createBrokerLogger } = await import('../../broker/logger.js');
+    const logger = createBrokerLogger({ level, destination: { write: (l) => io.stderr(l) } });
+    const { loadMasterKey } = await import('../../vault/crypto/master-key.js');
+    const master = loadMasterKey({
+      masterKey: config.masterKey,
+      dataDir: config.dataDir,
+      logger,
+      createIfMissing: true,
+    });
+
+    let sandbox: import('../../broker/sandbox.js').Sandbox | undefined;
+    let appId = config.appId;
+    let appSecret = config.appSecret;
+    let graphUrl = config.graphUrl;
+    let dialogUrl = config.dialogUrl;
+    if (!appId || !appSecret) {
+      const { startSandbox } = await import('../../broker/sandbox.js');
+      sandbox = await startSandbox({
+        dataDir: config.dataDir,
+        port: intFlag(values, 'sandbox-port', 0, 65_535, usage) ?? 0,
+      });
+      appId = sandbox.appId;
+      appSecret = new Secret(sandbox.appSecret, 'app-secret');
+      graphUrl = sandbox.url;
+      dialogUrl = sandbox.url;
+    }
+    const verifyToken =
+      config.webhookVerificationToken ?? (sandbox ? derive(master.key, 'verify-token') : undefined);
+    if (!verifyToken) {
+      logger.warn(
+        'WEBHOOK_VERIFICATION_TOKEN is not set: Meta webhook handshakes will be refused until it is',
+      );
+    }
+
+    const { openStore } = await import('../../vault/store/open-store.js');
+    const { vaultBrokerStore } = await import('../../broker/vault-store.js');
+    let store: Awaited<ReturnType<typeof openStore>>;
+    try {
+      store = await openStore(config, { logger, masterKey: master });
+    } catch (err) {
+      await sandbox?.close();
+      throw err;
+    }
+    const brokerStore = vaultBrokerStore(store);
+    const { createBroker } = await import('../../broker/broker.js');
+    const broker = createBroker({
+      store: brokerStore,
+      appId,
+      appSecret,
+      graphUrl,
+      dialogUrl,
+      apiVersion: config.apiVersion,
+      // Unset outside the sandbox: an unguessable value, so every handshake is refused until the variable is set.
+      verifyToken: verifyToken ?? new Secret(randomBytes(32).toString('hex'), 'verify-token'),
+      webhookPath: config.webhookEndpoint,
+      sessionKey: derive(master.key, 'session'),
+      sandbox: sandbox !== undefined,
+      logger,
+    });
+    let url: string;
+    try {
+      url = await broker.listen(port, host);
+    } catch (err) {
+      await broker.close().catch(() => undefined);
+      await sandbox?.close();
+      const code = (err as { code?: string }).code;
+      if (code === 'EADDRINUSE')
+        throw new CliExit(
+          EXIT.config,
+          `port ${port} is already in use (set PORT or --port; 0 picks a free one)`,
+        );
+      throw err;
+    }
+    if (sandbox && verifyToken) await sandbox.connect(url, config.webhookEndpoint, verifyToken);
+
+    const { generateApiKey } = await import('../../broker/security/api-key.js');
+    let adminKey: string | undefined;
+    if ((await brokerStore.apiKeys.count()) === 0) {
+      const made = generateApiKey();
+      await brokerStore.apiKeys.create({
+        keyId: made.keyId,
+        hash: made.hash,
+        tenantId: null,
+        label: 'first admin key',
+        createdAtMs: Date.now(),
+      });
+      adminKey = made.key.reveal();
+    }
+    const lines = [
+      `wacloud broker listening on ${url}`,
+      `  dashboard      ${url}/`,
+      `  API            ${url}/api/v1 (OpenAPI: ${url}/api/v1/openapi.json)`,
+      `  Graph proxy    ${url}/graph/${config.apiVersion}/...`,
+      `  webhooks       ${url}${config.webhookEndpoint}`,
+      `  store          ${store.engine === 'postgres' ? 'PostgreSQL' : `SQLite in ${config.dataDir}`}`,
+    ];
+    if (sandbox)
+      lines.push(`  sandbox        no Meta app configured: using the embedded emulator at ${sandbox.url}`);
+    if (adminKey) {
+      lines.push(
+        '',
+        'Admin key (shown once; only its hash is stored — keep it somewhere safe):',
+        `  ${adminKey}`,
+      );
+    }
+    if (!booleanFlag(values, 'quiet')) io.stdout(`${lines.join('\n')}\n`);
+
+    await new Promise<void>((resolve) => {
+      if (io.stopSignal.aborted) resolve();
+      io.stopSignal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    io.stderr('wacloud broker: shutting down\n');
+    await broker.close();
+    await sandbox?.close();
+    return EXIT.ok;
+  },
+};
