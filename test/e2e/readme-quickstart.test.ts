@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,45 +29,53 @@ describe('README quick start, as written', () => {
     expect(quickStartCommands()).toEqual(['npm install && npm start', 'npm test']);
   });
 
-  it('`npm start` runs the main job, whose printed curl sends a message', async () => {
+  it('`npm start` runs the main job: the broker on its embedded defaults, ready, with a working admin key', async () => {
     // `npm install` already ran (CI's npm ci, or the developer's); running it again here would only repeat it.
     const [first] = quickStartCommands();
     const startCommand = first!.split('&&')[1]!.trim().split(/\s+/);
     expect(startCommand).toEqual(['npm', 'start']);
-    main = spawnCli([], { command: startCommand, env: { npm_config_update_notifier: 'false' } });
-    await main.waitFor(/curl -i -X POST[\s\S]*?-d '.*'/, 30_000);
-    const out = main.output();
-    const url = /(http:\/\/127\.0\.0\.1:\d+\/v\d+\.\d+\/\d+\/messages)/.exec(out)?.[1];
-    const auth = /-H '(Authorization: Bearer [^']+)'/.exec(out)?.[1];
-    const data = /-d '(.*)'/.exec(out)?.[1];
-    expect(url && auth && data).toBeTruthy();
-    const ok = await run('curl', [
-      '-s',
-      '-i',
-      '-X',
-      'POST',
-      url!,
-      '-H',
-      auth!,
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      data!,
-    ]);
-    expect(ok.stdout).toMatch(/^HTTP\/1\.1 200/);
-    expect(ok.stdout).toMatch(/"id":"wamid\.[^"]+"/);
-    const denied = await run('curl', [
-      '-s',
-      '-i',
-      '-X',
-      'POST',
-      url!,
-      '-H',
-      'Content-Type: application/json',
-      '-d',
-      data!,
-    ]);
-    expect(denied.stdout).toMatch(/^HTTP\/1\.1 401/);
-    expect(denied.stdout).toMatch(/"code":104/);
+    const dataDir = mkdtempSync(join(tmpdir(), 'wacloud-quickstart-'));
+    try {
+      // PORT=0 and a temporary data dir keep the test off the default port and out of the working tree.
+      main = spawnCli([], {
+        command: startCommand,
+        cwd: repoRoot,
+        env: { PORT: '0', WACLOUD_DATA_DIR: dataDir, npm_config_update_notifier: 'false' },
+      });
+      const [, url, adminKey] = (await main.waitFor(
+        /listening on (http:\/\/\S+)[\s\S]*Admin key[^\n]*\n\s+(wck_\S+)/,
+        60_000,
+      )) as RegExpMatchArray;
+      expect(main.output()).toContain('sandbox');
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      const dashboard = await fetch(`${url}/`, { redirect: 'manual' });
+      expect(dashboard.headers.get('location')).toBe('/login');
+      const login = await fetch(`${url}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ key: adminKey as string }).toString(),
+      });
+      expect(login.status).toBe(303);
+      expect(login.headers.get('set-cookie')).toMatch(/HttpOnly/);
+      // The embedded emulator answers Meta's getting-started curl, so the sandbox is real.
+      const emulator = /embedded emulator at (http:\/\/\S+)/.exec(main.output())?.[1];
+      const denied = await run('curl', [
+        '-s',
+        '-i',
+        '-X',
+        'POST',
+        `${emulator}/v26.0/1/messages`,
+        '-H',
+        'Content-Type: application/json',
+        '-d',
+        '{}',
+      ]);
+      expect(denied.stdout).toMatch(/^HTTP\/1\.1 401/);
+    } finally {
+      await main?.stop();
+      main = undefined;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

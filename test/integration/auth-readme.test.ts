@@ -1,4 +1,4 @@
-// The "keep it working with ten lines of code" example of docs/tokens.md, run as written against the emulator over
+// The "keep it working with ten lines of code" example of the README, run as written against the emulator over
 // loopback: the block marked `<!-- example: keep-token -->` is copied out, its `wacloud` imports pointed at src.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,7 @@ import { type StartedEmulator, startEmulator } from '../../src/emulator/index.js
 import type { WhatsApp } from '../../src/whatsapp/index.js';
 
 const repo = new URL('../../', import.meta.url);
-const doc = readFileSync(new URL('docs/tokens.md', repo), 'utf8');
+const doc = readFileSync(new URL('README.md', repo), 'utf8');
 const outDir = new URL('test-artifacts/readme-examples/', repo);
 const file = fileURLToPath(new URL(`keep-token-${process.pid}.ts`, outDir));
 let emu: StartedEmulator;
@@ -24,7 +24,7 @@ afterAll(async () => {
 
 it('the ten-line example keeps a token: exchanged at once, then used by the client', async () => {
   const match = doc.match(/<!-- example: keep-token -->\s*```ts\n([\s\S]*?)```/);
-  expect(match, 'docs/tokens.md has the keep-token example').toBeTruthy();
+  expect(match, 'the README has the keep-token example').toBeTruthy();
   const code = (match?.[1] as string)
     .replaceAll("'wacloud/auth'", JSON.stringify(fileURLToPath(new URL('src/auth/index.ts', repo))))
     .replaceAll("'wacloud'", JSON.stringify(fileURLToPath(new URL('src/index.ts', repo))));
