@@ -10,6 +10,12 @@ export { createEnvSource, type EnvSourceOptions } from './env-source.js';
 export { createFileSource, type FileSourceOptions } from './file-source.js';
 export { createPollingWatch, type PollingWatchOptions, type WatchOptions } from './file-watch.js';
 export {
+  createGcpMetadataTokenProvider,
+  createGcpSecretManagerSource,
+  type GcpMetadataTokenProviderOptions,
+  type GcpSecretManagerSourceOptions,
+} from './gcp-secret-manager-source.js';
+export {
   redactText,
   SecretConflictError,
   SecretSourceError,
