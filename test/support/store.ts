@@ -77,7 +77,9 @@ export async function rawQuery<R = Record<string, unknown>>(
   const db = new Sqlite(join(home.dataDir, 'wacloud.db'), { timeout: 5000 });
   try {
     const stmt = db.prepare(text);
-    return (stmt.reader ? stmt.all(...params) : (stmt.run(...params), [])) as R[];
+    if (stmt.reader) return stmt.all(...params) as R[];
+    stmt.run(...params);
+    return [];
   } finally {
     db.close();
   }

@@ -122,14 +122,52 @@ function makeRun(engine: StoreEngine): Db['run'] {
   };
 }
 
+/**
+ * SQLite handles open in this process, by file. better-sqlite3 is synchronous: a second connection to the same file
+ * waiting on the busy timeout would block the event loop while the first one's transaction (awaiting between
+ * statements) can never finish. So stores in one process share one connection, and Kysely's connection mutex
+ * serialises their transactions; other processes are kept out by SQLite's file locks and the busy timeout.
+ */
+const sharedSqlite = new Map<string, { db: Db; refs: number }>();
+
 /** Opens the embedded SQLite database in WAL mode with a busy timeout; the file gets mode 0600. */
 export function openSqlite(options: SqliteOpenOptions): Db {
+  const path = options.memory ? ':memory:' : join(options.dataDir, SQLITE_FILE);
+  const shared = options.memory ? undefined : sharedSqlite.get(path);
+  if (shared) {
+    shared.refs++;
+    return handle(shared.db, path);
+  }
+  const db = openSqliteConnection(path, options);
+  if (options.memory) return db;
+  sharedSqlite.set(path, { db, refs: 1 });
+  return handle(db, path);
+}
+
+/** A per-opener view of a shared connection: closing it releases one reference; the last one closes the file. */
+function handle(db: Db, path: string): Db {
+  let closed = false;
+  return {
+    ...db,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      const entry = sharedSqlite.get(path);
+      if (!entry) return;
+      entry.refs--;
+      if (entry.refs === 0) {
+        sharedSqlite.delete(path);
+        await entry.db.close();
+      }
+    },
+  };
+}
+
+function openSqliteConnection(path: string, options: SqliteOpenOptions): Db {
   let database: BetterSqlite3.Database;
-  let path = ':memory:';
   try {
-    if (!options.memory) {
-      if (!existsSync(options.dataDir)) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-      path = join(options.dataDir, SQLITE_FILE);
+    if (!options.memory && !existsSync(options.dataDir)) {
+      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     }
     database = new BetterSqlite3(path, { timeout: options.busyTimeoutMs ?? 5000 });
     database.pragma('journal_mode = WAL');

@@ -110,6 +110,14 @@ export function createOAuthStateRepository(db: Db, keys: KeyStore): OAuthStateRe
         );
         return { status: exists ? 'used' : 'unknown' };
       }
+      // A used state needs no verifier any more: drop the ciphertext so only live logins hold one.
+      await db.run('clearing a used OAuth state', () =>
+        k
+          .updateTable('oauth_states')
+          .set({ verifier_ct: null, key_id: null })
+          .where('state_hash', '=', stateHash)
+          .execute(),
+      );
       if (nowMs >= Number(row.expires_at_ms)) return { status: 'expired' };
       return { status: 'ok', record: await decode(row) };
     },

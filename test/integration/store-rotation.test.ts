@@ -1,0 +1,214 @@
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Secret } from '../../src/core/secret.js';
+import type { Store } from '../../src/vault/store/open-store.js';
+import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { expectNoSecrets } from '../support/secret-scan.js';
+import { createTestStoreHome, rawQuery, type TestEngine, type TestStoreHome } from '../support/store.js';
+import { draft } from './store-credential-contract.js';
+
+announcePgSkip('store-rotation');
+
+const tokenOf = (i: number) => `EAAGrotation${String(i).padStart(4, '0')}${'q'.repeat(24)}`;
+const subSecretOf = (i: number) => `whsec_rotation_subscription_secret_${i}_abcdefgh`;
+const verifierOf = (i: number) => `pkce-verifier-${i}-${'v'.repeat(40)}`;
+const hashOf = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** 25 credentials, 3 subscriptions, 3 OAuth states (2 with a verifier): 30 encrypted values. */
+async function seed(store: Store): Promise<void> {
+  for (let i = 0; i < 25; i++) {
+    await store.credentials.insert(
+      draft({ id: `c${String(i).padStart(2, '0')}`, token: new Secret(tokenOf(i)) }),
+      1,
+    );
+  }
+  for (let i = 0; i < 3; i++) {
+    await store.subscriptions.create(
+      {
+        id: `s${i}`,
+        tenantId: 't1',
+        url: 'https://example.test/hook',
+        secret: new Secret(subSecretOf(i)),
+        events: [],
+      },
+      1,
+    );
+  }
+  for (let i = 0; i < 3; i++) {
+    await store.oauthStates.save({
+      stateHash: hashOf(`state-${i}`),
+      redirectUri: 'https://broker.test/callback',
+      codeVerifier: i < 2 ? new Secret(verifierOf(i)) : undefined,
+      scopes: ['whatsapp_business_messaging'],
+      configId: undefined,
+      tenantId: 't1',
+      createdAtMs: 1,
+      expiresAtMs: Number.MAX_SAFE_INTEGER,
+    });
+  }
+}
+
+/** Every encrypted value still decrypts to what was stored (`overrides`: credentials changed since). */
+async function expectAllReadable(store: Store, overrides: Record<string, string> = {}): Promise<void> {
+  const creds = await store.credentials.list();
+  expect(creds).toHaveLength(25);
+  for (const c of creds) {
+    expect(c.token.reveal()).toBe(overrides[c.id] ?? tokenOf(Number(c.id.slice(1))));
+  }
+  for (let i = 0; i < 3; i++)
+    expect((await store.subscriptions.get(`s${i}`))?.secret.reveal()).toBe(subSecretOf(i));
+}
+
+function rowsOn(status: Awaited<ReturnType<Store['keys']['status']>>, keyId: string | undefined): number {
+  return status.keys.find((k) => k.keyId === keyId)?.rows ?? -1;
+}
+
+for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
+  describe.skipIf(engine === 'postgres' && !pgTestUrl)(`key rotation (${engine})`, () => {
+    let home: TestStoreHome | undefined;
+    afterEach(async () => {
+      await home?.cleanup();
+      home = undefined;
+    });
+
+    it('status counts rows per key id and per table', async () => {
+      home = await createTestStoreHome(engine);
+      const store = await home.open();
+      await seed(store);
+      const status = await store.keys.status();
+      expect(status.keys).toHaveLength(1);
+      expect(status.keys[0]).toMatchObject({
+        keyId: status.activeKeyId,
+        state: 'active',
+        rows: 30,
+        rowsByTable: { credentials: 25, subscriptions: 3, oauth_states: 2 },
+        masterKeyId: home.master.id,
+      });
+      expect(status.masterKeyId).toBe(home.master.id);
+      expect(status.orphanRows).toEqual({});
+    });
+
+    it('a rotation that crashes midway loses nothing and the next run finishes it', async () => {
+      home = await createTestStoreHome(engine);
+      const store = await home.open();
+      await seed(store);
+      const before = await store.keys.status();
+      const oldKey = before.activeKeyId;
+
+      let seen = 0;
+      await expect(
+        store.keys.rotate({
+          batchSize: 4,
+          onProgress: () => {
+            seen++;
+            if (seen === 7) throw new Error('simulated crash after 7 rows');
+          },
+        }),
+      ).rejects.toThrow(/simulated crash/);
+      const mid = await store.keys.status();
+      expect(mid.keys).toHaveLength(2);
+      const newKey = mid.activeKeyId;
+      expect(newKey).not.toBe(oldKey);
+      expect(mid.keys.find((k) => k.keyId === oldKey)?.state).toBe('retiring');
+      expect(rowsOn(mid, newKey)).toBe(7);
+      expect(rowsOn(mid, oldKey)).toBe(23);
+      await expectAllReadable(store);
+
+      // Meanwhile a token changes: it is written with the new key and the resumed run has one row less to do.
+      const fresh = 'EAAGchangedDuringRotation000000000000000';
+      const c20 = await store.credentials.get('c20');
+      await store.credentials.update('c20', c20?.version ?? 0, { token: new Secret(fresh) }, 5);
+
+      // A process restart: a new store on the same data resumes (adds no key).
+      const reopened = await home.open();
+      const report = await reopened.keys.rotate({ batchSize: 4 });
+      expect(report).toMatchObject({
+        resumed: true,
+        addedKeyId: undefined,
+        activeKeyId: newKey,
+        reencrypted: 22,
+        remaining: 0,
+        retired: [oldKey],
+      });
+      const after = await reopened.keys.status();
+      expect(after.keys.find((k) => k.keyId === oldKey)).toMatchObject({ state: 'retired', rows: 0 });
+      expect(after.keys.find((k) => k.keyId === oldKey)?.retiredAtMs).toEqual(expect.any(Number));
+      expect(rowsOn(after, newKey)).toBe(30);
+      await expectAllReadable(reopened, { c20: fresh });
+      const consumed = await reopened.oauthStates.consume(hashOf('state-1'), 10);
+      expect(consumed.status === 'ok' && consumed.record.codeVerifier?.reveal()).toBe(verifierOf(1));
+
+      // A later rotation adds another key; retired keys stay retired.
+      const again = await reopened.keys.rotate();
+      expect(again.resumed).toBe(false);
+      expect(again.addedKeyId).toMatch(/^dk_[0-9a-f]{12}$/);
+      expect(again.retired).toEqual([newKey]);
+      const final = await reopened.keys.status();
+      expect(final.keys.map((k) => k.state).sort()).toEqual(['active', 'retired', 'retired']);
+      expect(rowsOn(final, again.addedKeyId)).toBe(29);
+
+      const audit = await reopened.audit.list({ limit: 10 });
+      expect(audit.filter((a) => a.event === 'keys.rotated')).toHaveLength(2);
+      expectNoSecrets(JSON.stringify(audit), [tokenOf(1), fresh, subSecretOf(0)], 'audit log');
+    });
+
+    it('a row whose token changes during the rotation keeps the new token (per-row compare-and-set)', async () => {
+      home = await createTestStoreHome(engine);
+      const store = await home.open();
+      await seed(store);
+      const fresh = 'EAAGwrittenWhileRotating111111111111111';
+      let first = true;
+      const report = await store.keys.rotate({
+        batchSize: 200,
+        onProgress: async () => {
+          if (!first) return;
+          first = false;
+          // c10 was already read in this batch with its old ciphertext; change it now.
+          const c10 = await store.credentials.get('c10');
+          await store.credentials.update('c10', c10?.version ?? 0, { token: new Secret(fresh) }, 9);
+        },
+      });
+      expect(report.conflicts).toBe(1);
+      expect(report.reencrypted).toBe(29);
+      expect(report.remaining).toBe(0);
+      await expectAllReadable(store, { c10: fresh });
+      expect((await store.credentials.get('c10'))?.version).toBe(2);
+    });
+
+    it('another instance with a stale keyring keeps working, and its old-key writes are picked up next run', async () => {
+      home = await createTestStoreHome(engine);
+      const a = await home.open();
+      const b = await home.open();
+      await seed(a);
+      const oldKey = (await a.keys.status()).activeKeyId;
+      const first = await a.keys.rotate();
+      // b still holds the old active key (refreshes every 60 s): it can read rows under the new key...
+      expect((await b.credentials.get('c03'))?.token.reveal()).toBe(tokenOf(3));
+      // ...and b's keyring reloaded on meeting the new key id, so its next write uses the new key.
+      const written = await b.credentials.insert(draft({ id: 'from-b', token: new Secret(tokenOf(99)) }), 1);
+      const [row] = await rawQuery<{ key_id: string }>(home, 'SELECT key_id FROM credentials WHERE id = ?', [
+        written.id,
+      ]);
+      expect(row?.key_id).toBe(first.activeKeyId);
+      // A process that never refreshes its keyring writes with the old key even after it was retired...
+      const staleKeyId = oldKey;
+      expect((await a.keys.status()).keys.find((k) => k.keyId === staleKeyId)?.state).toBe('retired');
+      const stale = await home.open({ keyringRefreshMs: Number.MAX_SAFE_INTEGER });
+      await rawQuery(home, "UPDATE data_keys SET state = 'retired' WHERE state = 'active'");
+      await rawQuery(home, "UPDATE data_keys SET state = 'active' WHERE key_id = ?", [staleKeyId]);
+      await stale.keys.reload();
+      await rawQuery(home, "UPDATE data_keys SET state = 'retired' WHERE key_id = ?", [staleKeyId]);
+      await rawQuery(home, "UPDATE data_keys SET state = 'active' WHERE key_id = ?", [first.activeKeyId]);
+      await stale.credentials.insert(draft({ id: 'from-stale', token: new Secret(tokenOf(98)) }), 1);
+      const mid = await a.keys.status();
+      expect(mid.keys.find((k) => k.keyId === staleKeyId)).toMatchObject({ state: 'retired', rows: 1 });
+      // ...nothing is lost (retired keys still decrypt), and the next rotation moves that row too.
+      expect((await a.credentials.get('from-stale'))?.token.reveal()).toBe(tokenOf(98));
+      const next = await a.keys.rotate();
+      expect(next.remaining).toBe(0);
+      const end = await a.keys.status();
+      expect(rowsOn(end, next.activeKeyId)).toBe(32);
+      expect(end.keys.filter((k) => k.keyId !== next.activeKeyId).every((k) => k.rows === 0)).toBe(true);
+    });
+  });
+}
