@@ -150,7 +150,7 @@ export function createAwsSecretsManagerSource(options: AwsSecretsManagerSourceOp
       const message = err instanceof Error ? redactText(err.message, all) : '';
       const opts = { key, httpStatus: status, cause: safeCause(err, all) };
       if (errName === 'ResourceNotFoundException') {
-        throw new SecretSourceError('bad-value', name, `no secret "${parseSecretKey(name, key).name}"`, opts);
+        throw new SecretSourceError('not-found', name, `no secret "${parseSecretKey(name, key).name}"`, opts);
       }
       if (UNAUTHORIZED.has(errName)) {
         throw new SecretSourceError(
@@ -186,10 +186,7 @@ export function createAwsSecretsManagerSource(options: AwsSecretsManagerSourceOp
   }
 
   function isNotFound(err: unknown): boolean {
-    return (
-      err instanceof SecretSourceError &&
-      (err.cause as { name?: unknown } | undefined)?.name === 'ResourceNotFoundException'
-    );
+    return err instanceof SecretSourceError && err.failure === 'not-found';
   }
 
   async function readString(

@@ -16,6 +16,14 @@ export {
   type GcpSecretManagerSourceOptions,
 } from './gcp-secret-manager-source.js';
 export {
+  isSecretReference,
+  parseSecretReference,
+  resolveSecretReference,
+  type SecretReference,
+  type SecretSourceFromUrlOptions,
+  secretSourceFromUrl,
+} from './secret-reference.js';
+export {
   redactText,
   SecretConflictError,
   SecretSourceError,

@@ -3,6 +3,8 @@ import { reveal, type Secret } from '../../core/secret.js';
 
 /** Why a secret source failed. A missing secret is not an error: `get` returns `undefined`. */
 export type SecretSourceFailure =
+  /** A secret that must exist does not (`get` itself returns undefined instead). */
+  | 'not-found'
   /** The backend could not be reached, timed out or answered 5xx. */
   | 'unavailable'
   /** The credential was refused (bad or expired token, missing permission). */
