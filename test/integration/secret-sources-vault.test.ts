@@ -247,3 +247,27 @@ describe('Vault KV v2 source', () => {
     expect(() => createVaultKvSource({ address: 'https://vault.example', token: '' })).toThrow(/token/);
   });
 });
+
+describe('withPollingWatch over Vault', () => {
+  it('reports a rotation made by another writer, on the virtual clock, once', async () => {
+    const { ManualClock } = await import('../../src/core/clock.js');
+    const { withPollingWatch } = await import('../../src/vault/secret-sources/index.js');
+    vault.write('secret', 'rot', { value: 'v1' });
+    const clock = new ManualClock();
+    const s = withPollingWatch(source(), { intervalMs: 30_000, clock });
+    const seen: Array<string | undefined> = [];
+    const stop = s.watch!('rot', (v) => seen.push(v?.reveal()));
+    const settle = async () => {
+      for (let i = 0; i < 50 && clock.pendingSleepers === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    };
+    await settle();
+    vault.write('secret', 'rot', { value: VALUE });
+    await clock.advance(30_000);
+    await settle();
+    await clock.advance(30_000);
+    await settle();
+    expect(seen).toEqual([VALUE]);
+    stop();
+    expect(clock.pendingSleepers).toBe(0);
+  });
+});

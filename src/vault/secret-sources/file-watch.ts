@@ -41,13 +41,12 @@ export function createChangeDetector(
   onChange: SecretChangeListener,
   logger: Logger,
   label: { source: string; key: string },
-): { check(): void; stop(): void; ready: Promise<void> } {
+): { check(): Promise<void>; stop(): void; ready: Promise<void> } {
   let last: Secret | undefined;
   let stopped = false;
-  let running = false;
+  let running: Promise<void> | undefined;
   let again = false;
   const run = async (notify: boolean): Promise<void> => {
-    running = true;
     try {
       do {
         again = false;
@@ -66,16 +65,24 @@ export function createChangeDetector(
         notify = true;
       } while (again && !stopped);
     } finally {
-      running = false;
+      running = undefined;
     }
   };
-  const ready = run(false);
+  const start = (notify: boolean): Promise<void> => {
+    running = run(notify);
+    return running;
+  };
+  const ready = start(false);
   return {
     ready,
+    /** Resolves when the check (or the one already running, which will re-read once more) is done. */
     check() {
-      if (stopped) return;
-      if (running) again = true;
-      else void run(true);
+      if (stopped) return Promise.resolve();
+      if (running) {
+        again = true;
+        return running;
+      }
+      return start(true);
     },
     stop() {
       stopped = true;
@@ -111,7 +118,8 @@ export function createPollingWatch(
       } catch {
         return; // aborted
       }
-      detector.check();
+      // Wait for the read before sleeping again: reads never pile up behind a slow backend.
+      await detector.check();
     }
   })();
   return () => {
@@ -155,7 +163,7 @@ export function watchFileValue(
     stopPolling = poll();
   };
   try {
-    watcher = fsWatch(dir, { persistent: false }, () => detector.check());
+    watcher = fsWatch(dir, { persistent: false }, () => void detector.check());
     watcher.on('error', fallBack);
   } catch (err) {
     fallBack(err);

@@ -31,3 +31,4 @@ export {
 } from './secret-source-error.js';
 export type { PutSecretOptions, PutSecretResult, SecretChangeListener, SecretSource } from './types.js';
 export { createVaultKvSource, type VaultKvSourceOptions } from './vault-kv-source.js';
+export { type WithPollingWatchOptions, withPollingWatch } from './with-polling-watch.js';
