@@ -49,6 +49,7 @@ export interface BrokerOptions {
   /** The broker's public base URL; default http://127.0.0.1:<port> once listening. */
   publicUrl?: string;
   sandbox?: boolean;
+  /** Drives the token lifecycle, workers and audit times; the sandbox passes the emulator's virtual clock. */
   clock?: Clock;
   logger?: Logger;
   transport?: Transport;
@@ -140,9 +141,10 @@ export function createBroker(options: BrokerOptions): Broker {
   });
 
   const access = createAccessCache(store, clock);
+  // Sessions and login limits run on real time even when the token lifecycle runs on a virtual clock (sandbox).
   const sessions = createSessions({
     signingKey: options.sessionKey,
-    clock,
+    clock: systemClock,
     secureCookie: (options.publicUrl ?? '').startsWith('https:'),
   });
 

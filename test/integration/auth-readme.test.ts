@@ -25,7 +25,7 @@ afterAll(async () => {
 it('the ten-line example keeps a token: exchanged at once, then used by the client', async () => {
   const match = doc.match(/<!-- example: keep-token -->\s*```ts\n([\s\S]*?)```/);
   expect(match, 'the README has the keep-token example').toBeTruthy();
-  const code = (match?.[1] as string)
+  const code = ((match as RegExpMatchArray)[1] as string)
     .replaceAll("'wacloud/auth'", JSON.stringify(fileURLToPath(new URL('src/auth/index.ts', repo))))
     .replaceAll("'wacloud'", JSON.stringify(fileURLToPath(new URL('src/index.ts', repo))));
   expect(code.trim().split('\n')).toHaveLength(10);

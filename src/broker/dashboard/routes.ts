@@ -1,6 +1,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { systemClock } from '../../core/clock.js';
 import { WacloudError } from '../../core/errors.js';
 import { Secret, scrubText } from '../../core/secret.js';
 import { describeEvent } from '../../webhooks/describe-event.js';
@@ -58,7 +59,7 @@ function clientIp(c: Context): string {
  */
 export function createDashboard(ctx: BrokerContext): Hono<Env> {
   const app = new Hono<Env>();
-  const loginLimiter = createRateLimiter({ limit: 10, windowMs: 60_000, clock: ctx.clock });
+  const loginLimiter = createRateLimiter({ limit: 10, windowMs: 60_000, clock: systemClock });
 
   const page = (c: Context, body: SafeHtml, status: 200 | 400 | 403 | 404 | 429 = 200) =>
     c.html(body.value, status, {

@@ -104,6 +104,8 @@ export const command: CliCommand = {
       webhookPath: config.webhookEndpoint,
       sessionKey: derive(master.key, 'session'),
       sandbox: sandbox !== undefined,
+      // In the sandbox, token lifetimes follow the emulator's virtual clock: advancing it ages the tokens.
+      clock: sandbox?.emulator.clock,
       logger,
     });
     let url: string;
