@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import type { FaultInjector } from './faults.js';
 import { type ErrorStatusMapping, type ErrorSurface, graphError } from './graph-errors.js';
@@ -70,16 +71,34 @@ export interface EmuVariables {
 
 /** Node bindings when served by @hono/node-server; undefined in-process. */
 export type EmuBindings = {
-  incoming?: { socket?: { destroy(): void } };
+  incoming?: IncomingMessage;
 };
 
 export type EmuEnv = { Variables: EmuVariables; Bindings: EmuBindings };
 export type EmuContext = Context<EmuEnv>;
 
-/** Reads the body as text, refusing more than `maxBytes` whatever Content-Length claims. */
+/**
+ * A request header. Served by @hono/node-server, it is read from Node's header object: `c.req.header()` builds a
+ * web `Headers` per request first, a measurable cost on the send path.
+ */
+export function header(c: EmuContext, name: string): string | undefined {
+  const incoming = c.env?.incoming;
+  if (incoming) {
+    const v = incoming.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+  return c.req.header(name);
+}
+
+/** Reads the body, refusing more than `maxBytes` whatever Content-Length claims (or omits). */
 export async function readBodyBytes(c: EmuContext, maxBytes: number): Promise<Buffer> {
-  const declared = c.req.header('content-length');
+  const declared = header(c, 'content-length');
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  // Served by @hono/node-server: read the Node stream directly. Going through the web Request body costs a
+  // stream conversion per request and measured 3-6x slower on the send path.
+  const incoming = c.env?.incoming;
+  if (incoming && !incoming.readableEnded && typeof incoming.on === 'function')
+    return readIncoming(incoming, maxBytes);
   const body = c.req.raw.body;
   if (!body) return Buffer.alloc(0);
   const reader = body.getReader();
@@ -96,6 +115,57 @@ export async function readBodyBytes(c: EmuContext, maxBytes: number): Promise<Bu
     chunks.push(value);
   }
   return chunks.length === 1 ? Buffer.from(chunks[0] as Uint8Array) : Buffer.concat(chunks);
+}
+
+/** Reads a Node request body with a cap (rejects with the 413 Graph error beyond it). */
+export function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let over = false;
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (over) {
+        // Drain what the client already sent so the answer can go out, but not forever.
+        if (total > maxBytes * 4 + 1_048_576) incoming.destroy();
+        return;
+      }
+      if (total > maxBytes) {
+        over = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const cleanup = (): void => {
+      incoming.off('data', onData);
+      incoming.off('end', onEnd);
+      incoming.off('error', onError);
+      incoming.off('close', onClose);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      if (over) reject(tooLarge(maxBytes));
+      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = (): void => {
+      if (incoming.readableEnded) return;
+      cleanup();
+      reject(
+        over
+          ? tooLarge(maxBytes)
+          : new Error('the client closed the connection before sending the whole body'),
+      );
+    };
+    incoming.on('data', onData);
+    incoming.on('end', onEnd);
+    incoming.on('error', onError);
+    incoming.on('close', onClose);
+  });
 }
 
 function tooLarge(maxBytes: number) {
@@ -125,7 +195,7 @@ export async function requestParams(c: EmuContext, maxBytes: number): Promise<Re
   const q = url.indexOf('?');
   if (q >= 0) for (const [k, v] of new URLSearchParams(url.slice(q + 1))) out[k] = v;
   if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
-    const type = (c.req.header('content-type') ?? '').toLowerCase();
+    const type = (header(c, 'content-type') ?? '').toLowerCase();
     if (!type.startsWith('multipart/')) {
       const text = (await readBodyBytes(c, maxBytes)).toString('utf8');
       if (text.trim() !== '') {
@@ -148,9 +218,15 @@ export async function requestParams(c: EmuContext, maxBytes: number): Promise<Re
 
 /** The token a request carries: `Authorization: Bearer|OAuth <token>`, else `access_token`. */
 export function tokenFrom(c: EmuContext, params: Record<string, string> | undefined): string | undefined {
-  const auth = c.req.header('authorization');
-  if (auth) {
-    const m = /^(?:Bearer|OAuth)\s+(.+?)\s*$/i.exec(auth);
+  return tokenFromParts(header(c, 'authorization'), params);
+}
+
+function tokenFromParts(
+  authorization: string | undefined,
+  params: Record<string, string> | undefined,
+): string | undefined {
+  if (authorization) {
+    const m = /^(?:Bearer|OAuth)\s+(.+?)\s*$/i.exec(authorization);
     if (m) return m[1];
   }
   const fromParams = params?.access_token;
@@ -159,14 +235,14 @@ export function tokenFrom(c: EmuContext, params: Record<string, string> | undefi
 
 /**
  * Authenticates a Graph call: missing token → 104, bad token → 190 (with subcode), bad or missing
- * `appsecret_proof` → 100. Records the app for usage headers.
+ * `appsecret_proof` → 100. Independent of the HTTP layer (the Node fast path uses it too).
  */
-export function authenticate(
+export function authenticateToken(
   core: EmulatorCore,
-  c: EmuContext,
+  authorization: string | undefined,
   params: Record<string, string> | undefined,
 ): Principal {
-  const value = tokenFrom(c, params);
+  const value = tokenFromParts(authorization, params);
   if (!value) {
     throw graphError(104, 'An access token is required to request this resource.', {
       wwwAuthenticate: 'invalid_request',
@@ -174,6 +250,16 @@ export function authenticate(
   }
   const principal = core.tokens.require(value);
   core.tokens.checkProof(principal, params?.appsecret_proof, params?.appsecret_time);
+  return principal;
+}
+
+/** {@link authenticateToken} for a Hono request; records the app for usage headers. */
+export function authenticate(
+  core: EmulatorCore,
+  c: EmuContext,
+  params: Record<string, string> | undefined,
+): Principal {
+  const principal = authenticateToken(core, header(c, 'authorization'), params);
   useApp(core, c, principal.app.id);
   return principal;
 }

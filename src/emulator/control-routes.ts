@@ -570,7 +570,7 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
     });
   });
   app.delete(`${base}/messages`, (c) => {
-    s.messages.clear();
+    s.clearMessages();
     changed();
     return c.json({ success: true });
   });

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import {
   type CoreSettings,
@@ -14,18 +14,13 @@ import {
 import { registerControlRoutes } from './control-routes.js';
 import { registerDialogRoutes } from './dialog.js';
 import { type InboundMessageInput, inboundMessageEvent } from './events.js';
+import { trySendFastPath } from './fast-send.js';
 import { checkFaultInput, FaultInjector, type FaultRule, type FaultRuleInput } from './faults.js';
-import {
-  EmulatorGraphError,
-  type ErrorStatusMapping,
-  errorBody,
-  graphError,
-  httpStatusFor,
-  wwwAuthenticate,
-} from './graph-errors.js';
+import { type ErrorStatusMapping, errorBody, graphError } from './graph-errors.js';
 import { registerGraphRoutes } from './graph-routes.js';
 import { traceId } from './ids.js';
 import { RateLimiter, type ThroughputOptions } from './limits.js';
+import { graphErrorParts, metaHeaders } from './responses.js';
 import { formatSeed, refreshSeedToken, type SeedOptions, seedCurl, seedWorld } from './seed.js';
 import { type EmulatorSeed, EmulatorState, type SentMessageRecord } from './state.js';
 import { resolveTtls, TokenService, type TokenTtlOptions } from './tokens.js';
@@ -227,13 +222,16 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
       return url;
     },
     async fetch(input, init) {
-      const req =
+      let req =
         input instanceof Request && init === undefined
           ? input
           : new Request(
               typeof input === 'string' && input.startsWith('/') ? `http://emulator.local${input}` : input,
               init,
             );
+      const u = new URL(req.url);
+      const versioned = withVersion(u.pathname + u.search, settings.apiVersion);
+      if (versioned) req = new Request(new URL(versioned, u.origin), req);
       const res = await app.fetch(req, {});
       if (res.headers.has(RESET_HEADER)) {
         throw new TypeError('fetch failed', {
@@ -250,7 +248,14 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
       warmValidators();
       return new Promise<string>((resolve, reject) => {
         const host = listenOptions.host ?? '127.0.0.1';
-        const s = serve({ fetch: app.fetch, port: listenOptions.port ?? 0, hostname: host }) as Server;
+        const listener = getRequestListener(app.fetch, { hostname: host });
+        const s = createServer((incoming, outgoing) => {
+          const versioned = incoming.url ? withVersion(incoming.url, settings.apiVersion) : undefined;
+          if (versioned) incoming.url = versioned;
+          // The send endpoint skips the web Request/Response layer (same logic, see fast-send.ts).
+          if (!trySendFastPath(core, incoming, outgoing)) void listener(incoming, outgoing);
+        });
+        s.listen(listenOptions.port ?? 0, host);
         s.once('error', reject);
         s.once('listening', () => {
           const addr = s.address() as AddressInfo;
@@ -330,6 +335,22 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
   return emulator;
 }
 
+/**
+ * Graph serves unversioned paths too (facts §12). They are routed as the default version: `/123/messages` →
+ * `/v26.0/123/messages`. Returns undefined when the path needs no change.
+ */
+export function withVersion(pathAndQuery: string, version: string): string | undefined {
+  if (
+    VERSION_RE.test(pathAndQuery) ||
+    pathAndQuery.startsWith('/_emulator') ||
+    pathAndQuery.startsWith('/whatsapp_business/')
+  ) {
+    return undefined;
+  }
+  if (pathAndQuery === '/' || pathAndQuery.startsWith('/?')) return undefined;
+  return `/${version}${pathAndQuery}`;
+}
+
 function buildApp(core: EmulatorCore, world: World): Hono<EmuEnv> {
   const app = new Hono<EmuEnv>();
   const { settings } = core;
@@ -367,14 +388,13 @@ function buildApp(core: EmulatorCore, world: World): Hono<EmuEnv> {
     finish(core, c, control);
   });
 
-  // Control routes first (an unversioned `/:id/:edge` would capture `/_emulator/clock`), then Meta's routes,
-  // versioned before unversioned so an unversioned pattern never captures a version segment.
+  // Control routes, then Meta's, all versioned: unversioned Graph paths are rewritten to the default version
+  // before routing (see withVersion), which halves the route table.
   registerControlRoutes(app, core, world);
-  for (const prefix of ['/:version{v[0-9]+\\.[0-9]+}', '']) {
-    registerDialogRoutes(app, core, prefix);
-    registerWhatsAppRoutes(app, core, prefix);
-    registerGraphRoutes(app, core, world, prefix);
-  }
+  const prefix = '/:version{v[0-9]+\\.[0-9]+}';
+  registerDialogRoutes(app, core, prefix);
+  registerWhatsAppRoutes(app, core, prefix);
+  registerGraphRoutes(app, core, world, prefix);
 
   app.notFound((c) => {
     if (c.req.path.startsWith('/_emulator')) {
@@ -438,34 +458,22 @@ function errorResponse(core: EmulatorCore, c: EmuContext, err: unknown): Respons
       headers: { 'content-type': 'application/json' },
     });
   }
-  const spec =
-    err instanceof EmulatorGraphError
-      ? err.spec
-      : { code: 1, message: 'An unknown error has occurred.', isTransient: true, status: 500 };
-  const status =
-    spec.status ??
-    httpStatusFor(core.settings.errorStatus, spec.code, spec.subcode, c.get('surface') ?? 'graph');
-  const headers: Record<string, string> = {
-    ...graphHeaders(c, trace),
-    'content-type': 'application/json; charset=UTF-8',
-  };
-  if (spec.wwwAuthenticate) headers['www-authenticate'] = wwwAuthenticate(spec.wwwAuthenticate, spec.message);
-  return new Response(JSON.stringify(errorBody(spec, trace)), { status, headers });
+  const { status, headers, body } = graphErrorParts(core, err, c.get('surface') ?? 'graph', {
+    trace,
+    version: c.get('version') ?? core.settings.apiVersion,
+    appUsage: c.get('appUsage'),
+    businessUsage: c.get('businessUsage'),
+  });
+  return new Response(body, { status, headers });
 }
 
-/** The headers of item 5 for a response built by hand (errors, faults). */
 function graphHeaders(c: EmuContext, trace: string): Record<string, string> {
-  const h: Record<string, string> = {
-    'x-fb-trace-id': trace,
-    'x-fb-request-id': trace,
-    'facebook-api-version': c.get('version') ?? 'v26.0',
-    'cache-control': 'private, no-cache, no-store, must-revalidate',
-  };
-  const app = c.get('appUsage');
-  if (app) h['x-app-usage'] = app;
-  const buc = c.get('businessUsage');
-  if (buc) h['x-business-use-case-usage'] = buc;
-  return h;
+  return metaHeaders({
+    trace,
+    version: c.get('version') ?? 'v26.0',
+    appUsage: c.get('appUsage'),
+    businessUsage: c.get('businessUsage'),
+  });
 }
 
 /** Per-endpoint counters (tests count token exchanges with them). */

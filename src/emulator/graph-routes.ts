@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Hono } from 'hono';
+import { requireAccess, unknownObject } from './access.js';
 import {
   authenticate,
   type EmuContext,
@@ -15,7 +16,7 @@ import {
 import { EmulatorGraphError, graphError, MSG } from './graph-errors.js';
 import type { AppRecord, OAuthCodeRecord, SystemUserRecord, TokenRecord } from './state.js';
 import { type Principal, safeEqual } from './tokens.js';
-import { mediaObject, requireAccess, unknownObject } from './whatsapp-routes.js';
+import { mediaObject } from './whatsapp-routes.js';
 import type { World } from './world.js';
 
 const MANAGEMENT = 'whatsapp_business_management';

@@ -1,62 +1,28 @@
 import { createHash, createHmac, randomInt } from 'node:crypto';
 import type { Hono } from 'hono';
+import { requireAccess, unknownObject } from './access.js';
 import {
   authenticate,
   type EmuContext,
   type EmuEnv,
   type EmulatorCore,
   fieldsParam,
-  parseJson,
+  header,
   pickFields,
   readBodyBytes,
   requestParams,
+  useApp,
   useWaba,
 } from './context.js';
-import { scheduleStatuses, templateStatusEvent } from './events.js';
-import { type EmulatorGraphError, graphError } from './graph-errors.js';
-import { numericId, wamid } from './ids.js';
-import type {
-  MediaRecord,
-  PhoneNumberRecord,
-  SentMessageRecord,
-  TemplateRecord,
-  WabaRecord,
-} from './state.js';
-import type { Principal } from './tokens.js';
-import { validateBody, validateSendBody } from './validate.js';
-import { digitsOf } from './world.js';
+import { templateStatusEvent } from './events.js';
+import { graphError } from './graph-errors.js';
+import { numericId } from './ids.js';
+import { sendMessage } from './send-message.js';
+import type { MediaRecord, PhoneNumberRecord, TemplateRecord, WabaRecord } from './state.js';
+import { validateBody } from './validate.js';
 
 const MESSAGING = 'whatsapp_business_messaging';
 const MANAGEMENT = 'whatsapp_business_management';
-
-/** `Unsupported get request. Object with ID '…' does not exist…` (code 100, subcode 33), Graph's answer for unknown ids. */
-export function unknownObject(method: string, id: string): EmulatorGraphError {
-  return graphError(
-    100,
-    `Unsupported ${method.toLowerCase()} request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api`,
-    { subcode: 33, type: 'GraphMethodException' },
-  );
-}
-
-/** Permission (scope) and asset checks: 200 for a missing permission, 10 for an asset the token was not granted. */
-export function requireAccess(core: EmulatorCore, p: Principal, scopes: string[], wabaId: string): void {
-  if (!scopes.some((s) => core.tokens.hasScope(p, s))) {
-    throw graphError(200, `Requires ${scopes.join(' or ')} permission`, { subcode: 1349176 });
-  }
-  if (!scopes.some((s) => core.tokens.grantsAsset(p, s, wabaId))) {
-    throw graphError(10, '(#10) Application does not have permission for this action', {
-      userMessage: `This access token was not granted access to WhatsApp Business Account ${wabaId}.`,
-    });
-  }
-  if (p.kind === 'system_user' || p.kind === 'business_integration') {
-    const su = core.state.systemUsers.get(p.subjectId);
-    if (su && !su.wabaIds.includes(wabaId)) {
-      throw graphError(10, '(#10) Application does not have permission for this action', {
-        userMessage: `System user ${su.id} is not assigned WhatsApp Business Account ${wabaId}.`,
-      });
-    }
-  }
-}
 
 function phoneOr404(core: EmulatorCore, c: EmuContext, id: string): PhoneNumberRecord {
   const phone = core.state.phoneNumbers.get(id);
@@ -72,31 +38,11 @@ function wabaOr404(core: EmulatorCore, c: EmuContext, id: string): WabaRecord {
   return waba;
 }
 
-/** Graph accepts form-encoded bodies with JSON-encoded nested values; JSON bodies pass through. */
-function bodyFromText(text: string, contentType: string): unknown {
-  if (text.trim() === '') return {};
-  if (contentType.includes('json') || /^\s*[{[]/.test(text)) return parseJson(text);
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of new URLSearchParams(text)) {
-    out[k] = /^\s*[{[]/.test(v) ? parseJson(v) : v;
-  }
-  return out;
-}
-
 function queryOf(c: EmuContext): Record<string, string> | undefined {
   const url = c.req.url;
   const q = url.indexOf('?');
   if (q < 0) return undefined;
   return Object.fromEntries(new URLSearchParams(url.slice(q + 1)));
-}
-
-/** Placeholders `{{1}}` / `{{name}}` in a template's BODY. */
-function bodyParamCount(t: TemplateRecord): number {
-  const body = (t.components as Array<{ type?: string; text?: string }>).find(
-    (c) => String(c.type).toUpperCase() === 'BODY',
-  );
-  const matches = body?.text?.match(/\{\{\s*[\w]+\s*\}\}/g) ?? [];
-  return new Set(matches.map((m) => m.replace(/\s/g, ''))).size;
 }
 
 const MEDIA_MIME: Record<string, { kind: string; maxBytes: number }> = {
@@ -188,90 +134,28 @@ export function registerWhatsAppRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pr
     c.set('surface', 'whatsapp');
   };
 
-  // --- Messages: the hot path. One body read, O(1) lookups, precompiled validators. ---
+  // --- Messages: the hot path, shared with the Node fast path (send-message.ts). ---
   app.post(`${prefix}/:id/messages`, async (c) => {
     mark(c, 'POST /{phone-number-id}/messages');
     const text = (await readBodyBytes(c, core.settings.maxBodyBytes)).toString('utf8');
-    const query = queryOf(c);
-    const body = bodyFromText(text, c.req.header('content-type') ?? '') as Record<string, unknown>;
-    // A token and proof may also travel in the body (form or JSON), as Graph allows.
-    let authParams = query;
-    if (body && typeof body === 'object') {
-      for (const k of ['access_token', 'appsecret_proof', 'appsecret_time']) {
-        const v = (body as Record<string, unknown>)[k];
-        if (typeof v === 'string' || typeof v === 'number') authParams = { ...authParams, [k]: String(v) };
-      }
-    }
-    const p = authenticate(core, c, authParams);
-    const phone = phoneOr404(core, c, c.req.param('id'));
-    requireAccess(core, p, [MESSAGING], phone.wabaId);
-    if (body && typeof body === 'object') {
-      delete body.access_token;
-      delete body.appsecret_proof;
-      delete body.appsecret_time;
-    }
-    const kind = validateSendBody(body);
-    if (!phone.registered) {
-      throw graphError(133010, '(#133010) Account not registered', {
-        details:
-          'The phone number is not registered on the Cloud API: call POST /{phone-number-id}/register first.',
-      });
-    }
-    if (kind.kind === 'read') return ok(c);
-    const now = core.clock.now();
-    if (!core.limits.takeNumber(phone.id, phone.mps, now)) {
-      throw graphError(130429, '(#130429) Rate limit hit', {
-        subcode: 2494055,
-        details:
-          'Message failed to send because there were too many messages sent from this phone number in a short period of time',
-      });
-    }
-    const to = String(body.to);
-    const waId = digitsOf(to);
-    if (body.recipient_type !== 'group' && (waId.length < 5 || waId.length > 15)) {
-      throw graphError(100, '(#100) Invalid parameter', {
-        details: `Param to must be the recipient's phone number in international format - got "${to}".`,
-      });
-    }
-    if (phone.isTestNumber && !phone.allowedRecipients.includes(waId)) {
-      throw graphError(131030, '(#131030) Recipient phone number not in allowed list', {
-        details:
-          'Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again.',
-      });
-    }
-    if (!core.limits.takePair(phone.id, waId, now)) {
-      throw graphError(131056, '(#131056) (Business Account, Consumer Account) pair rate limit hit', {
-        details:
-          'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.',
-      });
-    }
-    if (kind.type === 'template') checkTemplate(core, phone, body.template as TemplateSend);
-    const record: SentMessageRecord = {
-      id: wamid(waId),
-      phoneNumberId: phone.id,
-      to,
-      waId,
-      type: kind.type,
-      body,
-      sentAtMs: now,
-      status: 'accepted',
-      appId: p.app.id,
-    };
-    s.addMessage(record);
-    if (core.webhooks.targets(phone.wabaId, 'messages', phone.id).length) scheduleStatuses(core, record);
-    const message: Record<string, string> = { id: record.id };
-    if (kind.type === 'template') message.message_status = 'accepted';
-    return c.json({
-      messaging_product: 'whatsapp',
-      contacts: [{ input: to, wa_id: waId }],
-      messages: [message],
-    });
+    const result = sendMessage(
+      core,
+      {
+        phoneNumberId: c.req.param('id'),
+        query: queryOf(c),
+        contentType: header(c, 'content-type') ?? '',
+        authorization: header(c, 'authorization'),
+        text,
+      },
+      { app: (id) => useApp(core, c, id), waba: (id) => useWaba(core, c, id) },
+    );
+    return c.json(result);
   });
 
   // --- Media ---
   app.post(`${prefix}/:id/media`, async (c) => {
     mark(c, 'POST /{phone-number-id}/media');
-    const contentType = c.req.header('content-type') ?? '';
+    const contentType = header(c, 'content-type') ?? '';
     const bytes = await readBodyBytes(c, core.settings.maxMediaBytes);
     const query = queryOf(c);
     if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
@@ -724,38 +608,4 @@ export function mediaObject(core: EmulatorCore, c: EmuContext, media: MediaRecor
     id: media.id,
     messaging_product: 'whatsapp',
   };
-}
-
-interface TemplateSend {
-  name?: string;
-  language?: { code?: string };
-  components?: Array<{ type?: string; parameters?: unknown[] }>;
-}
-
-/** 132001 when the template (in that language) does not exist or is not approved; 132000 on a parameter count mismatch. */
-function checkTemplate(core: EmulatorCore, phone: PhoneNumberRecord, t: TemplateSend): void {
-  const name = String(t.name);
-  const lang = String(t.language?.code);
-  let found: TemplateRecord | undefined;
-  for (const x of core.state.templates.values()) {
-    if (x.wabaId === phone.wabaId && x.name === name && x.language === lang) {
-      found = x;
-      break;
-    }
-  }
-  if (!found || found.status !== 'APPROVED') {
-    throw graphError(132001, '(#132001) Template name does not exist in the translation', {
-      details: found
-        ? `template name (${name}) is ${found.status}, not APPROVED, in ${lang}`
-        : `template name (${name}) does not exist in ${lang}`,
-    });
-  }
-  const expected = bodyParamCount(found);
-  const body = t.components?.find((c) => String(c.type).toLowerCase() === 'body');
-  const given = Array.isArray(body?.parameters) ? body.parameters.length : 0;
-  if (given !== expected) {
-    throw graphError(132000, '(#132000) Number of parameters does not match the expected number of params', {
-      details: `body: number of localizable_params (${given}) does not match the expected number of params (${expected})`,
-    });
-  }
 }

@@ -1,0 +1,98 @@
+// The send endpoint has two implementations of transport (Hono in-process, and a Node fast path when listening)
+// around one sendMessage(): both must answer alike.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Emulator, type StartedEmulator, startEmulator } from '../../src/emulator/index.js';
+
+let started: StartedEmulator;
+let emu: Emulator;
+beforeAll(async () => {
+  started = await startEmulator({ maxBodyBytes: 4_096 });
+  emu = started.emulator;
+});
+afterAll(async () => {
+  await started.close();
+});
+
+interface Case {
+  name: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body: string;
+}
+
+async function both(c: Case) {
+  const seed = emu.seed!;
+  const path = c.path ?? `/v23.0/${seed.phoneNumberId}/messages`;
+  const init = { method: 'POST', headers: c.headers ?? {}, body: c.body };
+  const [a, b] = await Promise.all([
+    emu.fetch(`http://emulator${path}`, init),
+    fetch(`${started.url}${path}`, init),
+  ]);
+  const norm = async (r: Response) => {
+    const json = JSON.parse(await r.text());
+    if (json.error) json.error.fbtrace_id = typeof json.error.fbtrace_id;
+    if (json.messages)
+      json.messages = json.messages.map((m: { id: string }) => ({ ...m, id: m.id.startsWith('wamid.') }));
+    const names = [...r.headers.keys()].filter(
+      (k) => k.startsWith('x-') || k.startsWith('facebook') || k === 'www-authenticate',
+    );
+    return { status: r.status, json, names: names.sort(), version: r.headers.get('facebook-api-version') };
+  };
+  return [await norm(a), await norm(b)];
+}
+
+describe('send endpoint: in-process and over a socket answer alike', () => {
+  it('for successes and each kind of error', async () => {
+    const seed = emu.seed!;
+    const json = { 'content-type': 'application/json' };
+    const auth = { ...json, authorization: `Bearer ${seed.accessToken}` };
+    const text = (to: string) =>
+      JSON.stringify({ messaging_product: 'whatsapp', to, type: 'text', text: { body: 'hi' } });
+    const cases: Case[] = [
+      { name: 'ok', headers: auth, body: text(seed.recipient) },
+      {
+        name: 'old version',
+        path: `/v12.0/${seed.phoneNumberId}/messages`,
+        headers: auth,
+        body: text(seed.recipient),
+      },
+      {
+        name: 'unversioned',
+        path: `/${seed.phoneNumberId}/messages`,
+        headers: auth,
+        body: text(seed.recipient),
+      },
+      { name: 'no token', headers: json, body: text(seed.recipient) },
+      {
+        name: 'malformed token',
+        headers: { ...json, authorization: 'Bearer ???' },
+        body: text(seed.recipient),
+      },
+      {
+        name: 'bad body',
+        headers: auth,
+        body: JSON.stringify({ messaging_product: 'whatsapp', to: '1', type: 'text', text: {} }),
+      },
+      { name: 'not json', headers: auth, body: '{' },
+      { name: 'not allowed', headers: auth, body: text('4915112345678') },
+      { name: 'unknown number', path: '/v23.0/123/messages', headers: auth, body: text(seed.recipient) },
+      { name: 'too large', headers: auth, body: text('x'.repeat(5_000)) },
+      {
+        name: 'form + query token',
+        path: `/v23.0/${seed.phoneNumberId}/messages?access_token=${seed.accessToken}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          messaging_product: 'whatsapp',
+          to: seed.recipient,
+          type: 'text',
+          text: '{"body":"x"}',
+        }).toString(),
+      },
+    ];
+    for (const c of cases) {
+      const [inProcess, overSocket] = await both(c);
+      expect(overSocket, c.name).toEqual(inProcess);
+    }
+    expect(emu.counters()['POST /{phone-number-id}/messages']).toBe(cases.length * 2);
+  });
+});
