@@ -1,0 +1,163 @@
+import { join } from 'node:path';
+import { loadConfig } from '../../core/config.js';
+import type { Logger } from '../../core/logger.js';
+import { booleanFlag, parseCliArgs, printResult, stringFlag } from '../args.js';
+import { type CliCommand, CliExit, type CliIo, EXIT } from '../io.js';
+
+const usage = `wacloud keys <status|rotate|rewrap-master> [options]
+
+  status         [--json]
+                 the data keys (active, retiring, retired), the master key fingerprint and where it comes from,
+                 and how many stored rows each key encrypts
+  rotate         [--batch-size N] [--json]
+                 add a data key, make it active, re-encrypt every row with it and retire keys no row uses.
+                 Safe while the broker runs; if it stops midway, run it again: it resumes.
+  rewrap-master  --new-key-env NAME [--json]
+                 re-wrap the data keys under the master key held in environment variable NAME (master key
+                 rotation); afterwards set WACLOUD_MASTER_KEY to that key
+
+The store is the one the broker uses: DATABASE_URL (PostgreSQL) or SQLite in WACLOUD_DATA_DIR; the master key is
+WACLOUD_MASTER_KEY or the key file in the data dir.`;
+
+/** `wacloud keys status | rotate | rewrap-master`: the vault's keyring at a terminal. */
+export const command: CliCommand = {
+  summary: 'show, rotate or re-wrap the encryption keys of the credential store',
+  usage,
+  async run(args, io) {
+    const [sub, ...rest] = args;
+    switch (sub) {
+      case 'status':
+        return status(rest, io);
+      case 'rotate':
+        return rotate(rest, io);
+      case 'rewrap-master':
+        return rewrap(rest, io);
+      default:
+        throw new CliExit(
+          EXIT.usage,
+          `${sub ? `unknown subcommand "${sub}"` : 'a subcommand is required'}\nUsage: ${usage}`,
+        );
+    }
+  },
+};
+
+function stderrLogger(io: CliIo): Logger {
+  return {
+    debug() {},
+    info() {},
+    warn: (msg) => io.stderr(`wacloud keys: warning: ${msg}\n`),
+    error: (msg) => io.stderr(`wacloud keys: error: ${msg}\n`),
+  };
+}
+
+async function open(io: CliIo) {
+  const config = loadConfig({}, { env: io.env, cwd: io.cwd });
+  const { openStore } = await import('../../vault/store/open-store.js');
+  // Key commands never create a master key: a missing one means the wrong data dir or a missing variable.
+  const store = await openStore(config, { logger: stderrLogger(io), createMasterKey: false });
+  const where = store.engine === 'sqlite' ? join(config.dataDir, 'wacloud.db') : 'PostgreSQL (DATABASE_URL)';
+  return { store, where };
+}
+
+const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+
+async function status(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCliArgs(args, { json: { type: 'boolean', default: false } }, usage);
+  const { store, where } = await open(io);
+  try {
+    const s = await store.keys.status();
+    printResult(io, booleanFlag(values, 'json'), { engine: store.engine, ...s }, () => {
+      const lines = [
+        `store:       ${store.engine} ${where}`,
+        `master key:  ${s.masterKeyId} (${s.masterKeySource === 'env' ? 'WACLOUD_MASTER_KEY' : s.masterKeySource === 'file' ? 'key file in the data dir' : 'option'})`,
+        `active key:  ${s.activeKeyId ?? '(none)'}`,
+        '',
+        `${'KEY ID'.padEnd(16)} ${'STATE'.padEnd(9)} ${'CREATED'.padEnd(20)} ${'RETIRED'.padEnd(20)} ROWS`,
+      ];
+      for (const k of s.keys) {
+        const per = Object.entries(k.rowsByTable)
+          .map(([t, n]) => `${t} ${n}`)
+          .join(', ');
+        lines.push(
+          `${k.keyId.padEnd(16)} ${k.state.padEnd(9)} ${iso(k.createdAtMs).padEnd(20)} ${iso(k.retiredAtMs).padEnd(20)} ${k.rows}${per ? ` (${per})` : ''}`,
+        );
+      }
+      for (const [keyId, n] of Object.entries(s.orphanRows)) {
+        lines.push(
+          `warning: ${n} rows use key ${keyId}, which is not in the keyring: they cannot be decrypted`,
+        );
+      }
+      const pending = s.keys.filter((k) => k.state === 'retiring');
+      if (pending.length)
+        lines.push('', 'a rotation is unfinished: run "wacloud keys rotate" to complete it');
+      return lines.join('\n');
+    });
+    return Object.keys(s.orphanRows).length ? EXIT.failure : EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+async function rotate(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCliArgs(
+    args,
+    { 'batch-size': { type: 'string' }, json: { type: 'boolean', default: false } },
+    usage,
+  );
+  const batchText = stringFlag(values, 'batch-size');
+  const batchSize = batchText === undefined ? undefined : Number(batchText);
+  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)) {
+    throw new CliExit(EXIT.usage, `--batch-size must be a whole number from 1 to 100000\nUsage: ${usage}`);
+  }
+  const { store } = await open(io);
+  try {
+    const report = await store.keys.rotate({ ...(batchSize ? { batchSize } : {}) });
+    printResult(io, booleanFlag(values, 'json'), report, () =>
+      [
+        report.resumed
+          ? `resumed an unfinished rotation; active key ${report.activeKeyId}`
+          : `added key ${report.addedKeyId}; it is now active`,
+        `re-encrypted ${report.reencrypted} rows${report.conflicts ? ` (${report.conflicts} changed meanwhile and were already current)` : ''}`,
+        `retired: ${report.retired.length ? report.retired.join(', ') : 'none'}`,
+        report.remaining
+          ? `${report.remaining} rows are still on older keys (written meanwhile by an instance with an old keyring): run it again`
+          : 'every row is on the active key',
+      ].join('\n'),
+    );
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+async function rewrap(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseCliArgs(
+    args,
+    { 'new-key-env': { type: 'string' }, json: { type: 'boolean', default: false } },
+    usage,
+  );
+  const name = stringFlag(values, 'new-key-env');
+  if (!name) throw new CliExit(EXIT.usage, `--new-key-env NAME is required\nUsage: ${usage}`);
+  const value = io.env[name];
+  if (!value) throw new CliExit(EXIT.config, `${name} is not set: it must hold the new master key`);
+  const { parseMasterKey, masterKeyId } = await import('../../vault/crypto/master-key.js');
+  const key = parseMasterKey(value, name);
+  const next = { key, id: masterKeyId(key), source: 'env' as const };
+  const { store } = await open(io);
+  try {
+    const before = await store.keys.status();
+    if (before.masterKeyId === next.id) {
+      throw new CliExit(EXIT.usage, `${name} holds the master key already in use (${next.id})`);
+    }
+    const result = await store.keys.rewrapMaster(next);
+    printResult(io, booleanFlag(values, 'json'), { ...result, from: before.masterKeyId, to: next.id }, () =>
+      [
+        `re-wrapped ${result.rewrapped} data keys: master key ${before.masterKeyId} -> ${next.id}`,
+        `now set WACLOUD_MASTER_KEY to the value of ${name} (the old master key no longer opens this store)`,
+      ].join('\n'),
+    );
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
