@@ -231,7 +231,11 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
             );
       const u = new URL(req.url);
       const versioned = withVersion(u.pathname + u.search, settings.apiVersion);
-      if (versioned) req = new Request(new URL(versioned, u.origin), req);
+      if (versioned) {
+        // Re-target the request; a streamed body is buffered first (a Request cannot adopt another's stream).
+        const body = req.body ? await req.arrayBuffer() : undefined;
+        req = new Request(new URL(versioned, u.origin), { method: req.method, headers: req.headers, body });
+      }
       const res = await app.fetch(req, {});
       if (res.headers.has(RESET_HEADER)) {
         throw new TypeError('fetch failed', {

@@ -285,3 +285,30 @@ describe('WhatsApp endpoints', () => {
     expect(unversioned.status).toBe(200);
   });
 });
+
+describe('in-process fetch', () => {
+  it('accepts a Request object with a streamed body on an unversioned path', async () => {
+    emu = createEmulator();
+    const seed = emu.seed!;
+    const payload = JSON.stringify({
+      messaging_product: 'whatsapp',
+      to: seed.recipient,
+      type: 'text',
+      text: { body: 'streamed' },
+    });
+    const req = new Request(`http://emulator/${seed.phoneNumberId}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${seed.accessToken}`, 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(payload));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    const res = await emu.fetch(req);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('facebook-api-version')).toBe('v26.0');
+  });
+});
