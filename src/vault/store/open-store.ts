@@ -81,6 +81,13 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
       logger,
       createIfMissing: options.createMasterKey !== false,
     });
+  if (config.databaseUrl && master.source === 'file') {
+    // Each host would generate its own file; the second broker instance could not read the first one's tokens.
+    logger.warn(
+      'PostgreSQL with a master key file in the local data dir: every broker instance needs the same master key. Set WACLOUD_MASTER_KEY from a secret manager.',
+      { masterKeyId: master.id },
+    );
+  }
   const sqliteOptions = { dataDir: config.dataDir, ...options.sqlite };
   const db: Db = config.databaseUrl
     ? openPostgres({ url: config.databaseUrl, ...options.postgres, logger })
