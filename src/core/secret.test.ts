@@ -113,3 +113,11 @@ describe('scrubText', () => {
     expect(scrubText('')).toBe('');
   });
 });
+
+describe('scrubText: token shapes with _ and -', () => {
+  it('redacts broker API keys and bearer values containing _ or -', () => {
+    const key = `wck_abcd1234_${'a-b_'.repeat(11)}`;
+    expect(scrubText(`key ${key} and Bearer ab_cd-ef`)).toBe('key [redacted] and Bearer [redacted]');
+    expect(scrubText(`EAAB${'x_y-'.repeat(8)}`)).toBe('[redacted]');
+  });
+});

@@ -65,13 +65,15 @@ export function reveal(value: Secret | string): string {
 
 const SCRUB_PATTERNS: readonly RegExp[] = [
   // Meta user / system-user / page tokens, and our emulator's look-alikes.
-  /\bEA[A-Za-z0-9]{20,}/g,
+  /\bEA[A-Za-z0-9_-]{20,}/g,
+  // wacloud broker API keys.
+  /\bwck_[a-z0-9]{8}_[A-Za-z0-9_-]{20,}/g,
   // app_id|app_secret and app_id|opaque app tokens.
   /\b\d{6,}\|[A-Za-z0-9_-]{16,}/g,
   // Query parameters and form fields that carry secrets.
   /((?:access_token|client_secret|fb_exchange_token|input_token|appsecret_proof|code|code_verifier|revoke_token|verify_token|hub\.verify_token)=)[^&\s"']+/gi,
   // Authorization headers.
-  /(Bearer\s+)[A-Za-z0-9._~+/=|-]+/gi,
+  /(Bearer\s+)[A-Za-z0-9._~+/=|_-]+/gi,
 ];
 
 /**
