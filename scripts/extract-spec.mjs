@@ -176,7 +176,27 @@ const CORRECTIONS = [
       required: ['name', 'parameters'],
       properties: { name: { type: 'string', enum: ['review_and_pay', 'review_order'] }, parameters: { type: 'object' } },
     });
-    return 'ActionObject: adds the order_details/order_status action (name review_and_pay | review_order) the spec\'s examples use';
+    // Documented in Meta's Cloud API reference (interactive CTA URL, location request and address messages),
+    // absent from the v23.0 spec.
+    d.ActionObject.oneOf.push(
+      {
+        required: ['name', 'parameters'],
+        properties: {
+          name: { type: 'string', enum: ['cta_url'] },
+          parameters: {
+            type: 'object',
+            required: ['display_text', 'url'],
+            properties: { display_text: { type: 'string', maxLength: 20 }, url: { type: 'string' } },
+          },
+        },
+      },
+      { required: ['name'], properties: { name: { type: 'string', enum: ['send_location'] } } },
+      {
+        required: ['name', 'parameters'],
+        properties: { name: { type: 'string', enum: ['address_message'] }, parameters: { type: 'object' } },
+      },
+    );
+    return 'ActionObject: adds the order_details/order_status action (name review_and_pay | review_order) the spec\'s examples use, and the cta_url, send_location and address_message actions of Meta\'s reference';
   },
   (d) => {
     // The spec's own "Send Catalog Template Message" example sends sub_type "CATALOG" and index 0 (a number);

@@ -285,3 +285,34 @@ describe('POST /{phone-number-id}/messages', () => {
     );
   });
 });
+
+describe("interactive types from Meta's reference that the v23.0 spec lacks", () => {
+  it('accepts cta_url and location_request_message, and checks their actions', async () => {
+    emu = createEmulator({ throughput: { pairRate: false } });
+    const to = emu.seed!.recipient;
+    const send = (interactive: unknown) =>
+      call(emu, 'POST', path(emu), {
+        token: emu.seed!.accessToken,
+        body: { messaging_product: 'whatsapp', to, type: 'interactive', interactive },
+      });
+    const cta = await send({
+      type: 'cta_url',
+      body: { text: 'See our site' },
+      action: { name: 'cta_url', parameters: { display_text: 'Open', url: 'https://example.com' } },
+    });
+    expect(cta.status).toBe(200);
+    const location = await send({
+      type: 'location_request_message',
+      body: { text: 'Where are you?' },
+      action: { name: 'send_location' },
+    });
+    expect(location.status).toBe(200);
+    const noUrl = await send({
+      type: 'cta_url',
+      body: { text: 'x' },
+      action: { name: 'cta_url', parameters: { display_text: 'Open' } },
+    });
+    expect(noUrl.status).toBe(400);
+    expect(noUrl.json.error.message).toMatch(/url/);
+  });
+});
