@@ -252,7 +252,9 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
       warmValidators();
       return new Promise<string>((resolve, reject) => {
         const host = listenOptions.host ?? '127.0.0.1';
-        const listener = getRequestListener(app.fetch, { hostname: host });
+        // No global Request/Response override: an embedded emulator must not change globals for its host process
+        // (the hot send path does not use them anyway).
+        const listener = getRequestListener(app.fetch, { hostname: host, overrideGlobalObjects: false });
         const s = createServer((incoming, outgoing) => {
           const versioned = incoming.url ? withVersion(incoming.url, settings.apiVersion) : undefined;
           if (versioned) incoming.url = versioned;
