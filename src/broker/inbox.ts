@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { scrubText } from '../core/secret.js';
@@ -8,6 +8,7 @@ import { parseJsonBody } from '../webhooks/parse-json-body.js';
 import { parseWebhook } from '../webhooks/parse-webhook.js';
 import type { VerifiedDelivery } from '../webhooks/webhook-handler.js';
 import type { BrokerStore } from './ports.js';
+import { createWorkerLoop } from './worker-loop.js';
 
 /** The key a whole delivery is de-duplicated on: Meta's retries resend the same bytes. */
 export function deliveryKey(rawBody: Uint8Array): string {
@@ -60,9 +61,6 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
   const { store, clock, logger } = options;
   const batch = options.batchSize ?? 50;
   const leaseMs = options.leaseMs ?? 60_000;
-  let stopped = true;
-  let wake: (() => void) | undefined;
-  let loop: Promise<void> | undefined;
 
   async function tenantOf(event: WebhookEvent): Promise<string | undefined> {
     if (event.phoneNumberId) {
@@ -121,36 +119,6 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
 
   return {
     runOnce,
-    /** Wakes the loop now (a delivery was just committed). */
-    poke(): void {
-      wake?.();
-    },
-    start(): void {
-      if (!stopped) return;
-      stopped = false;
-      loop = (async () => {
-        while (!stopped) {
-          let handled = 0;
-          try {
-            handled = await runOnce();
-          } catch (err) {
-            logger.error('inbox dispatcher', { error: scrubText(String((err as Error)?.message ?? err)) });
-          }
-          if (handled > 0 || stopped) continue;
-          const controller = new AbortController();
-          wake = () => controller.abort();
-          await clock.sleep(options.pollMs ?? 1000, controller.signal).catch(() => undefined);
-          wake = undefined;
-        }
-      })();
-    },
-    async stop(): Promise<void> {
-      stopped = true;
-      wake?.();
-      await loop;
-    },
+    ...createWorkerLoop('inbox dispatcher', runOnce, { clock, logger, pollMs: options.pollMs }),
   };
 }
-
-/** A fresh id for rows the broker creates itself. */
-export const newId = (): string => randomUUID();

@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { scrubText } from '../core/secret.js';
 import type { BrokerStore, DeliveryRow } from './ports.js';
 import { signStandardWebhook } from './standard-webhooks.js';
+import { createWorkerLoop } from './worker-loop.js';
 
 export interface DeliveryWorkerOptions {
   store: BrokerStore;
@@ -55,9 +56,6 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const random = options.random ?? Math.random;
   const send = options.send ?? postJson;
-  let stopped = true;
-  let wake: (() => void) | undefined;
-  let loop: Promise<void> | undefined;
 
   async function deliver(row: DeliveryRow): Promise<void> {
     const sub = await store.subscriptions.get(row.subscriptionId);
@@ -119,32 +117,6 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
 
   return {
     runOnce,
-    poke(): void {
-      wake?.();
-    },
-    start(): void {
-      if (!stopped) return;
-      stopped = false;
-      loop = (async () => {
-        while (!stopped) {
-          let n = 0;
-          try {
-            n = await runOnce();
-          } catch (err) {
-            logger.error('delivery worker', { error: scrubText(String((err as Error)?.message ?? err)) });
-          }
-          if (n > 0 || stopped) continue;
-          const controller = new AbortController();
-          wake = () => controller.abort();
-          await clock.sleep(options.pollMs ?? 1000, controller.signal).catch(() => undefined);
-          wake = undefined;
-        }
-      })();
-    },
-    async stop(): Promise<void> {
-      stopped = true;
-      wake?.();
-      await loop;
-    },
+    ...createWorkerLoop('delivery worker', runOnce, { clock, logger, pollMs: options.pollMs }),
   };
 }

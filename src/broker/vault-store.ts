@@ -1,7 +1,8 @@
 import type { InboxItem } from '../vault/store/inbox.js';
 import type { Store } from '../vault/store/open-store.js';
+import type { PhoneNumberRecord } from '../vault/store/phone-numbers.js';
 import type { DeliveryRecord } from '../vault/store/subscriptions.js';
-import type { BrokerStore, DeliveryRow, InboxRow } from './ports.js';
+import type { BrokerStore, DeliveryRow, InboxRow, PhoneNumberRow } from './ports.js';
 
 /** Row ids are numbers in the database and strings at the broker's edge; anything else is simply not found. */
 function rowId(id: string): number | undefined {
@@ -23,6 +24,17 @@ function inboxRow(item: InboxItem): InboxRow {
     attempts: item.attempts,
     tenantId: item.tenantId,
     lastError: item.lastError,
+  };
+}
+
+function phoneNumberRow(r: PhoneNumberRecord): PhoneNumberRow {
+  return {
+    id: r.id,
+    tenantId: r.tenantId,
+    wabaId: r.wabaId,
+    displayNumber: r.displayPhoneNumber || null,
+    verifiedName: r.verifiedName,
+    credentialId: r.credentialId,
   };
 }
 
@@ -69,26 +81,10 @@ export function vaultBrokerStore(store: Store): BrokerStore {
       },
       async get(id) {
         const r = await store.phoneNumbers.get(id);
-        return (
-          r && {
-            id: r.id,
-            tenantId: r.tenantId,
-            wabaId: r.wabaId,
-            displayNumber: r.displayPhoneNumber || null,
-            verifiedName: r.verifiedName,
-            credentialId: r.credentialId,
-          }
-        );
+        return r && phoneNumberRow(r);
       },
       async listByTenant(tenantId) {
-        return (await store.phoneNumbers.listByTenant(tenantId)).map((r) => ({
-          id: r.id,
-          tenantId: r.tenantId,
-          wabaId: r.wabaId,
-          displayNumber: r.displayPhoneNumber || null,
-          verifiedName: r.verifiedName,
-          credentialId: r.credentialId,
-        }));
+        return (await store.phoneNumbers.listByTenant(tenantId)).map(phoneNumberRow);
       },
       tenantOfWaba: (wabaId) => store.phoneNumbers.tenantOfWaba(wabaId),
     },
