@@ -1,18 +1,9 @@
 import { resolve } from 'node:path';
-import { booleanFlag, parseCliArgs, stringFlag } from '../args.js';
+import { booleanFlag, intFlag, parseCliArgs, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, EXIT } from '../io.js';
 
 const usage =
   'wacloud emulator [--port 4010] [--host 127.0.0.1] [--state FILE] [--mps N] [--redirect-uri URI ...] [--json]';
-
-function intFlag(value: string | undefined, name: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new CliExit(EXIT.usage, `--${name} must be an integer between ${min} and ${max}\nUsage: ${usage}`);
-  }
-  return n;
-}
 
 /**
  * `wacloud emulator`: a local WhatsApp Cloud API. Prints the seeded credentials (on purpose: a sandbox, like Meta's
@@ -34,8 +25,8 @@ export const command: CliCommand = {
       },
       usage,
     );
-    const port = intFlag(stringFlag(values, 'port'), 'port', 0, 65_535) ?? 4010;
-    const mps = intFlag(stringFlag(values, 'mps'), 'mps', 1, 1_000_000);
+    const port = intFlag(values, 'port', 0, 65_535, usage) ?? 4010;
+    const mps = intFlag(values, 'mps', 1, 1_000_000, usage);
     const host = stringFlag(values, 'host') ?? '127.0.0.1';
     const stateFlag = stringFlag(values, 'state');
     const stateFile = stateFlag ? resolve(io.cwd, stateFlag) : undefined;
