@@ -60,7 +60,9 @@ export interface InboxDispatcherOptions {
 export function createInboxDispatcher(options: InboxDispatcherOptions) {
   const { store, clock, logger } = options;
   const batch = options.batchSize ?? 50;
-  const leaseMs = options.leaseMs ?? 60_000;
+  // Short: a row leased by an instance that crashed waits this long before another (or the restarted one) takes it.
+  // Processing a row takes milliseconds; exactly-once holds anyway through UNIQUE(subscription, event id).
+  const leaseMs = options.leaseMs ?? 10_000;
 
   async function tenantOf(event: WebhookEvent): Promise<string | undefined> {
     if (event.phoneNumberId) {

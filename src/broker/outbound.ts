@@ -103,7 +103,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       clock.now(),
       options.batchSize ?? 20,
       options.instanceId,
-      options.leaseMs ?? 60_000,
+      options.leaseMs ?? Math.max(15_000, timeoutMs * 3),
     );
     await Promise.all(
       rows.map((row) =>

@@ -142,7 +142,7 @@ function checkTemplate(core: EmulatorCore, phone: PhoneNumberRecord, t: Template
       break;
     }
   }
-  if (!found || found.status !== 'APPROVED') {
+  if (found?.status !== 'APPROVED') {
     throw graphError(132001, '(#132001) Template name does not exist in the translation', {
       details: found
         ? `template name (${name}) is ${found.status}, not APPROVED, in ${lang}`

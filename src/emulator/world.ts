@@ -319,7 +319,7 @@ export class World {
         ...(k.kind === 'user' ? ['public_profile'] : ['business_management']),
       ],
       targetIds: input.targetIds,
-      expiresInSec: expiresInSec < 0 ? 0 : expiresInSec,
+      expiresInSec: Math.max(expiresInSec, 0),
       dataAccessExpiresInSec: input.dataAccessExpiresInSec ?? k.data,
       longLived: k.long,
       origin: 'control',

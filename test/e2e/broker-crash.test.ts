@@ -113,7 +113,9 @@ describe('broker crash safety: kill -9 during a webhook burst', () => {
 
     // Restart on the same data dir: the inbox is replayed and delivered.
     broker = await startBrokerProcess(dataDir);
-    const deadline = Date.now() + 30_000;
+    // Rows the killed instance had leased are taken over when their lease lapses (10 s for the inbox, 30 s for a
+    // delivery in flight).
+    const deadline = Date.now() + 60_000;
     const delivered = () => new Set(received.map((r) => r.messageId));
     while (Date.now() < deadline && [...acked].some((id) => !delivered().has(id))) {
       await new Promise((r) => setTimeout(r, 200));
@@ -129,5 +131,5 @@ describe('broker crash safety: kill -9 during a webhook burst', () => {
       idsPerMessage.set(r.messageId, set);
     }
     for (const [messageId, ids] of idsPerMessage) expect(ids.size, messageId).toBe(1);
-  }, 120_000);
+  }, 150_000);
 });
