@@ -1,7 +1,7 @@
 // `wacloud login` and `wacloud token …` as users run them (node bin/wacloud.js, built by `npm test`) against the
 // emulator over loopback: the test reads the printed dialog URL, submits the consent page, follows the redirect to
 // the CLI's callback server, and checks the 0600 .env and the masked summary.
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,8 +125,49 @@ describe('wacloud login', () => {
     expect(missing.output).toMatch(/WA_APP_ID: is not set/);
     const bad = await runCli(['login', '--host', '0.0.0.0'], { env: env(), cwd: dir });
     expect(bad.code).toBe(2);
-    const store = await runCli(['login', '--save', 'store'], { env: env(), cwd: dir });
-    expect(store.output).toMatch(/credential store/);
+    const save = await runCli(['login', '--save', 'somewhere'], { env: env(), cwd: dir });
+    expect(save.code).toBe(2);
+    expect(save.output).toMatch(/--save must be env, store, none or stdout/);
+  });
+
+  it('--save store keeps the token encrypted in the store under a tenant; a second login replaces it in place', async () => {
+    const first = await startLogin(['--save', 'store', '--tenant', 'acme']);
+    await browse(first.dialogUrl, 'continue');
+    expect(await first.cli.exited).toBe(0);
+    expect(first.cli.output()).toMatch(
+      /Stored encrypted in the SQLite store: tenant "acme", credential \S+ v1\./,
+    );
+    expect(() => statSync(join(dir, '.env'))).toThrow();
+
+    const second = await startLogin(['--save', 'store', '--tenant', 'acme', '--json']);
+    await browse(second.dialogUrl, 'continue');
+    expect(await second.cli.exited).toBe(0);
+    const out = JSON.parse(second.cli.output().slice(second.cli.output().indexOf('{'))) as {
+      store: { tenantName: string; version: number; replaced: boolean };
+    };
+    expect(out.store).toMatchObject({ tenantName: 'acme', version: 2, replaced: true });
+
+    const { openStore } = await import('../../src/vault/store/open-store.js');
+    const { loadConfig } = await import('../../src/core/config.js');
+    const store = await openStore(
+      loadConfig({}, { env: { WACLOUD_DATA_DIR: join(dir, '.wacloud') }, envFile: false }),
+    );
+    try {
+      const [tenant] = await store.tenants.list();
+      expect(tenant?.name).toBe('acme');
+      const creds = await store.credentials.listByTenant(tenant?.id as string);
+      expect(creds).toHaveLength(1);
+      expect(creds[0]).toMatchObject({ kind: 'user-long', status: 'active', version: 2 });
+      const token = creds[0]?.token.reveal() as string;
+      expectNoSecrets(first.cli.output() + second.cli.output(), [token], 'login --save store output');
+      const files = ['wacloud.db', 'wacloud.db-wal']
+        .map((f) => join(dir, '.wacloud', f))
+        .filter((f) => existsSync(f));
+      expect(files.length).toBeGreaterThan(0);
+      for (const f of files) expect(readFileSync(f).includes(Buffer.from(token))).toBe(false);
+    } finally {
+      await store.close();
+    }
   });
 });
 
@@ -177,6 +218,14 @@ describe('wacloud token', () => {
     const saved = parseEnv(readFileSync(join(dir, '.env'), 'utf8')).CLOUD_API_ACCESS_TOKEN as string;
     expect(saved).not.toBe(short);
     expectNoSecrets(ex.output, [short, saved], 'exchange output');
+
+    const toStore = await runCli(['token', 'exchange', '--stdin', '--save', 'store', '--tenant', 'ops'], {
+      env: env(),
+      cwd: dir,
+      stdin: await mint('user'),
+    });
+    expect(toStore.code).toBe(0);
+    expect(toStore.output).toMatch(/Stored encrypted: tenant "ops", credential \S+ v1\./);
 
     const sixty = await mint('system_user_60d');
     const rf = await runCli(['token', 'refresh', '--stdin', '--save', 'stdout'], {

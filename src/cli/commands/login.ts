@@ -11,7 +11,7 @@ import { booleanFlag, parseCliArgs, printResult, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, type CliIo, EXIT } from '../io.js';
 
 const usage = `wacloud login [--scopes a,b | --config-id ID] [--rerequest] [--port N] [--host 127.0.0.1|localhost]
-                     [--path /callback] [--open | --no-open] [--no-exchange] [--save env|none|stdout]
+                     [--path /callback] [--open | --no-open] [--no-exchange] [--save env|store|none|stdout] [--tenant NAME]
                      [--env-file .env] [--env-var CLOUD_API_ACCESS_TOKEN] [--timeout SECONDS] [--json]`;
 
 const DEFAULT_SCOPES = ['whatsapp_business_management', 'whatsapp_business_messaging'];
@@ -91,6 +91,7 @@ export const command: CliCommand = {
         'no-open': { type: 'boolean', default: false },
         'no-exchange': { type: 'boolean', default: false },
         save: { type: 'string' },
+        tenant: { type: 'string' },
         'env-file': { type: 'string' },
         'env-var': { type: 'string' },
         timeout: { type: 'string' },
@@ -100,14 +101,8 @@ export const command: CliCommand = {
     );
     const json = booleanFlag(values, 'json');
     const save = stringFlag(values, 'save') ?? 'env';
-    if (save === 'store') {
-      throw new CliExit(
-        EXIT.usage,
-        '--save store needs the credential store (wacloud vault), which this build does not have yet: use --save env',
-      );
-    }
-    if (!['env', 'none', 'stdout'].includes(save)) {
-      throw new CliExit(EXIT.usage, `--save must be env, none or stdout\nUsage: ${usage}`);
+    if (!['env', 'store', 'none', 'stdout'].includes(save)) {
+      throw new CliExit(EXIT.usage, `--save must be env, store, none or stdout\nUsage: ${usage}`);
     }
     const host = stringFlag(values, 'host') ?? '127.0.0.1';
     if (host !== '127.0.0.1' && host !== 'localhost') {
@@ -288,12 +283,26 @@ export const command: CliCommand = {
         await setEnvFileVariable(envFile, envVar, result.token);
         savedTo = envFile;
       }
+      let stored: import('../save-to-store.js').SavedToStore | undefined;
+      if (save === 'store') {
+        const { saveToStore } = await import('../save-to-store.js');
+        const { createJsonLogger } = await import('../../core/logger.js');
+        stored = await saveToStore(
+          config,
+          stringFlag(values, 'tenant') ?? 'default',
+          result.token,
+          result.kind,
+          result.inspection,
+          createJsonLogger({ level: 'warn', write: (l) => io.stderr(`${l}\n`) }),
+        );
+      }
       const summary = tokenSummaryJson(result.inspection, result.token, result.kind);
       const out = {
         ...summary,
         exchanged: result.exchanged,
         savedTo: savedTo ?? null,
         envVar: savedTo ? envVar : null,
+        store: stored ?? null,
       };
       if (save === 'stdout') {
         // Asked for explicitly: the token alone on stdout, for a pipe; the summary on stderr.
@@ -307,9 +316,11 @@ export const command: CliCommand = {
           `Logged in${result.exchanged ? ' and exchanged for a long-lived token' : ''}.`,
           formatTokenSummary(result.inspection, result.token, result.kind, now),
           '',
-          savedTo
-            ? `Saved ${envVar} to ${savedTo} (mode 0600).`
-            : 'Not saved (--save none): run again with --save env to keep it.',
+          stored
+            ? `Stored encrypted in the ${stored.engine === 'postgres' ? 'PostgreSQL' : 'SQLite'} store: tenant "${stored.tenantName}", credential ${stored.credentialId} v${stored.version}${stored.replaced ? ' (replaced the previous token)' : ''}.`
+            : savedTo
+              ? `Saved ${envVar} to ${savedTo} (mode 0600).`
+              : 'Not saved (--save none): run again with --save env to keep it.',
           result.kind === 'user-long'
             ? 'A long-lived user token cannot be extended: run wacloud login again before it expires, or use a system-user token.'
             : '',

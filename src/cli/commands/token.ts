@@ -14,7 +14,7 @@ const usage = `wacloud token <inspect|exchange|refresh|revoke|app> [options]
 
 The token is read from an environment variable (--from-env NAME, default CLOUD_API_ACCESS_TOKEN, also from ./.env)
 or from standard input (--stdin); never from the command line, where shell history and ps would keep it.
-Options: [--from-env NAME | --stdin] [--save env|none|stdout] [--env-file .env] [--env-var NAME] [--yes] [--reveal] [--json]`;
+Options: [--from-env NAME | --stdin] [--save env|store|none|stdout] [--tenant NAME] [--env-file .env] [--env-var NAME] [--yes] [--reveal] [--json]`;
 
 const SUBCOMMANDS = new Set(['inspect', 'exchange', 'refresh', 'revoke', 'app']);
 
@@ -57,6 +57,7 @@ export const command: CliCommand = {
         'from-env': { type: 'string' },
         stdin: { type: 'boolean', default: false },
         save: { type: 'string' },
+        tenant: { type: 'string' },
         'env-file': { type: 'string' },
         'env-var': { type: 'string' },
         yes: { type: 'boolean', default: false },
@@ -73,14 +74,8 @@ export const command: CliCommand = {
     }
     const json = booleanFlag(values, 'json');
     const save = stringFlag(values, 'save') ?? (sub === 'exchange' || sub === 'refresh' ? 'env' : 'none');
-    if (save === 'store') {
-      throw new CliExit(
-        EXIT.usage,
-        '--save store needs the credential store (wacloud vault), which this build does not have yet: use --save env',
-      );
-    }
-    if (!['env', 'none', 'stdout'].includes(save))
-      throw new CliExit(EXIT.usage, '--save must be env, none or stdout');
+    if (!['env', 'store', 'none', 'stdout'].includes(save))
+      throw new CliExit(EXIT.usage, '--save must be env, store, none or stdout');
     const envVar =
       stringFlag(values, 'env-var') ?? stringFlag(values, 'from-env') ?? 'CLOUD_API_ACCESS_TOKEN';
     const envFile = resolve(io.cwd, stringFlag(values, 'env-file') ?? '.env');
@@ -193,6 +188,22 @@ export const command: CliCommand = {
         await setEnvFileVariable(envFile, envVar, fresh.accessToken);
         savedTo = envFile;
       }
+      let stored: import('../save-to-store.js').SavedToStore | undefined;
+      if (save === 'store') {
+        const { saveToStore } = await import('../save-to-store.js');
+        const { appConfig } = await import('./login.js');
+        const { createJsonLogger } = await import('../../core/logger.js');
+        if (!kind)
+          throw new CliExit(EXIT.invalid, 'this token is not a user or system-user token: nothing to store');
+        stored = await saveToStore(
+          appConfig(io),
+          stringFlag(values, 'tenant') ?? 'default',
+          fresh.accessToken,
+          kind,
+          inspection,
+          createJsonLogger({ level: 'warn', write: (l) => io.stderr(`${l}\n`) }),
+        );
+      }
       if (save === 'stdout') {
         io.stdout(`${fresh.accessToken.reveal()}\n`);
         progress(formatTokenSummary(inspection, fresh.accessToken, kind, Date.now()));
@@ -206,6 +217,7 @@ export const command: CliCommand = {
           ...tokenSummaryJson(inspection, fresh.accessToken, kind),
           unchanged: same,
           savedTo: savedTo ?? null,
+          store: stored ?? null,
         },
         () =>
           [
@@ -213,7 +225,11 @@ export const command: CliCommand = {
               ? 'Graph returned the same token (it was already long-lived or never expires).'
               : 'New token:',
             formatTokenSummary(inspection, fresh.accessToken, kind, Date.now()),
-            savedTo ? `Saved ${envVar} to ${savedTo} (mode 0600).` : 'Not saved (--save none).',
+            stored
+              ? `Stored encrypted: tenant "${stored.tenantName}", credential ${stored.credentialId} v${stored.version}${stored.replaced ? ' (replaced the previous token)' : ''}.`
+              : savedTo
+                ? `Saved ${envVar} to ${savedTo} (mode 0600).`
+                : 'Not saved (--save none).',
           ].join('\n'),
       );
       return EXIT.ok;
