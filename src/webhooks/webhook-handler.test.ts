@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { textMessage, whatsappDelivery } from '../../test/support/webhook-payloads.js';
 import { Secret } from '../core/secret.js';
 import type { WebhookEvent } from './events.js';
 import { createWebhookRouter } from './router.js';
@@ -10,36 +11,9 @@ const OLD_SECRET = 'previous-app-secret-fedcba9876543210';
 const VERIFY = 'verify-token-5f0c2a';
 
 const payload = (messageIds: string[], statuses: [string, string][] = []) =>
-  JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: '102290129340398',
-        changes: [
-          {
-            field: 'messages',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
-              contacts: [{ profile: { name: 'Sheena' }, wa_id: '16505551234' }],
-              messages: messageIds.map((id) => ({
-                from: '16505551234',
-                id,
-                timestamp: '1750000000',
-                type: 'text',
-                text: { body: id },
-              })),
-              statuses: statuses.map(([id, status]) => ({
-                id,
-                status,
-                timestamp: '1750000001',
-                recipient_id: '16505551234',
-              })),
-            },
-          },
-        ],
-      },
-    ],
+  whatsappDelivery({
+    messages: messageIds.map((id) => textMessage(id, id)),
+    statuses: statuses.map(([id, status]) => ({ id, status })),
   });
 
 function post(body: string, secret = SECRET, headers: Record<string, string> = {}): WebhookRequest {

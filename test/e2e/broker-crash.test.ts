@@ -12,35 +12,15 @@ import {
   sandboxAppSecret,
   startBrokerProcess,
 } from '../support/broker.js';
+import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
 /** A Meta-shaped inbound text webhook for one message. */
 function inbound(wabaId: string, phoneNumberId: string, i: number): string {
-  return JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: wabaId,
-        changes: [
-          {
-            field: 'messages',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: '15550783881', phone_number_id: phoneNumberId },
-              contacts: [{ profile: { name: 'Burst' }, wa_id: '16505551234' }],
-              messages: [
-                {
-                  from: '16505551234',
-                  id: `wamid.CRASH${i}`,
-                  timestamp: '1767225600',
-                  type: 'text',
-                  text: { body: `burst ${i}` },
-                },
-              ],
-            },
-          },
-        ],
-      },
-    ],
+  return whatsappDelivery({
+    wabaId,
+    phoneNumberId,
+    contactName: 'Burst',
+    messages: [textMessage(`wamid.CRASH${i}`, `burst ${i}`, '1767225600')],
   });
 }
 

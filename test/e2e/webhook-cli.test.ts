@@ -8,47 +8,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { signPayload } from '../../src/webhooks/index.js';
 import { type CliProcess, runCli, spawnCli } from '../support/cli-process.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
+import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
 const SECRET = 'e2e-app-secret-4f9a8b7c6d5e4f3a2b1c';
 const OLD_SECRET = 'e2e-previous-secret-0a1b2c3d4e5f';
 const VERIFY = 'e2e-verify-token-77aa';
 
-const delivery = JSON.stringify({
-  object: 'whatsapp_business_account',
-  entry: [
-    {
-      id: '102290129340398',
-      changes: [
-        {
-          field: 'messages',
-          value: {
-            messaging_product: 'whatsapp',
-            metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
-            contacts: [{ profile: { name: 'Sheena' }, wa_id: '16505551234' }],
-            messages: [
-              {
-                from: '16505551234',
-                id: 'wamid.CLI1',
-                timestamp: '1750000000',
-                type: 'text',
-                text: { body: 'secret stuff' },
-              },
-              {
-                from: '16505551234',
-                id: 'wamid.CLI2',
-                timestamp: '1750000001',
-                type: 'image',
-                image: { id: 'media-1' },
-              },
-            ],
-            statuses: [
-              { id: 'wamid.OUT1', status: 'delivered', timestamp: '1750000002', recipient_id: '16505551234' },
-            ],
-          },
-        },
-      ],
-    },
+const delivery = whatsappDelivery({
+  messages: [
+    textMessage('wamid.CLI1', 'secret stuff'),
+    { id: 'wamid.CLI2', timestamp: '1750000001', type: 'image', image: { id: 'media-1' } },
   ],
+  statuses: [{ id: 'wamid.OUT1', status: 'delivered', timestamp: '1750000002' }],
 });
 
 async function freePort(): Promise<number> {

@@ -17,6 +17,7 @@ import {
   type WebhookEvent,
   type WebhookHandlerOptions,
 } from '../../src/webhooks/index.js';
+import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
 const SECRET = 'adapter-test-app-secret-91b2c3';
 const VERIFY = 'adapter-verify-token';
@@ -24,34 +25,10 @@ const CAP = 64 * 1024;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 function body(id: string, text = 'héllo 👋'): string {
-  return JSON.stringify({
-    object: 'whatsapp_business_account',
-    entry: [
-      {
-        id: '102290129340398',
-        changes: [
-          {
-            field: 'messages',
-            value: {
-              messaging_product: 'whatsapp',
-              metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
-              contacts: [{ profile: { name: 'Zoë' }, wa_id: '16505551234' }],
-              messages: [
-                { from: '16505551234', id, timestamp: '1750000000', type: 'text', text: { body: text } },
-              ],
-              statuses: [
-                {
-                  id: `${id}.out`,
-                  status: 'delivered',
-                  timestamp: '1750000001',
-                  recipient_id: '16505551234',
-                },
-              ],
-            },
-          },
-        ],
-      },
-    ],
+  return whatsappDelivery({
+    contactName: 'Zoë',
+    messages: [textMessage(id, text)],
+    statuses: [{ id: `${id}.out`, status: 'delivered' }],
   });
 }
 

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { signPayload } from '../../src/webhooks/index.js';
+import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
 const repo = new URL('../../', import.meta.url);
 const doc = readFileSync(new URL('docs/webhooks.md', repo), 'utf8');
@@ -34,35 +35,10 @@ const env = {
   WA_LISTENER_PORT: '0',
 };
 
-const delivery = JSON.stringify({
-  object: 'whatsapp_business_account',
-  entry: [
-    {
-      id: '102290129340398',
-      changes: [
-        {
-          field: 'messages',
-          value: {
-            messaging_product: 'whatsapp',
-            metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
-            contacts: [{ profile: { name: 'Sheena Nelson' }, wa_id: '16505551234' }],
-            messages: [
-              {
-                from: '16505551234',
-                id: 'wamid.README',
-                timestamp: '1750000000',
-                type: 'text',
-                text: { body: 'Does it come in another color?' },
-              },
-            ],
-            statuses: [
-              { id: 'wamid.SENT', status: 'read', timestamp: '1750000001', recipient_id: '16505551234' },
-            ],
-          },
-        },
-      ],
-    },
-  ],
+const delivery = whatsappDelivery({
+  contactName: 'Sheena Nelson',
+  messages: [textMessage('wamid.README', 'Does it come in another color?')],
+  statuses: [{ id: 'wamid.SENT', status: 'read' }],
 });
 const signed = {
   method: 'POST',
