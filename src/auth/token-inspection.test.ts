@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { sharedUrl } from '../../test/support/shared.js';
 import { createGraphError, graphErrorFromResponse } from '../core/graph-error.js';
 import { TransportError } from '../transport/transport-error.js';
 import {
@@ -19,9 +20,7 @@ import {
 } from './token-inspection.js';
 
 const fixture = (name: string): unknown =>
-  JSON.parse(
-    readFileSync(new URL(`../../../shared/fixtures/responses/${name}`, import.meta.url), 'utf8'),
-  ) as unknown;
+  JSON.parse(readFileSync(sharedUrl(`fixtures/responses/${name}`), 'utf8')) as unknown;
 
 describe('parseDebugToken with real responses', () => {
   it('reads the Embedded Signup sample: user token, times, scopes, granular target ids', () => {

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { sharedUrl } from '../../test/support/shared.js';
 import { WacloudError } from './errors.js';
 import {
   classifyGraphError,
@@ -18,7 +19,7 @@ import {
   graphErrorFromResponse,
 } from './graph-error.js';
 
-const ERRORS_DIR = new URL('../../../shared/fixtures/errors/', import.meta.url);
+const ERRORS_DIR = sharedUrl('fixtures/errors/');
 
 interface IndexEntry {
   file: string;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { sharedUrl } from '../../test/support/shared.js';
 import { payloadOf, serializeLikeMeta, signatureFor } from './webhooks.js';
 
 interface SignatureVector {
@@ -10,7 +11,7 @@ interface SignatureVector {
 }
 
 const vectors = (
-  JSON.parse(readFileSync(new URL('../../../shared/fixtures/signatures.json', import.meta.url), 'utf8')) as {
+  JSON.parse(readFileSync(sharedUrl('fixtures/signatures.json'), 'utf8')) as {
     vectors: SignatureVector[];
   }
 ).vectors;

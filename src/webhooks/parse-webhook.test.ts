@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { sharedUrl } from '../../test/support/shared.js';
 import type { EventOfType, WebhookEvent, WebhookEventType } from './events.js';
 import { parseJsonBody } from './parse-json-body.js';
 import { parseWebhook } from './parse-webhook.js';
@@ -254,10 +255,7 @@ describe('parseWebhook: statuses', () => {
 
   it('the secreto status mock (status "3", timestamp "TIMESTAMP") parses without guessing', () => {
     const mock = JSON.parse(
-      readFileSync(
-        new URL('../../../shared/fixtures/webhooks/secreto-valid-status-mock.json', import.meta.url),
-        'utf8',
-      ),
+      readFileSync(sharedUrl('fixtures/webhooks/secreto-valid-status-mock.json'), 'utf8'),
     );
     const s = one(parseWebhook(mock), 'status');
     expect(s).toMatchObject({ id: '4', status: '3', recipientId: '2', bizOpaqueCallbackData: '5' });
@@ -720,7 +718,7 @@ describe('parseWebhook: batches and the unknown', () => {
   });
 
   it("the secreto 'invalid' mocks (empty arrays, missing metadata) yield an unknown event each, not a crash", () => {
-    const dir = new URL('../../../shared/fixtures/webhooks/', import.meta.url);
+    const dir = sharedUrl('fixtures/webhooks/');
     const invalid = readdirSync(dir).filter((f) => f.startsWith('secreto-invalid'));
     expect(invalid.length).toBeGreaterThanOrEqual(5);
     for (const file of invalid) {

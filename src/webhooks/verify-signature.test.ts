@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { sharedUrl } from '../../test/support/shared.js';
 import { Secret } from '../core/secret.js';
 import { escapeUnicode, signPayload, verifySignature } from './verify-signature.js';
 
@@ -14,9 +15,9 @@ interface Vector {
   x_hub_signature_256_if_hmac_over_raw_utf8?: string;
 }
 
-const { vectors } = JSON.parse(
-  readFileSync(new URL('../../../shared/fixtures/signatures.json', import.meta.url), 'utf8'),
-) as { vectors: Vector[] };
+const { vectors } = JSON.parse(readFileSync(sharedUrl('fixtures/signatures.json'), 'utf8')) as {
+  vectors: Vector[];
+};
 
 describe('verifySignature: shared/fixtures/signatures.json', () => {
   it('has the vectors we expect to exercise', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { sharedUrl } from '../../test/support/shared.js';
 import { createFetchTransport } from '../transport/fetch-transport.js';
 import type { ContactCard, ListSection, MessagesRequest, TemplateComponent } from './message-types.js';
 import type { SendOptions } from './messages-api.js';
@@ -11,7 +12,7 @@ import { WhatsApp } from './whatsapp.js';
  * Every request example of `POST /{Version}/{Phone-Number-ID}/messages` in Meta's OpenAPI spec (v23.0):
  * `validateMessage` accepts each one, and each one a typed helper covers is produced by that helper exactly.
  */
-const SPEC = new URL('../../../shared/spec/business-messaging-api_v23.0.yaml', import.meta.url);
+const SPEC = sharedUrl('spec/business-messaging-api_v23.0.yaml');
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 // biome-ignore lint/suspicious/noExplicitAny: example bodies are free-form JSON read from the spec

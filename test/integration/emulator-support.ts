@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Emulator } from '../../src/emulator/index.js';
+import { sharedUrl } from '../support/shared.js';
 
 /** Signature vectors from ../shared/fixtures (used as they are). */
 export interface SignatureVector {
@@ -15,7 +16,7 @@ export interface SignatureVector {
 }
 
 export const signatureVectors = (
-  JSON.parse(readFileSync(new URL('../../../shared/fixtures/signatures.json', import.meta.url), 'utf8')) as {
+  JSON.parse(readFileSync(sharedUrl('fixtures/signatures.json'), 'utf8')) as {
     vectors: SignatureVector[];
   }
 ).vectors;

@@ -13,6 +13,7 @@ import { createFetchTransport } from '../../src/transport/fetch-transport.js';
 import { createUndiciTransport } from '../../src/transport/undici-transport.js';
 import { WhatsApp, type WhatsAppOptions } from '../../src/whatsapp/whatsapp.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
+import { sharedUrl } from '../support/shared.js';
 
 /**
  * Drives every logging and error path of the SDK with debug on and asserts that no token, app secret or
@@ -84,7 +85,7 @@ const inspectingLogger: Logger = {
   error: (msg, f) => captured.push(`error ${msg} ${inspect(f, { depth: 10 })}`),
 };
 
-const FIXTURES = new URL('../../../shared/fixtures/errors/', import.meta.url);
+const FIXTURES = sharedUrl('fixtures/errors/');
 const errorFixtures = readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.json') && f !== 'INDEX.json')
   .map((f) => readFileSync(new URL(f, FIXTURES), 'utf8'));

@@ -9,10 +9,9 @@ import {
   signPayload,
   type WebhookEvent,
 } from '../../src/webhooks/index.js';
+import { sharedUrl } from '../support/shared.js';
 
-const spec = parse(
-  readFileSync(new URL('../../../shared/spec/business-messaging-api_v23.0.yaml', import.meta.url), 'utf8'),
-) as {
+const spec = parse(readFileSync(sharedUrl('spec/business-messaging-api_v23.0.yaml'), 'utf8')) as {
   paths: Record<
     string,
     { post: { requestBody: { content: Record<string, { examples: Record<string, { value: unknown }> }> } } }
