@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { MockAgent } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { mockGraph, netError } from '../../test/support/mock-graph.js';
 import { ManualClock } from '../core/clock.js';
 import { ConfigError, WacloudError } from '../core/errors.js';
 import {
@@ -22,77 +22,14 @@ const TOKEN = 'EAAGraphClientTestTokenAbcdefghijklmnop012345';
 const TOKEN_2 = 'EAAGraphClientRotatedTokenQrstuvwxyz6789012';
 const APP_SECRET = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
-interface Seen {
-  method: string;
-  url: URL;
-  headers: Record<string, string>;
-  body: string | Uint8Array | undefined;
+/** A MockGraph with a GraphClient factory on its transport. */
+function mock(origins: string[] = [GRAPH]) {
+  const m = mockGraph(origins);
+  return Object.assign(m, {
+    client: (options: GraphClientOptions = {}) =>
+      new GraphClient({ accessToken: TOKEN, transport: m.transport, ...options }),
+  });
 }
-
-type Reply =
-  | { status?: number; body?: string | Uint8Array | object; headers?: Record<string, string> }
-  | Error;
-
-function netError(code: string, message = code): Error {
-  return Object.assign(new Error(message), { code });
-}
-
-/**
- * A MockAgent that records every request it sees and answers from a script (then `fallback`). Replies that are
- * Errors are thrown from the dispatcher, which is how undici surfaces socket failures.
- */
-class MockGraph {
-  readonly agent = new MockAgent();
-  readonly seen: Seen[] = [];
-  readonly script: Array<Reply | ((seen: Seen) => Reply)> = [];
-  fallback: Reply = { status: 200, body: { success: true } };
-
-  constructor(origins: string[] = [GRAPH]) {
-    this.agent.disableNetConnect();
-    for (const origin of origins) {
-      this.agent
-        .get(origin)
-        .intercept({ path: () => true, method: () => true })
-        .reply((opts) => {
-          const seen: Seen = {
-            method: opts.method,
-            url: new URL(`${origin}${opts.path}`),
-            headers: { ...(opts.headers as Record<string, string>) },
-            body: opts.body as string | Uint8Array | undefined,
-          };
-          this.seen.push(seen);
-          const next = this.script.shift() ?? this.fallback;
-          const reply = typeof next === 'function' ? next(seen) : next;
-          if (reply instanceof Error) throw reply;
-          const body = reply.body ?? '';
-          return {
-            statusCode: reply.status ?? 200,
-            data: body instanceof Uint8Array ? Buffer.from(body) : body,
-            responseOptions: { headers: { 'content-type': 'application/json', ...reply.headers } },
-          };
-        })
-        .persist();
-    }
-  }
-
-  client(options: GraphClientOptions = {}): GraphClient {
-    return new GraphClient({
-      accessToken: TOKEN,
-      transport: createUndiciTransport({ dispatcher: this.agent }),
-      ...options,
-    });
-  }
-}
-
-const agents: MockAgent[] = [];
-function mock(origins?: string[]): MockGraph {
-  const m = new MockGraph(origins);
-  agents.push(m.agent);
-  return m;
-}
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.close()));
-});
 
 function hmac(key: string, message: string): string {
   return createHmac('sha256', key).update(message).digest('hex');
@@ -512,7 +449,7 @@ describe('GraphClient: errors', () => {
 });
 
 describe('GraphClient: retries', () => {
-  function retrying(m: MockGraph, extra: GraphClientOptions = {}) {
+  function retrying(m: ReturnType<typeof mock>, extra: GraphClientOptions = {}) {
     const clock = new RecordingClock();
     const client = m.client({ clock, random: () => 0.5, ...extra });
     return { clock, client };

@@ -1,11 +1,10 @@
-import { MockAgent } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { mockGraph, netError, type Reply, type Seen } from '../../test/support/mock-graph.js';
 import { ManualClock } from '../core/clock.js';
 import { ConfigError, ValidationError } from '../core/errors.js';
 import { GraphTransientError } from '../core/graph-error.js';
 import { Secret } from '../core/secret.js';
 import { TransportError } from '../transport/transport-error.js';
-import { createUndiciTransport } from '../transport/undici-transport.js';
 import { WhatsApp, type WhatsAppOptions } from './whatsapp.js';
 
 const GRAPH = 'https://graph.facebook.com';
@@ -20,69 +19,20 @@ const SENT = {
   messages: [{ id: 'wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJCOTY3NDc0NDFDRUI3NTA0Q0UA' }],
 };
 
-interface Seen {
-  method: string;
-  url: URL;
-  headers: Record<string, string>;
-  body: string | Uint8Array | undefined;
-}
-type Reply =
-  | { status?: number; body?: string | Uint8Array | object; headers?: Record<string, string> }
-  | Error;
-
-function netError(code: string): Error {
-  return Object.assign(new Error(code), { code });
-}
-
-const agents: MockAgent[] = [];
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map((a) => a.close()));
-});
-
-/** A MockAgent recording every request, answering from `script` then `fallback`, errors thrown as socket errors. */
-function mockGraph(origins: string[] = [GRAPH]) {
-  const agent = new MockAgent();
-  agent.disableNetConnect();
-  agents.push(agent);
-  const seen: Seen[] = [];
-  const script: Array<Reply | ((s: Seen) => Reply)> = [];
-  const state = { fallback: { status: 200, body: SENT } as Reply };
-  for (const origin of origins) {
-    agent
-      .get(origin)
-      .intercept({ path: () => true, method: () => true })
-      .reply((opts) => {
-        const s: Seen = {
-          method: opts.method,
-          url: new URL(`${origin}${opts.path}`),
-          headers: { ...(opts.headers as Record<string, string>) },
-          body: opts.body as string | Uint8Array | undefined,
-        };
-        seen.push(s);
-        const next = script.shift() ?? state.fallback;
-        const reply = typeof next === 'function' ? next(s) : next;
-        if (reply instanceof Error) throw reply;
-        const body = reply.body ?? '';
-        return {
-          statusCode: reply.status ?? 200,
-          data: body instanceof Uint8Array ? Buffer.from(body) : body,
-          responseOptions: { headers: { 'content-type': 'application/json', ...reply.headers } },
-        };
-      })
-      .persist();
-  }
-  const transport = createUndiciTransport({ dispatcher: agent });
+/** A MockGraph answering sends by default, with a WhatsApp client factory on its transport. */
+function mockGraphFor(origins: string[] = [GRAPH]) {
+  const g = mockGraph(origins, { status: 200, body: SENT });
   /** A client configured from an explicit environment (never process.env or a .env file). */
   const client = (env: Record<string, string> = {}, options: WhatsAppOptions = {}) =>
     new WhatsApp({
-      transport,
+      transport: g.transport,
       configSource: {
         env: { CLOUD_API_ACCESS_TOKEN: TOKEN, WA_PHONE_NUMBER_ID: PHONE_ID, ...env },
         envFile: false,
       },
       ...options,
     });
-  return { agent, seen, script, state, transport, client };
+  return Object.assign(g, { client });
 }
 
 const json = (s: Seen): unknown => JSON.parse(String(s.body));
@@ -98,7 +48,7 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 
 describe('new WhatsApp(): configuration', () => {
   it('reads token, sender, WABA, version and Graph URL from the environment', async () => {
-    const g = mockGraph(['http://127.0.0.1:4010']);
+    const g = mockGraphFor(['http://127.0.0.1:4010']);
     const wa = g.client({
       WA_BUSINESS_ACCOUNT_ID: WABA_ID,
       CLOUD_API_VERSION: 'v23.0',
@@ -116,7 +66,7 @@ describe('new WhatsApp(): configuration', () => {
   });
 
   it('accepts the seed SDK option names over the environment', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client({}, { accessToken: TOKEN_2, phoneNumberId: '999999', businessAcctId: '888888' });
     await wa.messages.text({ to: TO, body: 'hi' });
     await wa.phoneNumbers.list();
@@ -126,13 +76,13 @@ describe('new WhatsApp(): configuration', () => {
   });
 
   it('sends appsecret_proof when WA_APP_SECRET (or M4D_APP_SECRET) is set', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     await g.client({ M4D_APP_SECRET: 'the-app-secret' }).messages.text({ to: TO, body: 'x' });
     expect(g.seen[0]!.url.searchParams.get('appsecret_proof')).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('time-stamps the proof on the injected clock when asked', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const clock = new ManualClock(Date.UTC(2026, 2, 3, 4, 5, 6));
     await g
       .client({ WA_APP_SECRET: 's' }, { appSecretProof: 'timestamped', clock })
@@ -143,7 +93,7 @@ describe('new WhatsApp(): configuration', () => {
   });
 
   it('throws one ConfigError naming a bad variable', () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const err = (() => {
       try {
         g.client({ WA_PHONE_NUMBER_ID: 'abc' });
@@ -158,7 +108,7 @@ describe('new WhatsApp(): configuration', () => {
   });
 
   it('without a sender number, a send fails before any request', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = new WhatsApp({
       transport: g.transport,
       configSource: { env: { CLOUD_API_ACCESS_TOKEN: TOKEN }, envFile: false },
@@ -175,7 +125,7 @@ describe('new WhatsApp(): configuration', () => {
 
 describe('WhatsApp: runtime updates', () => {
   it('updateAccessToken takes effect on the next request', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client();
     await wa.messages.text({ to: TO, body: '1' });
     wa.updateAccessToken(TOKEN_2);
@@ -190,7 +140,7 @@ describe('WhatsApp: runtime updates', () => {
   });
 
   it('updateSenderNumberId takes effect on the next request, for every sender-scoped API', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client();
     await wa.messages.text({ to: TO, body: '1' });
     wa.updateSenderNumberId('222222');
@@ -209,7 +159,7 @@ describe('WhatsApp: runtime updates', () => {
   });
 
   it('a per-send phoneNumberId overrides the sender for that send only', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client();
     await wa.messages.text({ to: TO, body: '1' }, { phoneNumberId: '333333' });
     await wa.messages.text({ to: TO, body: '2' });
@@ -220,7 +170,7 @@ describe('WhatsApp: runtime updates', () => {
   });
 
   it('updateBusinessAccountId changes the WABA of the next call', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client({ WA_BUSINESS_ACCOUNT_ID: WABA_ID });
     wa.updateBusinessAccountId('777777');
     await wa.subscriptions.list();
@@ -228,7 +178,7 @@ describe('WhatsApp: runtime updates', () => {
   });
 
   it('a tokenProvider client pulls each request its token (and ignores CLOUD_API_ACCESS_TOKEN)', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const tokens = [TOKEN_2, TOKEN, TOKEN_2];
     let calls = 0;
     const wa = g.client({}, { tokenProvider: { getToken: () => new Secret(tokens[calls++]!) } });
@@ -266,7 +216,7 @@ describe('WhatsApp: bad input is rejected before any request', () => {
   ];
 
   it.each(cases)('%s', async (_label, message, field) => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client();
     const err = (await rejection(wa.messages.send(message as never))) as ValidationError;
     expect(err).toBeInstanceOf(ValidationError);
@@ -276,7 +226,7 @@ describe('WhatsApp: bad input is rejected before any request', () => {
   });
 
   it('counts characters, not UTF-16 units: 4096 emoji are fine, 4097 are not', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client();
     await wa.messages.text({ to: TO, body: '😀'.repeat(4096) });
     expect(g.seen).toHaveLength(1);
@@ -285,7 +235,7 @@ describe('WhatsApp: bad input is rejected before any request', () => {
   });
 
   it('typed helpers validate too', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client();
     await expect(wa.messages.text({ to: '12', body: 'x' })).rejects.toBeInstanceOf(ValidationError);
     await expect(
@@ -309,7 +259,7 @@ describe('WhatsApp: bad input is rejected before any request', () => {
   });
 
   it('skipValidation sends as given and lets Graph judge', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     await g
       .client()
       .messages.send({ to: 'x', type: 'text', text: { body: '' } } as never, { skipValidation: true });
@@ -336,7 +286,7 @@ describe('WhatsApp: a message send is never re-sent after it may have reached Me
   ];
 
   it.each(failures)('%s on POST /messages → exactly one request', async (_label, reply, cls) => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     g.script.push(reply);
     const clock = new ManualClock();
     const wa = g.client({}, { clock });
@@ -347,7 +297,7 @@ describe('WhatsApp: a message send is never re-sent after it may have reached Me
   });
 
   it.each(failures)('%s → retried when the caller opts in with retryTransient', async (_label, reply) => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     g.script.push(reply);
     const wa = g.client({}, { retry: { baseDelayMs: 0 } });
     const res = await wa.messages.text({ to: TO, body: 'again' }, { retryTransient: true });
@@ -357,7 +307,7 @@ describe('WhatsApp: a message send is never re-sent after it may have reached Me
   });
 
   it('a refused connection is retried (the request never left)', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     g.script.push(netError('ECONNREFUSED'));
     const wa = g.client({}, { retry: { baseDelayMs: 0 } });
     expect(await wa.messages.text({ to: TO, body: 'x' })).toEqual(SENT);
@@ -365,7 +315,7 @@ describe('WhatsApp: a message send is never re-sent after it may have reached Me
   });
 
   it('a throttle (130429) is retried: Meta did not take the message', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     g.script.push({
       status: 400,
       body: { error: { message: '(#130429) Rate limit hit', code: 130429, error_subcode: 2494055 } },
@@ -378,7 +328,7 @@ describe('WhatsApp: a message send is never re-sent after it may have reached Me
 
 describe('WhatsApp: endpoints', () => {
   it('messages.send fills messaging_product and recipient_type, and returns the response', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const res = await g.client().messages.send({ to: TO, type: 'text', text: { body: 'hi' } });
     expect(res).toEqual(SENT);
     expect(g.seen[0]!.method).toBe('POST');
@@ -393,7 +343,7 @@ describe('WhatsApp: endpoints', () => {
   });
 
   it('omitImplied leaves out only what Graph implies', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client();
     await wa.messages.image({ to: TO, id: '1' }, { omitImplied: ['type', 'recipient_type'] });
     expect(json(g.seen[0]!)).toEqual({ messaging_product: 'whatsapp', to: TO, image: { id: '1' } });
@@ -413,7 +363,7 @@ describe('WhatsApp: endpoints', () => {
   });
 
   it('a body without type is validated as the type its payload implies', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     const wa = g.client();
     const err = (await rejection(
       wa.messages.send({ to: TO, interactive: { type: 'button', body: { text: 'b' }, action: {} } } as never),
@@ -423,7 +373,7 @@ describe('WhatsApp: endpoints', () => {
   });
 
   it('media.upload sends multipart with messaging_product, type and the file', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     g.script.push({ body: { id: '4490709327384033' } });
     const data = Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0, 1, 2, 3, 0x80, 0x81]);
     const res = await g.client().media.upload({ data, mimeType: 'image/jpeg', filename: 'cat.jpg' });
@@ -442,7 +392,7 @@ describe('WhatsApp: endpoints', () => {
   });
 
   it("media.download looks the URL up, then fetches Meta's lookaside URL unchanged with the bearer token", async () => {
-    const g = mockGraph([GRAPH, 'https://lookaside.fbsbx.com']);
+    const g = mockGraphFor([GRAPH, 'https://lookaside.fbsbx.com']);
     const lookaside =
       'https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=645645&ext=54353&hash=xxx-xx';
     const bytes = Uint8Array.from({ length: 300 }, (_, i) => (i * 31) % 256);
@@ -472,7 +422,7 @@ describe('WhatsApp: endpoints', () => {
   });
 
   it('media.download by URL uses the response content type', async () => {
-    const g = mockGraph(['https://lookaside.fbsbx.com']);
+    const g = mockGraphFor(['https://lookaside.fbsbx.com']);
     g.script.push({ body: new Uint8Array([1, 2, 3]), headers: { 'content-type': 'audio/ogg' } });
     const res = await g
       .client()
@@ -482,7 +432,7 @@ describe('WhatsApp: endpoints', () => {
   });
 
   it('media.getUrl and media.delete', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     g.script.push({ body: { url: 'https://x', id: '5' } }, { body: { success: true } });
     const wa = g.client();
     await wa.media.getUrl('5');
@@ -491,7 +441,7 @@ describe('WhatsApp: endpoints', () => {
   });
 
   it('templates list / create / delete on the WABA', async () => {
-    const g = mockGraph();
+    const g = mockGraphFor();
     g.script.push({ body: { data: [] } }, { body: { id: '1', status: 'PENDING', category: 'UTILITY' } }, {});
     const wa = g.client({ WA_BUSINESS_ACCOUNT_ID: WABA_ID });
     await wa.templates.list({ status: 'APPROVED', limit: 10 });
@@ -518,8 +468,8 @@ describe('WhatsApp: endpoints', () => {
   });
 
   it('phone numbers, profile, registration and subscriptions hit the documented paths and bodies', async () => {
-    const g = mockGraph();
-    g.state.fallback = { body: { success: true } };
+    const g = mockGraphFor();
+    g.fallback = { body: { success: true } };
     const wa = g.client({ WA_BUSINESS_ACCOUNT_ID: WABA_ID });
     await wa.phoneNumbers.list({ fields: 'id,display_phone_number' });
     await wa.phoneNumbers.get(PHONE_ID, 'quality_rating');
