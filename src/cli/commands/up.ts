@@ -14,6 +14,31 @@ function derive(masterKey: Buffer, purpose: string): Secret {
 }
 
 /**
+ * Scheduler tuning from the environment (small fleets, tests): `WACLOUD_TOKEN_LEASE_MS` (how long a renewal lease
+ * holds a credential; a crashed instance's work is taken over after it) and `WACLOUD_TOKEN_POLL_MS` (how often an
+ * instance asks the store for work other instances scheduled). Unset: the token manager's defaults (2 min, 60 s).
+ */
+async function schedulerPolicies(
+  env: Record<string, string | undefined>,
+  cwd: string,
+): Promise<{ leaseMs?: number; pollIntervalMs?: number }> {
+  const { readEnvFile } = await import('../../core/config.js');
+  const { ConfigError } = await import('../../core/errors.js');
+  const vars = { ...readEnvFile(`${cwd}/.env`), ...env };
+  const read = (name: string): number | undefined => {
+    const v = vars[name]?.trim();
+    if (!v) return undefined;
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 100 || n > 86_400_000)
+      throw new ConfigError(name, 'must be a whole number of milliseconds from 100 to 86400000');
+    return n;
+  };
+  const leaseMs = read('WACLOUD_TOKEN_LEASE_MS');
+  const pollIntervalMs = read('WACLOUD_TOKEN_POLL_MS');
+  return { ...(leaseMs ? { leaseMs } : {}), ...(pollIntervalMs ? { pollIntervalMs } : {}) };
+}
+
+/**
  * `wacloud up`: the broker on its embedded defaults: SQLite in ./.wacloud, a generated key file, and, with no Meta
  * app configured (WA_APP_ID / WA_APP_SECRET), an embedded emulator as a sandbox. Prints the dashboard URL and, on
  * the first start, an admin key (once: only its hash is stored).
@@ -35,6 +60,7 @@ export const command: CliCommand = {
     );
     const { loadConfig } = await import('../../core/config.js');
     const config = loadConfig({}, { env: io.env, cwd: io.cwd });
+    const policies = await schedulerPolicies(io.env, io.cwd);
     const port = intFlag(values, 'port', 0, 65_535, usage) ?? config.brokerPort;
     const host = stringFlag(values, 'host') ?? '127.0.0.1';
     const level = (stringFlag(values, 'log-level') ?? (config.debug ? 'debug' : 'info')) as
@@ -104,6 +130,7 @@ export const command: CliCommand = {
       webhookPath: config.webhookEndpoint,
       sessionKey: derive(master.key, 'session'),
       sandbox: sandbox !== undefined,
+      policies,
       // In the sandbox, token lifetimes follow the emulator's virtual clock: advancing it ages the tokens.
       clock: sandbox?.emulator.clock,
       logger,
