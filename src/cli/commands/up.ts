@@ -15,13 +15,14 @@ function derive(masterKey: Buffer, purpose: string): Secret {
 
 /**
  * Scheduler tuning from the environment (small fleets, tests): `WACLOUD_TOKEN_LEASE_MS` (how long a renewal lease
- * holds a credential; a crashed instance's work is taken over after it) and `WACLOUD_TOKEN_POLL_MS` (how often an
- * instance asks the store for work other instances scheduled). Unset: the token manager's defaults (2 min, 60 s).
+ * holds a credential; a crashed instance's work is taken over after it), `WACLOUD_TOKEN_POLL_MS` (how often an
+ * instance asks the store for work other instances scheduled) and `WACLOUD_INSTANCE_ID` (the lease owner name, unique
+ * per instance). Unset: the token manager's defaults (2 min, 60 s) and a random id.
  */
 async function schedulerPolicies(
   env: Record<string, string | undefined>,
   cwd: string,
-): Promise<{ leaseMs?: number; pollIntervalMs?: number }> {
+): Promise<{ policies: { leaseMs?: number; pollIntervalMs?: number }; instanceId?: string }> {
   const { readEnvFile } = await import('../../core/config.js');
   const { ConfigError } = await import('../../core/errors.js');
   const vars = { ...readEnvFile(`${cwd}/.env`), ...env };
@@ -35,7 +36,13 @@ async function schedulerPolicies(
   };
   const leaseMs = read('WACLOUD_TOKEN_LEASE_MS');
   const pollIntervalMs = read('WACLOUD_TOKEN_POLL_MS');
-  return { ...(leaseMs ? { leaseMs } : {}), ...(pollIntervalMs ? { pollIntervalMs } : {}) };
+  const instanceId = vars.WACLOUD_INSTANCE_ID?.trim() || undefined;
+  if (instanceId !== undefined && !/^[A-Za-z0-9._:-]{1,100}$/.test(instanceId))
+    throw new ConfigError('WACLOUD_INSTANCE_ID', 'must be 1-100 letters, digits, ".", "_", ":" or "-"');
+  return {
+    policies: { ...(leaseMs ? { leaseMs } : {}), ...(pollIntervalMs ? { pollIntervalMs } : {}) },
+    ...(instanceId ? { instanceId } : {}),
+  };
 }
 
 /**
@@ -60,7 +67,7 @@ export const command: CliCommand = {
     );
     const { loadConfig } = await import('../../core/config.js');
     const config = loadConfig({}, { env: io.env, cwd: io.cwd });
-    const policies = await schedulerPolicies(io.env, io.cwd);
+    const { policies, instanceId } = await schedulerPolicies(io.env, io.cwd);
     const port = intFlag(values, 'port', 0, 65_535, usage) ?? config.brokerPort;
     const host = stringFlag(values, 'host') ?? '127.0.0.1';
     const level = (stringFlag(values, 'log-level') ?? (config.debug ? 'debug' : 'info')) as
@@ -131,6 +138,7 @@ export const command: CliCommand = {
       sessionKey: derive(master.key, 'session'),
       sandbox: sandbox !== undefined,
       policies,
+      instanceId,
       // In the sandbox, token lifetimes follow the emulator's virtual clock: advancing it ages the tokens.
       clock: sandbox?.emulator.clock,
       logger,
