@@ -347,7 +347,7 @@ describe('no secret ever leaks (DEBUG=true)', () => {
     await settle(wa.registration.register({ pin: APP_SECRET }));
     await settle(wa.registration.verifyCode(TOKEN));
     // Config errors, including secrets pasted into the wrong variable.
-    for (const extra of [
+    for (const extra of <Array<Record<string, string>>>[
       { WA_PHONE_NUMBER_ID: 'abc' },
       { REQUEST_TIMEOUT: '-1' },
       { WA_GRAPH_URL: 'http://graph.example.com' },

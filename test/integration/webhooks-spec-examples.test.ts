@@ -127,13 +127,16 @@ const EXPECTED: Record<string, (events: WebhookEvent[]) => void> = {
   },
 };
 
+/** The message variant(s) whose `type` includes T (`image` is one of MediaMessage's types). */
+type MessageOfType<M, T extends string> = M extends { type: infer K } ? (T extends K ? M : never) : never;
+
 function onlyMessage<T extends string>(events: WebhookEvent[], type: T) {
   expect(events).toHaveLength(1);
   const e = events[0]!;
   if (e.type !== 'message') throw new Error(`expected a message event, got ${e.type}`);
   expect(e.message.type).toBe(type);
   return e as Extract<WebhookEvent, { type: 'message' }> & {
-    message: Extract<typeof e.message, { type: T }>;
+    message: MessageOfType<typeof e.message, T>;
   };
 }
 

@@ -108,7 +108,11 @@ export async function startFakeAwsSecretsManager(options: FakeAwsOptions): Promi
     for (const s of secrets.values()) if (s.name === id || s.arn === id) return s;
     return undefined;
   };
-  const addVersion = (s: StoredSecret, value: { string?: string; binary?: string }, id = randomUUID()) => {
+  const addVersion = (
+    s: StoredSecret,
+    value: { string?: string; binary?: string },
+    id: string = randomUUID(),
+  ) => {
     for (const v of s.versions) {
       v.stages = v.stages.includes('AWSCURRENT') ? ['AWSPREVIOUS'] : [];
     }

@@ -16,7 +16,8 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
-export type FakeHandler = (req: RecordedRequest, res: ServerResponse) => void | Promise<void>;
+/** Its return value is ignored (handlers may `return sendJson(...)`); a rejection becomes a 500. */
+export type FakeHandler = (req: RecordedRequest, res: ServerResponse) => unknown;
 
 /** Starts a node:http server on 127.0.0.1:0 that buffers each body and hands it to `handler`. */
 export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeServer> {
