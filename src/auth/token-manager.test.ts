@@ -1,11 +1,16 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/clock.js';
+import { Secret } from '../core/secret.js';
 import { createFetchTransport } from '../transport/fetch-transport.js';
+import { masterKeyId } from '../vault/crypto/master-key.js';
+import { openStore } from '../vault/store/open-store.js';
 import { createAuthClient } from './auth-client.js';
-import { MemoryCredentialStore } from './credential-store.js';
+import { type CredentialStore, MemoryCredentialStore } from './credential-store.js';
 import { setEnvFileVariable } from './env-file.js';
 import type { TokenEvent } from './token-events.js';
 import { CredentialUnavailableError, createTokenManager, NEVER_MS } from './token-manager.js';
@@ -60,12 +65,77 @@ function fakeGraph(clock: ManualClock) {
   return { tokens, calls, auth };
 }
 
-function setup() {
+const pgUrl = process.env.WACLOUD_TEST_DATABASE_URL?.trim() || undefined;
+if (!pgUrl) console.log('[token-manager] WACLOUD_TEST_DATABASE_URL is not set: PostgreSQL tests skipped');
+
+/**
+ * The credential stores the unit tests run on: the in-memory reference, SQLite in a temp dir and PostgreSQL in a fresh
+ * schema (test/integration/auth-manager-stores.ts does the same for the integration tests; src/ cannot import it).
+ */
+const ENGINES: {
+  name: string;
+  skip: boolean;
+  open(): Promise<{ store: CredentialStore; close(): Promise<void> }>;
+}[] = [
+  {
+    name: 'memory',
+    skip: false,
+    open: async () => ({ store: new MemoryCredentialStore(), close: async () => {} }),
+  },
+  {
+    name: 'sqlite',
+    skip: false,
+    async open() {
+      const dataDir = mkdtempSync(join(tmpdir(), 'wacloud-tm-'));
+      const s = await openStore(
+        { dataDir, databaseUrl: undefined, masterKey: undefined },
+        { masterKey: testKey() },
+      );
+      return {
+        store: s.credentials,
+        async close() {
+          await s.close();
+          rmSync(dataDir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    name: 'postgres',
+    skip: !pgUrl,
+    async open() {
+      const schema = `wacloud_tm_${randomBytes(6).toString('hex')}`;
+      const admin = new pg.Client({ connectionString: pgUrl });
+      await admin.connect();
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      const dataDir = mkdtempSync(join(tmpdir(), 'wacloud-tm-'));
+      const s = await openStore(
+        { dataDir, databaseUrl: new Secret(pgUrl as string), masterKey: undefined },
+        { masterKey: testKey(), postgres: { schema } },
+      );
+      return {
+        store: s.credentials,
+        async close() {
+          await s.close();
+          await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+          await admin.end();
+          rmSync(dataDir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+];
+
+function testKey() {
+  const key = randomBytes(32);
+  return { key, id: masterKeyId(key), source: 'option' as const };
+}
+
+function setup(store: CredentialStore) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const g = fakeGraph(clock);
   const events: TokenEvent[] = [];
   const rotated: unknown[] = [];
-  const store = new MemoryCredentialStore();
   const manager = createTokenManager({
     auth: g.auth,
     store,
@@ -78,80 +148,100 @@ function setup() {
   return { clock, ...g, events, rotated, store, manager };
 }
 
-describe('TokenManager (unit, fake Graph, manual clock)', () => {
-  it('validates its options', () => {
+describe.each(ENGINES)('TokenManager (unit, fake Graph, manual clock) on the $name store', (engine) => {
+  let opened: { store: CredentialStore; close(): Promise<void> } | undefined;
+  beforeEach(async () => {
+    opened = engine.skip ? undefined : await engine.open();
+  });
+  afterEach(async () => {
+    await opened?.close();
+  });
+  const setupOn = () => setup((opened as { store: CredentialStore }).store);
+
+  it.skipIf(engine.skip)('validates its options', () => {
     const clock = new ManualClock();
     const { auth } = fakeGraph(clock);
     expect(() => createTokenManager({ auth, policies: { leaseMs: 0 } })).toThrow(/policies.leaseMs/);
     expect(() => createTokenManager({ configSource: { env: {}, envFile: false } })).toThrow(/WA_APP_ID/);
   });
 
-  it('warns about data access ending before the token, and schedules exactly at the boundaries', async () => {
-    const s = setup();
-    const now = s.clock.now();
-    s.tokens.set('EAAlong', { type: 'PAGE', expiresAt: 0, dataAccess: now + 10 * DAY, valid: true });
-    const cred = await s.manager.addCredential({ tenantId: 't', token: 'EAAlong' });
-    expect(cred.kind).toBe('page');
-    expect(cred.nextCheckAtMs).toBe(now + DAY);
-    s.manager.start();
-    for (let step = 0; step < 24; step++) {
-      await s.clock.advance(DAY / 2);
-      await s.manager.idle();
-    }
-    const warnings = s.events.filter((e) => e.type === 'credential.expiring');
-    expect(warnings.map((e) => (e as { which: string }).which)).toEqual([
-      'data-access',
-      'data-access',
-      'data-access',
-    ]);
-    expect(warnings.map((e) => e.atMs - now)).toEqual([3 * DAY, 7 * DAY, 9 * DAY]);
-    await s.manager.stop();
-  });
+  it.skipIf(engine.skip)(
+    'warns about data access ending before the token, and schedules exactly at the boundaries',
+    async () => {
+      const s = setupOn();
+      const now = s.clock.now();
+      s.tokens.set('EAAlong', { type: 'PAGE', expiresAt: 0, dataAccess: now + 10 * DAY, valid: true });
+      const cred = await s.manager.addCredential({ tenantId: 't', token: 'EAAlong' });
+      expect(cred.kind).toBe('page');
+      expect(cred.nextCheckAtMs).toBe(now + DAY);
+      s.manager.start();
+      for (let step = 0; step < 24; step++) {
+        await s.clock.advance(DAY / 2);
+        await s.manager.idle();
+      }
+      const warnings = s.events.filter((e) => e.type === 'credential.expiring');
+      expect(warnings.map((e) => (e as { which: string }).which)).toEqual([
+        'data-access',
+        'data-access',
+        'data-access',
+      ]);
+      expect(warnings.map((e) => e.atMs - now)).toEqual([3 * DAY, 7 * DAY, 9 * DAY]);
+      await s.manager.stop();
+    },
+  );
 
-  it('replaces a token (rotated event + onRotated hook), revokes and removes', async () => {
-    const s = setup();
-    s.tokens.set('EAAone', { type: 'SYSTEM_USER', expiresAt: 0, dataAccess: 0, valid: true });
-    s.tokens.set('EAAtwo', { type: 'SYSTEM_USER', expiresAt: 0, dataAccess: 0, valid: true });
-    const cred = await s.manager.addCredential({ tenantId: 't', token: 'EAAone' });
-    expect(cred.nextCheckAtMs).toBe(s.clock.now() + DAY);
-    const provider = s.manager.tokenProvider(cred.id);
-    expect((provider.getToken() as { reveal(): string }).reveal()).toBe('EAAone');
-    const replaced = await s.manager.replaceToken(cred.id, 'EAAtwo');
-    expect(replaced.version).toBe(2);
-    expect((provider.getToken() as { reveal(): string }).reveal()).toBe('EAAtwo');
-    expect(s.rotated).toEqual([{ credentialId: cred.id, tenantId: 't', version: 2 }]);
-    await expect(s.manager.replaceToken(cred.id, 'EAAunknown')).rejects.toMatchObject({
-      reason: 'token-invalid',
-    });
-    const revoked = await s.manager.revoke(cred.id);
-    expect(revoked).toMatchObject({ status: 'revoked', nextCheckAtMs: NEVER_MS });
-    expect(() => provider.getToken()).toThrow(CredentialUnavailableError);
-    await s.manager.removeCredential(cred.id);
-    expect(await s.store.get(cred.id)).toBeUndefined();
-    expect(s.events.map((e) => e.type)).toEqual([
-      'credential.added',
-      'credential.rotated',
-      'credential.revoked',
-      'credential.removed',
-    ]);
-    await expect(Promise.resolve().then(() => provider.getToken())).rejects.toMatchObject({ code: 'STORE' });
-  });
+  it.skipIf(engine.skip)(
+    'replaces a token (rotated event + onRotated hook), revokes and removes',
+    async () => {
+      const s = setupOn();
+      s.tokens.set('EAAone', { type: 'SYSTEM_USER', expiresAt: 0, dataAccess: 0, valid: true });
+      s.tokens.set('EAAtwo', { type: 'SYSTEM_USER', expiresAt: 0, dataAccess: 0, valid: true });
+      const cred = await s.manager.addCredential({ tenantId: 't', token: 'EAAone' });
+      expect(cred.nextCheckAtMs).toBe(s.clock.now() + DAY);
+      const provider = s.manager.tokenProvider(cred.id);
+      expect((provider.getToken() as { reveal(): string }).reveal()).toBe('EAAone');
+      const replaced = await s.manager.replaceToken(cred.id, 'EAAtwo');
+      expect(replaced.version).toBe(2);
+      expect((provider.getToken() as { reveal(): string }).reveal()).toBe('EAAtwo');
+      expect(s.rotated).toEqual([{ credentialId: cred.id, tenantId: 't', version: 2 }]);
+      await expect(s.manager.replaceToken(cred.id, 'EAAunknown')).rejects.toMatchObject({
+        reason: 'token-invalid',
+      });
+      const revoked = await s.manager.revoke(cred.id);
+      expect(revoked).toMatchObject({ status: 'revoked', nextCheckAtMs: NEVER_MS });
+      expect(() => provider.getToken()).toThrow(CredentialUnavailableError);
+      await s.manager.removeCredential(cred.id);
+      expect(await s.store.get(cred.id)).toBeUndefined();
+      expect(s.events.map((e) => e.type)).toEqual([
+        'credential.added',
+        'credential.rotated',
+        'credential.revoked',
+        'credential.removed',
+      ]);
+      await expect(Promise.resolve().then(() => provider.getToken())).rejects.toMatchObject({
+        code: 'STORE',
+      });
+    },
+  );
 
-  it('trusts given fields with inspect: false, and refuses a never-renewable renewal request', async () => {
-    const s = setup();
-    const cred = await s.manager.addCredential({
-      tenantId: 't',
-      token: 'EAAtrusted',
-      inspect: false,
-      kind: 'user-long',
-      expiresAtMs: s.clock.now() + 2 * DAY,
-    });
-    expect(s.calls).toEqual([]);
-    expect(cred.status).toBe('expiring');
-    // Already inside the warning window when added: one warning at once.
-    expect(s.events.filter((e) => e.type === 'credential.expiring')).toHaveLength(1);
-    await expect(s.manager.renew(cred.id)).rejects.toThrow(/must log in again/);
-  });
+  it.skipIf(engine.skip)(
+    'trusts given fields with inspect: false, and refuses a never-renewable renewal request',
+    async () => {
+      const s = setupOn();
+      const cred = await s.manager.addCredential({
+        tenantId: 't',
+        token: 'EAAtrusted',
+        inspect: false,
+        kind: 'user-long',
+        expiresAtMs: s.clock.now() + 2 * DAY,
+      });
+      expect(s.calls).toEqual([]);
+      expect(cred.status).toBe('expiring');
+      // Already inside the warning window when added: one warning at once.
+      expect(s.events.filter((e) => e.type === 'credential.expiring')).toHaveLength(1);
+      await expect(s.manager.renew(cred.id)).rejects.toThrow(/must log in again/);
+    },
+  );
 });
 
 describe('setEnvFileVariable', () => {

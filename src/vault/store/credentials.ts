@@ -11,7 +11,9 @@ import {
   type NewCredential,
 } from '../../auth/credential-store.js';
 import { WacloudError } from '../../core/errors.js';
+import { type Logger, silentLogger } from '../../core/logger.js';
 import { Secret } from '../../core/secret.js';
+import { CryptoError } from '../crypto/crypto-error.js';
 import { type Db, NEVER_MS, type StoreEngine } from './engine.js';
 import type { KeyStore } from './key-store.js';
 import type { CredentialsTable } from './schema.js';
@@ -49,6 +51,7 @@ export class SqlCredentialStore implements CredentialStore {
   constructor(
     readonly db: Db,
     readonly keys: KeyStore,
+    readonly logger: Logger = silentLogger,
   ) {}
 
   async #decode(row: Row): Promise<CredentialRecord> {
@@ -219,7 +222,22 @@ export class SqlCredentialStore implements CredentialStore {
           k.transaction().execute((trx) => statement.execute(trx).then((r) => r.rows)),
     );
     rows.sort((a, b) => Number(a.next_check_at_ms) - Number(b.next_check_at_ms));
-    return this.#decodeAll(rows);
+    // One row that does not decrypt (tampered, or its key is gone) must not stall the sweep for every other
+    // credential: it is left out and keeps its lease, so it is retried (and reported again) once the lease lapses.
+    const out: CredentialRecord[] = [];
+    for (const row of rows) {
+      try {
+        out.push(await this.#decode(row));
+      } catch (err) {
+        if (!(err instanceof CryptoError)) throw err;
+        this.logger.error('credential cannot be decrypted; the renewal sweep skips it', {
+          credentialId: row.id,
+          tenantId: row.tenant_id,
+          error: err.message,
+        });
+      }
+    }
+    return out;
   }
 
   async claim(

@@ -115,7 +115,7 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
     return {
       engine: db.engine,
       tenants: createTenantRepository(db),
-      credentials: new SqlCredentialStore(db, keyStore),
+      credentials: new SqlCredentialStore(db, keyStore, logger),
       phoneNumbers: createPhoneNumberRepository(db),
       oauthStates: createOAuthStateRepository(db, keyStore),
       apiKeys: createApiKeyRepository(db),
