@@ -9,15 +9,15 @@ import type { Principal } from './access.js';
 import { storeConnection } from './connect.js';
 import type { BrokerContext } from './context.js';
 import { credentialMetadata } from './credential-view.js';
-import { openApiDocument } from './openapi.js';
+import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
 import { generateApiKey } from './security/api-key.js';
 import { generateWebhookSecret } from './standard-webhooks.js';
 
-type Env = { Variables: { principal: Principal } };
+type Env = { Variables: { principal: Principal; body: Record<string, unknown> } };
 
 class ApiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 422 | 502 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 502 | 503,
     readonly code: string,
     message: string,
   ) {
@@ -27,16 +27,73 @@ class ApiError extends Error {
 
 const notFound = (what: string): ApiError => new ApiError(404, 'not_found', `${what} not found`);
 
-async function jsonBody(c: Context): Promise<Record<string, unknown>> {
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new ApiError(400, 'bad_json', 'the request body is not valid JSON');
+/** The operation a request addresses, from the OpenAPI document: its body schema and whether it is admin-only. */
+interface Operation {
+  method: string;
+  pattern: RegExp;
+  body: BodySchema | undefined;
+  admin: boolean;
+}
+
+function compileOperations(): Operation[] {
+  const doc = openApiDocument() as { paths: Record<string, Record<string, Record<string, unknown>>> };
+  const ops: Operation[] = [];
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    const pattern = new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}/?$`);
+    for (const [method, op] of Object.entries(methods)) {
+      const key = `${method.toUpperCase()} ${path}`;
+      ops.push({
+        method: method.toUpperCase(),
+        pattern,
+        body: REQUEST_BODIES[key],
+        admin: op['x-wacloud-admin'] === true,
+      });
+    }
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body))
-    throw new ApiError(400, 'bad_json', 'the body must be a JSON object');
-  return body as Record<string, unknown>;
+  return ops;
+}
+
+function typeOk(value: unknown, type: unknown): boolean {
+  const types = Array.isArray(type) ? type : [type];
+  return types.some((t) =>
+    t === 'null'
+      ? value === null
+      : t === 'array'
+        ? Array.isArray(value)
+        : t === 'object'
+          ? typeof value === 'object' && value !== null && !Array.isArray(value)
+          : typeof value === t,
+  );
+}
+
+/** Checks a parsed body against its schema; the first problem, named by field, or undefined. */
+function bodyProblem(body: Record<string, unknown>, schema: BodySchema): string | undefined {
+  if (!schema.additionalProperties) {
+    const unknown = Object.keys(body).filter((k) => !(k in schema.properties));
+    if (unknown.length > 0)
+      return `unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.slice(0, 5).join(', ').slice(0, 200)}`;
+  }
+  for (const field of schema.required) if (body[field] === undefined) return `${field} is required`;
+  for (const [field, rule] of Object.entries(schema.properties)) {
+    const v = body[field];
+    if (v === undefined) continue;
+    const type = rule.type;
+    const shown = Array.isArray(type) ? type.join(' or ') : String(type);
+    if (!typeOk(v, type)) return `${field} must be ${type === 'array' ? 'an array' : `a ${shown}`}`;
+    if (typeof v === 'string' && typeof rule.maxLength === 'number' && v.length > rule.maxLength)
+      return `${field} must be at most ${rule.maxLength} characters`;
+    if (Array.isArray(v)) {
+      const items = (rule.items ?? {}) as Record<string, unknown>;
+      if (typeof rule.maxItems === 'number' && v.length > rule.maxItems)
+        return `${field} takes at most ${rule.maxItems} items`;
+      for (const item of v) {
+        if (!typeOk(item, items.type)) return `${field} must contain only ${String(items.type)}s`;
+        if (typeof item === 'string' && typeof items.maxLength === 'number' && item.length > items.maxLength)
+          return `${field} items must be at most ${items.maxLength} characters`;
+      }
+    }
+  }
+  return undefined;
 }
 
 function str(body: Record<string, unknown>, field: string, max = 500): string {
@@ -108,6 +165,38 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
     c.set('principal', principal);
     await next();
   });
+  // Every operation's admin flag and body come from the OpenAPI document: checked here, before any handler runs.
+  const operations = compileOperations();
+  api.use('*', async (c, next) => {
+    const path = c.req.path.startsWith('/api/v1') ? c.req.path.slice('/api/v1'.length) : c.req.path;
+    const op = operations.find((o) => o.method === c.req.method && o.pattern.test(path));
+    if (!op) return next(); // answered 404 by notFound
+    if (op.admin && !c.get('principal').admin)
+      throw new ApiError(403, 'forbidden', 'this needs an admin key');
+    const text = c.req.method === 'GET' || c.req.method === 'HEAD' ? '' : await c.req.text();
+    if (!op.body) {
+      if (text.trim() !== '')
+        throw new ApiError(400, 'unexpected_body', 'this operation takes no request body');
+      return next();
+    }
+    const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json')
+      throw new ApiError(415, 'unsupported_media_type', 'send the body as Content-Type: application/json');
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new ApiError(400, 'bad_json', 'the request body is not valid JSON');
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new ApiError(400, 'bad_json', 'the body must be a JSON object');
+    const problem = bodyProblem(body as Record<string, unknown>, op.body);
+    if (problem) throw new ApiError(422, 'invalid', problem);
+    c.set('body', body as Record<string, unknown>);
+    return next();
+  });
+  /** The request's JSON object, already checked against its schema by the middleware above. */
+  const jsonBody = async (c: Context<Env>): Promise<Record<string, unknown>> => c.get('body') ?? {};
 
   const requireAdmin = (c: Context<Env>): void => {
     if (!c.get('principal').admin) throw new ApiError(403, 'forbidden', 'this needs an admin key');

@@ -1,3 +1,52 @@
+/** A request body's JSON Schema (the subset api.ts enforces: string, string-or-null and string-array fields). */
+export interface BodySchema {
+  type: 'object';
+  properties: Record<string, Record<string, unknown>>;
+  required: string[];
+  /** false unless the body is open by nature (a Cloud API message). */
+  additionalProperties: boolean;
+}
+
+const body = (
+  properties: Record<string, Record<string, unknown>>,
+  required: string[],
+  additionalProperties = false,
+): BodySchema => ({ type: 'object', properties, required, additionalProperties });
+
+/**
+ * Request bodies by operation (`METHOD /path` as in the document). The API validates every body against these before a
+ * handler runs, so the document and the checks cannot drift; an operation missing here takes no body.
+ */
+export const REQUEST_BODIES: Record<string, BodySchema> = {
+  'POST /tenants': body({ name: { type: 'string', maxLength: 100 } }, ['name']),
+  'POST /tenants/{tenantId}/credentials': body({ token: { type: 'string', maxLength: 4096 } }, ['token']),
+  'POST /tenants/{tenantId}/embedded-signup': body(
+    {
+      code: { type: 'string', maxLength: 2048 },
+      wabaIds: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 100 },
+      pin: { type: 'string', maxLength: 6 },
+    },
+    ['code'],
+  ),
+  'POST /api-keys': body(
+    { tenantId: { type: ['string', 'null'], maxLength: 100 }, label: { type: 'string', maxLength: 100 } },
+    [],
+  ),
+  'POST /tenants/{tenantId}/subscriptions': body(
+    {
+      url: { type: 'string', maxLength: 2000 },
+      events: { type: 'array', items: { type: 'string', maxLength: 100 }, maxItems: 100 },
+    },
+    ['url'],
+  ),
+  // Any Cloud API message body plus `from`; the message itself is validated like the SDK validates it.
+  'POST /tenants/{tenantId}/messages': body(
+    { from: { type: 'string', maxLength: 40, description: 'phone number id' } },
+    ['from'],
+    true,
+  ),
+};
+
 /** The broker API's OpenAPI 3.1 document, served at /api/v1/openapi.json. Kept beside api.ts; a test compares routes. */
 export function openApiDocument(): Record<string, unknown> {
   const ok = (description: string, schema: Record<string, unknown> = { type: 'object' }) => ({
@@ -12,9 +61,9 @@ export function openApiDocument(): Record<string, unknown> {
     });
   const tenantParam = { name: 'tenantId', in: 'path', required: true, schema: { type: 'string' } };
   const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
-  const body = (properties: Record<string, unknown>, required: string[]) => ({
+  const requestBody = (operation: string) => ({
     required: true,
-    content: { 'application/json': { schema: { type: 'object', properties, required } } },
+    content: { 'application/json': { schema: REQUEST_BODIES[operation] } },
   });
   return {
     openapi: '3.1.0',
@@ -22,7 +71,10 @@ export function openApiDocument(): Record<string, unknown> {
       title: 'wacloud broker API',
       version: '1',
       description:
-        'Admin keys see every tenant; tenant keys see only their own (other ids answer 404). Responses never contain a Meta token.',
+        'Admin keys see every tenant; tenant keys see only their own (other ids answer 404); operations marked ' +
+        'x-wacloud-admin answer 403 to tenant keys. Bodies are JSON (Content-Type: application/json, at most 1 MiB) ' +
+        'checked against the schemas here: unknown fields, wrong types and malformed JSON answer 4xx and change ' +
+        'nothing. Responses never contain a Meta token.',
     },
     servers: [{ url: '/api/v1' }],
     security: [{ apiKey: [] }],
@@ -135,7 +187,8 @@ export function openApiDocument(): Record<string, unknown> {
         get: { summary: 'List tenants', responses: { 200: list('Tenant'), 401: err } },
         post: {
           summary: 'Create a tenant (admin)',
-          requestBody: body({ name: { type: 'string' } }, ['name']),
+          'x-wacloud-admin': true,
+          requestBody: requestBody('POST /tenants'),
           responses: { 201: ok('created'), 403: err, 422: err },
         },
       },
@@ -151,7 +204,7 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: 'Add a pasted token (checked with debug_token, stored encrypted)',
           parameters: [tenantParam],
-          requestBody: body({ token: { type: 'string' } }, ['token']),
+          requestBody: requestBody('POST /tenants/{tenantId}/credentials'),
           responses: { 201: ok('credential'), 502: err },
         },
       },
@@ -159,14 +212,7 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: 'Complete Embedded Signup with the code from FB.login',
           parameters: [tenantParam],
-          requestBody: body(
-            {
-              code: { type: 'string' },
-              wabaIds: { type: 'array', items: { type: 'string' } },
-              pin: { type: 'string' },
-            },
-            ['code'],
-          ),
+          requestBody: requestBody('POST /tenants/{tenantId}/embedded-signup'),
           responses: { 201: ok('connected'), 502: err },
         },
       },
@@ -207,13 +253,15 @@ export function openApiDocument(): Record<string, unknown> {
         get: { summary: 'API keys (no secrets)', responses: { 200: list('ApiKey') } },
         post: {
           summary: 'Create a key (admin); the key is shown once',
-          requestBody: body({ tenantId: { type: ['string', 'null'] }, label: { type: 'string' } }, []),
+          'x-wacloud-admin': true,
+          requestBody: requestBody('POST /api-keys'),
           responses: { 201: ok('key'), 403: err },
         },
       },
       '/api-keys/{keyId}': {
         delete: {
           summary: 'Revoke a key (admin)',
+          'x-wacloud-admin': true,
           parameters: [idParam('keyId')],
           responses: { 204: { description: 'revoked' }, 404: err },
         },
@@ -227,10 +275,7 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: 'Subscribe a URL; the Standard Webhooks secret is shown once',
           parameters: [tenantParam],
-          requestBody: body(
-            { url: { type: 'string' }, events: { type: 'array', items: { type: 'string' } } },
-            ['url'],
-          ),
+          requestBody: requestBody('POST /tenants/{tenantId}/subscriptions'),
           responses: { 201: ok('subscription'), 422: err },
         },
       },
@@ -259,6 +304,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/webhooks/{inboxId}/replay': {
         post: {
           summary: 'Process a received webhook again (admin)',
+          'x-wacloud-admin': true,
           parameters: [idParam('inboxId')],
           responses: { 200: ok('queued'), 404: err },
         },
@@ -267,7 +313,7 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: 'Send any Cloud API message as the tenant',
           parameters: [tenantParam],
-          requestBody: body({ from: { type: 'string', description: 'phone number id' } }, ['from']),
+          requestBody: requestBody('POST /tenants/{tenantId}/messages'),
           responses: { 200: ok('Graph response'), 404: err, 422: err, 502: err },
         },
       },

@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Broker, type BrokerOptions, createBroker } from '../../src/broker/broker.js';
+import { createBrokerLogger } from '../../src/broker/logger.js';
+import { type Sandbox, startSandbox } from '../../src/broker/sandbox.js';
+import { generateApiKey } from '../../src/broker/security/api-key.js';
+import { vaultBrokerStore } from '../../src/broker/vault-store.js';
+import { Secret } from '../../src/core/secret.js';
 import { consent } from '../integration/auth-support.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
+import { createTestStoreHome, type TestEngine, type TestStoreHome } from './store.js';
 
 export interface RunningBroker {
   proc: CliProcess;
@@ -53,7 +60,7 @@ export function api(base: string, key: string) {
 }
 
 /** Creates a tenant and connects it through the dashboard and the sandbox's consent page; returns its ids. */
-export async function connectTenant(b: RunningBroker, adminKey: string, name: string) {
+export async function connectTenant(b: { base: string }, adminKey: string, name: string) {
   const call = api(b.base, adminKey);
   const tenant = await call<{ id: string }>('/tenants', { name });
   let cookie = '';
@@ -84,5 +91,213 @@ export async function connectTenant(b: RunningBroker, adminKey: string, name: st
     tenantId: tenant.id,
     phoneNumberId: numbers.data[0]?.id as string,
     wabaId: numbers.data[0]?.wabaId as string,
+  };
+}
+
+/**
+ * The broker in this process, wired the way `wacloud up` wires it (src/cli/commands/up.ts): a sandbox emulator
+ * listening on loopback, the vault store (SQLite, or PostgreSQL when asked), derived-looking random secrets, and its
+ * JSON log lines captured (for secret scans). Tests that gain nothing from a real process use this.
+ */
+export interface InProcessBroker {
+  broker: Broker;
+  base: string;
+  sandbox: Sandbox;
+  home: TestStoreHome;
+  adminKey: string;
+  /** Every log line the broker wrote. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+export async function startInProcessBroker(
+  options: { engine?: TestEngine; broker?: Partial<BrokerOptions> } = {},
+): Promise<InProcessBroker> {
+  const home = await createTestStoreHome(options.engine ?? 'sqlite');
+  const logs: string[] = [];
+  const logger = createBrokerLogger({ level: 'debug', destination: { write: (l) => logs.push(l) } });
+  const sandbox = await startSandbox({ dataDir: home.dataDir, port: 0 });
+  const store = vaultBrokerStore(await home.open({ logger }));
+  const verifyToken = new Secret(generateApiKey().hash, 'verify-token');
+  const broker = createBroker({
+    store,
+    appId: sandbox.appId,
+    appSecret: new Secret(sandbox.appSecret, 'app-secret'),
+    graphUrl: sandbox.url,
+    dialogUrl: sandbox.url,
+    verifyToken,
+    sessionKey: new Secret(generateApiKey().hash, 'session'),
+    sandbox: true,
+    clock: sandbox.emulator.clock,
+    logger,
+    ...options.broker,
+  });
+  const base = await broker.listen(0, '127.0.0.1');
+  await sandbox.connect(base, '/webhook', verifyToken);
+  const made = generateApiKey();
+  await store.apiKeys.create({
+    keyId: made.keyId,
+    hash: made.hash,
+    tenantId: null,
+    label: 'test admin',
+    createdAtMs: Date.now(),
+  });
+  let closed = false;
+  return {
+    broker,
+    base,
+    sandbox,
+    home,
+    adminKey: made.key.reveal(),
+    logs,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await broker.close();
+      await sandbox.close();
+      await home.cleanup();
+    },
+  };
+}
+
+/** Anything the broker answered or logged during a test, for a secret scan at the end. */
+export class Transcript {
+  readonly parts: string[] = [];
+  add(what: string, res: { status: number; headers: Headers }, text: string): void {
+    const headers = [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
+    this.parts.push(`${what} -> ${res.status}\n${headers}\n\n${text}`);
+  }
+  text(): string {
+    return this.parts.join('\n---\n');
+  }
+}
+
+/** Every secret the sandbox world holds: its app secret and every token the emulator ever minted or exchanged. */
+export function sandboxSecrets(h: InProcessBroker): string[] {
+  const emu = h.sandbox.emulator;
+  return [emu.seed?.appSecret ?? '', ...[...emu.state.tokens.keys()]];
+}
+
+/**
+ * Two tenants on one in-process broker, each connected through the consent page with its own user, WABA and phone
+ * number, each with a tenant API key, an outbound subscription, a template it created through the proxy, a message
+ * sent through the proxy, and the inbound status webhooks that message produced (inbox rows and deliveries).
+ */
+export interface TenantWorld {
+  tenantId: string;
+  name: string;
+  key: string;
+  keyId: string;
+  credentialId: string;
+  phoneNumberId: string;
+  displayNumber: string;
+  wabaId: string;
+  userId: string;
+  templateId: string;
+  subscriptionId: string;
+  subscriptionUrl: string;
+  subscriptionSecret: string;
+  deliveryId: string;
+  inboxId: string;
+}
+
+export async function control(h: InProcessBroker, path: string, body?: unknown) {
+  const res = await fetch(`${h.sandbox.url}/_emulator/${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.json()) as Record<string, unknown>;
+  if (res.status >= 300) throw new Error(`control ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+export async function setUpTenant(
+  h: InProcessBroker,
+  name: string,
+  subscriberBase: string,
+  fresh: boolean,
+): Promise<TenantWorld> {
+  const emu = h.sandbox.emulator;
+  const seed = emu.seed as NonNullable<typeof emu.seed>;
+  let userId = seed.userId;
+  if (fresh) {
+    // Its own user, WABA and number, so the two tenants share nothing at Meta either.
+    const waba = emu.world.createWaba({ businessId: seed.businessId });
+    emu.world.createPhoneNumber({ wabaId: waba.id, allowedRecipients: [seed.recipient] });
+    userId = emu.world.createUser({ businessIds: [seed.businessId], wabaIds: [waba.id] }).id;
+  }
+  await control(h, 'dialog/user', { user_id: userId });
+  const call = api(h.base, h.adminKey);
+  const ids = await connectTenant(h, h.adminKey, name);
+  const made = await call<{ key: string; keyId: string }>('/api-keys', {
+    tenantId: ids.tenantId,
+    label: `${name} service`,
+  });
+  const mine = api(h.base, made.key);
+  const credentialId = (await mine<{ data: Array<{ id: string }> }>(`/tenants/${ids.tenantId}/credentials`))
+    .data[0]?.id as string;
+  const subscriptionUrl = `${subscriberBase}/${name.toLowerCase()}-hooks-${made.keyId}`;
+  const sub = await mine<{ id: string; secret: string }>(`/tenants/${ids.tenantId}/subscriptions`, {
+    url: subscriptionUrl,
+    events: [],
+  });
+  const graph = async (path: string, body: unknown) => {
+    const res = await fetch(`${h.base}/graph/v26.0/${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${made.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (res.status !== 200) throw new Error(`proxy ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const template = await graph(`${ids.wabaId}/message_templates`, {
+    name: `${name.toLowerCase()}_notice`,
+    language: 'en_US',
+    category: 'UTILITY',
+    components: [{ type: 'BODY', text: `Hello from ${name}` }],
+  });
+  await graph(`${ids.phoneNumberId}/messages`, {
+    messaging_product: 'whatsapp',
+    to: seed.recipient,
+    type: 'text',
+    text: { body: `hello from ${name}` },
+  });
+  // The emulator reports sent/delivered/read; wait until the broker has routed them and delivered them onward.
+  let deliveryId: string | undefined;
+  let inboxId: string | undefined;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && (!deliveryId || !inboxId)) {
+    const deliveries = await call<{ data: Array<{ id: string; status: string }> }>(
+      `/tenants/${ids.tenantId}/deliveries`,
+    );
+    deliveryId = deliveries.data.find((d) => d.status === 'delivered')?.id;
+    const hooks = await call<{ data: Array<{ id: string; tenantId: string | null }> }>('/webhooks');
+    inboxId = hooks.data.find((w) => w.tenantId === ids.tenantId)?.id;
+    if (!deliveryId || !inboxId) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!deliveryId || !inboxId) throw new Error(`${name}: no webhook reached the broker and its subscriber`);
+  const number = (
+    await call<{ data: Array<{ id: string; displayNumber: string }> }>(
+      `/tenants/${ids.tenantId}/phone-numbers`,
+    )
+  ).data[0];
+  return {
+    tenantId: ids.tenantId,
+    name,
+    key: made.key,
+    keyId: made.keyId,
+    credentialId,
+    phoneNumberId: ids.phoneNumberId,
+    displayNumber: String(number?.displayNumber ?? ''),
+    wabaId: ids.wabaId,
+    userId,
+    templateId: String(template.id),
+    subscriptionId: sub.id,
+    subscriptionUrl,
+    subscriptionSecret: sub.secret,
+    deliveryId,
+    inboxId,
   };
 }

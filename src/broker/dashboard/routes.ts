@@ -25,7 +25,7 @@ import {
   webhooksPage,
 } from './pages.js';
 
-type Env = { Variables: { session: Session } };
+type Env = { Variables: { session: Session; form: Record<string, unknown> } };
 
 /** Fixed flash texts: the dashboard never reflects text from the query string. */
 const FLASHES: Record<string, { kind: 'ok' | 'error'; text: string }> = {
@@ -81,6 +81,17 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   };
 
   app.use('*', bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.text('request too large', 413) }));
+  // Forms are parsed once, here: a malformed body is a 400, never an exception in a handler.
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'POST') {
+      try {
+        c.set('form', (await c.req.parseBody()) as Record<string, unknown>);
+      } catch {
+        return c.text('malformed form body', 400);
+      }
+    }
+    await next();
+  });
 
   app.get('/login', (c) => page(c, loginPage({ sandbox: ctx.sandbox, nowMs: ctx.clock.now() })));
   app.post('/login', async (c) => {
@@ -90,7 +101,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       c.header('retry-after', String(limit.retryAfterSec));
       return page(c, loginPage(pctx, `Too many attempts; try again in ${limit.retryAfterSec} s.`), 429);
     }
-    const form = await c.req.parseBody();
+    const form = c.get('form');
     const key = typeof form.key === 'string' ? form.key.trim() : '';
     const principal = apiKeyId(key) ? await ctx.access.authenticate(key) : undefined;
     if (!principal?.admin) {
@@ -110,7 +121,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     if (!session) return c.redirect('/login', 303);
     c.set('session', session);
     if (c.req.method === 'POST') {
-      const form = await c.req.parseBody();
+      const form = c.get('form');
       if (!ctx.sessions.checkCsrf(session, form.csrf))
         return c.text('CSRF token missing or wrong: reload the page and try again', 403);
     }
@@ -141,7 +152,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   });
 
   app.post('/tenants', async (c) => {
-    const form = await c.req.parseBody();
+    const form = c.get('form');
     const name = typeof form.name === 'string' ? form.name.trim().slice(0, 100) : '';
     if (!name) return c.redirect('/', 303);
     const tenant = await ctx.store.tenants.create({ name }, ctx.clock.now());
@@ -172,7 +183,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   app.post('/tenants/:id/credentials', async (c) => {
     const tenant = await ctx.store.tenants.get(c.req.param('id'));
     if (!tenant) return c.text('no such tenant', 404);
-    const form = await c.req.parseBody();
+    const form = c.get('form');
     const raw = typeof form.token === 'string' ? form.token.trim() : '';
     try {
       const cred = await ctx.manager.addCredential({
@@ -198,7 +209,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   app.post('/tenants/:id/send-test', async (c) => {
     const tenant = await ctx.store.tenants.get(c.req.param('id'));
     if (!tenant) return c.text('no such tenant', 404);
-    const form = await c.req.parseBody();
+    const form = c.get('form');
     const from = String(form.from ?? '');
     const number = await ctx.store.phoneNumbers.get(from);
     if (!number || number.tenantId !== tenant.id || !number.credentialId)
@@ -304,7 +315,8 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   });
 
   app.post('/webhooks/:id/replay', async (c) => {
-    await ctx.store.inbox.requeue(c.req.param('id'), ctx.clock.now());
+    if (!(await ctx.store.inbox.requeue(c.req.param('id'), ctx.clock.now())))
+      return c.text('no such webhook', 404);
     ctx.poke();
     return c.redirect('/webhooks?flash=replayed', 303);
   });
