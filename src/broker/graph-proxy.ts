@@ -55,6 +55,10 @@ export interface GraphProxyOptions {
 
 const VERSION = /^v\d{1,3}\.\d{1,2}$/;
 const OBJECT_ID = /^\d{1,32}$/;
+/** Edges after the object id are plain names (`messages`, `media`): no `.`/`..`, no encoded separators. */
+const EDGE = /^[A-Za-z0-9_]{1,64}$/;
+/** Query parameters that name other objects (Graph's multi-id read): the object check would not cover them. */
+const OBJECT_QUERY = ['ids'];
 /**
  * Incoming headers passed on to Graph; everything else (cookies, the broker key, hop-by-hop) stays here.
  * No accept-encoding: the proxy reads JSON bodies (190 detection, created ids), so it asks Graph for identity.
@@ -173,6 +177,10 @@ export function createGraphProxy(options: GraphProxyOptions) {
         return deny(res, 401, 190, 'Invalid broker API key');
       }
       tenantId = principal.tenantId;
+      if (segments.slice(2).some((e) => !EDGE.test(e)) || OBJECT_QUERY.some((k) => query.has(k))) {
+        status = 403;
+        return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
+      }
       if (!OBJECT_ID.test(objectId) || !(await options.isAllowedObject(tenantId, objectId))) {
         status = 403;
         return deny(
