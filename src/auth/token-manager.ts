@@ -61,6 +61,11 @@ export interface TokenPolicies {
   concurrency: number;
   /** How often the scheduler asks the store for work that other instances scheduled. Default 60 s. */
   pollIntervalMs: number;
+  /**
+   * Last resort when a rotation notice from another instance was lost: a cached token older than this is re-read
+   * from the store in the background on its next use (the call itself is served from memory). Default 5 minutes.
+   */
+  cacheTtlMs: number;
 }
 
 export const DEFAULT_TOKEN_POLICIES: Readonly<TokenPolicies> = Object.freeze({
@@ -74,6 +79,7 @@ export const DEFAULT_TOKEN_POLICIES: Readonly<TokenPolicies> = Object.freeze({
   batchSize: 100,
   concurrency: 4,
   pollIntervalMs: 60_000,
+  cacheTtlMs: 300_000,
 });
 
 export interface TokenManagerOptions {
@@ -145,6 +151,8 @@ interface CacheEntry {
   token: Secret;
   status: CredentialStatus;
   lastError: string | null;
+  /** When this entry was read from the store (or written by us), on the manager's clock: the TTL counts from it. */
+  loadedAtMs: number;
 }
 
 const TERMINAL: ReadonlySet<CredentialStatus> = new Set(['invalid', 'expired', 'revoked']);
@@ -200,6 +208,8 @@ export class TokenManager {
   readonly #dueAt = new Map<string, number>();
   readonly #renewing = new Map<string, Promise<CredentialRecord>>();
   readonly #suspects = new Map<string, Promise<Secret | undefined>>();
+  /** Background re-reads in flight (TTL expiry, rotation notices), one per credential. */
+  readonly #reloading = new Map<string, Promise<unknown>>();
   readonly #pending = new Set<Promise<unknown>>();
   #running = false;
   #loop: Promise<void> | undefined;
@@ -250,6 +260,7 @@ export class TokenManager {
       'batchSize',
       'concurrency',
       'pollIntervalMs',
+      'cacheTtlMs',
     ] as const) {
       if (!Number.isFinite(policies[key]) || policies[key] <= 0) {
         throw new WacloudError('CONFIG_INVALID', `policies.${key} must be a positive number`);
@@ -303,8 +314,59 @@ export class TokenManager {
   /** The current token of a credential. Throws {@link CredentialUnavailableError} once it is invalid, expired or revoked. */
   getToken(credentialId: string): Secret | Promise<Secret> {
     const entry = this.#cache.get(credentialId);
-    if (entry) return this.#usable(entry);
+    if (entry) {
+      // Stale (a rotation notice may have been lost): serve this one, re-read in the background.
+      if (this.clock.now() - entry.loadedAtMs >= this.policies.cacheTtlMs)
+        this.#reloadInBackground(credentialId);
+      return this.#usable(entry);
+    }
     return this.#load(credentialId).then((e) => this.#usable(e));
+  }
+
+  #reloadInBackground(id: string): void {
+    if (this.#reloading.has(id)) return;
+    const p = this.refreshFromStore(id)
+      .catch((err) => {
+        // The store is unreachable: keep serving the cached token; count the TTL again before the next try.
+        const entry = this.#cache.get(id);
+        if (entry) entry.loadedAtMs = this.clock.now();
+        this.#logger.warn('token manager: could not re-read a credential', { credentialId: id, err });
+      })
+      .finally(() => this.#reloading.delete(id));
+    this.#reloading.set(id, p);
+    this.#track(p);
+  }
+
+  /**
+   * Another instance stored `version` of a credential (a rotation notice): re-reads it when the cached version is
+   * older. Nothing happens for credentials this instance has not used (their first use reads the store anyway).
+   */
+  async reload(credentialId: string, version: number): Promise<void> {
+    const entry = this.#cache.get(credentialId);
+    if (!entry || entry.version >= version) return;
+    await this.refreshFromStore(credentialId);
+  }
+
+  /** Re-reads every cached credential (after a lost listener connection: notices may have been missed). */
+  async resyncAll(): Promise<{ checked: number; changed: number }> {
+    const ids = [...this.#cache.keys()];
+    let changed = 0;
+    let i = 0;
+    const worker = async (): Promise<void> => {
+      while (i < ids.length) {
+        const id = ids[i++] as string;
+        const before = this.#cache.get(id)?.version;
+        const rec = await this.refreshFromStore(id);
+        if (rec?.version !== before) changed++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, ids.length) }, worker));
+    return { checked: ids.length, changed };
+  }
+
+  /** Version of a credential's cached token, if any (diagnostics and tests). */
+  cachedVersion(credentialId: string): number | undefined {
+    return this.#cache.get(credentialId)?.version;
   }
 
   #usable(entry: CacheEntry): Secret {
@@ -334,6 +396,7 @@ export class TokenManager {
       token: rec.token,
       status: rec.status,
       lastError: rec.lastError,
+      loadedAtMs: this.clock.now(),
     });
     this.#dueAt.set(rec.id, rec.nextCheckAtMs);
     return changed;

@@ -16,6 +16,8 @@ import { createGraphError } from '../core/graph-error.js';
 import type { Logger } from '../core/logger.js';
 import { type Secret, scrubText } from '../core/secret.js';
 import { GraphClient } from '../graph/graph-client.js';
+import type { RotationBus } from '../scale/rotation-bus.js';
+import type { SendLimiter } from '../scale/send-limiter.js';
 import type { Transport } from '../transport/types.js';
 import { createUndiciTransport } from '../transport/undici-transport.js';
 import { createNodeWebhookHandler } from '../webhooks/adapters/node.js';
@@ -59,8 +61,12 @@ export interface BrokerOptions {
   background?: boolean;
   /** Delivery worker tuning (tests use short delays). */
   delivery?: { baseDelayMs?: number; maxAttempts?: number };
-  /** Extra hook per token event (the scale-out layer publishes rotations with it). */
+  /** Extra hook per token event. */
   onTokenEvent?: (event: TokenEvent) => void;
+  /** Scale-out: tells other instances about new token versions (PostgreSQL LISTEN/NOTIFY); started by `listen`. */
+  rotationBus?: RotationBus;
+  /** Scale-out: per-number send limits on `POST /{phone-number-id}/messages` in the Graph proxy. Closed by `close`. */
+  sendLimiter?: SendLimiter;
 }
 
 export interface Broker {
@@ -138,6 +144,10 @@ export function createBroker(options: BrokerOptions): Broker {
     logger,
     policies,
     instanceId,
+    // Only versions this instance wrote are announced; the others apply them through `reload`.
+    onRotated: options.rotationBus
+      ? (info) => void options.rotationBus?.publish(info.credentialId, info.version)
+      : undefined,
   });
 
   const access = createAccessCache(store, clock);
@@ -245,8 +255,8 @@ export function createBroker(options: BrokerOptions): Broker {
     if (!credentialId) return undefined;
     try {
       const token = await manager.getToken(credentialId);
-      const record = await manager.getCredential(credentialId);
-      return { token, credentialId, version: record?.version ?? 0 };
+      // The cached version goes with the cached token (a store read here could be newer than the token served).
+      return { token, credentialId, version: manager.cachedVersion(credentialId) ?? 0 };
     } catch {
       return undefined;
     }
@@ -263,6 +273,9 @@ export function createBroker(options: BrokerOptions): Broker {
     },
     isAllowedObject: (tenantId, objectId) => access.isAllowedObject(tenantId, objectId),
     tokenFor,
+    admitSend: options.sendLimiter
+      ? (phoneNumberId) => (options.sendLimiter as SendLimiter).take(phoneNumberId)
+      : undefined,
     onTokenRejected: async (_tenantId, rejected, errorBody) => {
       // The token manager decides: a newer version (rotated meanwhile) to retry with, or inspect and mark invalid.
       const next = await manager
@@ -300,7 +313,16 @@ export function createBroker(options: BrokerOptions): Broker {
   app.get('/readyz', async (c) => {
     try {
       await store.ping();
-      return ready ? c.json({ status: 'ready', engine: store.engine }) : c.json({ status: 'starting' }, 503);
+      if (!ready) return c.json({ status: 'starting' }, 503);
+      // Still ready when degraded: the cache TTL covers a missing listener, the local share a missing Redis.
+      const bus = options.rotationBus?.state();
+      const limits = options.sendLimiter?.mode();
+      return c.json({
+        status: 'ready',
+        engine: store.engine,
+        ...(bus ? { rotationListener: bus } : {}),
+        ...(limits ? { sendLimits: limits } : {}),
+      });
     } catch {
       return c.json({ status: 'store unreachable' }, 503);
     }
@@ -344,6 +366,10 @@ export function createBroker(options: BrokerOptions): Broker {
       const address = server.address() as AddressInfo;
       const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
       publicUrl ??= `http://${shownHost}:${address.port}`;
+      options.rotationBus?.start({
+        onRotation: (id, version) => manager.reload(id, version),
+        onResync: () => manager.resyncAll(),
+      });
       if (background) {
         manager.start();
         inbox.start();
@@ -368,6 +394,8 @@ export function createBroker(options: BrokerOptions): Broker {
       await inbox.stop();
       await deliveries.stop();
       await manager.close();
+      await options.rotationBus?.close();
+      await options.sendLimiter?.close();
       if (!options.transport) await transport.close();
       await store.close();
     },

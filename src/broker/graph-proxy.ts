@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import { classifyGraphError, type GraphErrorBody } from '../core/graph-error.js';
 import type { Secret } from '../core/secret.js';
 import { appSecretProofParams } from '../graph/appsecret-proof.js';
+import type { SendDecision } from '../scale/send-limiter.js';
+import { rateLimitHitBody } from '../scale/send-limiter.js';
 import { graphErrorBody } from './graph-error-body.js';
 
 /** Who is calling, from a broker API key. */
@@ -40,6 +43,11 @@ export interface GraphProxyOptions {
     rejected: ProxyToken,
     error: GraphErrorBody,
   ): Promise<ProxyToken | undefined>;
+  /**
+   * Per-number send limit, asked once per `POST /{phone-number-id}/messages` before anything is forwarded. A refusal
+   * answers 429 with Meta's own 130429 body.
+   */
+  admitSend?(phoneNumberId: string): SendDecision | Promise<SendDecision>;
   /** An object the tenant created through the proxy (uploaded media, a template): it may address it later. */
   rememberObject?(tenantId: string, objectId: string): void;
   observe?(event: {
@@ -189,6 +197,26 @@ export function createGraphProxy(options: GraphProxyOptions) {
           200,
           `(#200) This API key may not access ${OBJECT_ID.test(objectId) ? 'object' : 'path'} ${objectId.slice(0, 64)}`,
         );
+      }
+      if (
+        options.admitSend &&
+        segments.length === 3 &&
+        segments[2] === 'messages' &&
+        (req.method ?? '').toUpperCase() === 'POST'
+      ) {
+        const decision = await options.admitSend(objectId);
+        if (!decision.ok) {
+          status = 429;
+          const body = rateLimitHitBody(`wacloud-${randomBytes(8).toString('base64url')}`);
+          // Meta documents no Retry-After for 130429; ours says when the window frees a slot (SDKs honour it).
+          res.writeHead(429, {
+            'content-type': 'application/json; charset=UTF-8',
+            'content-length': Buffer.byteLength(body),
+            'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))),
+          });
+          res.end(body);
+          return;
+        }
       }
       for (const k of STRIPPED_QUERY) query.delete(k);
       let token = await options.tokenFor(tenantId, objectId);

@@ -29,6 +29,14 @@ export interface WacloudConfig {
   masterKey: Secret | undefined;
   brokerPort: number;
   redisUrl: Secret | undefined;
+  /** `DATABASE_LISTEN_URL`: a direct/session-mode PostgreSQL URL for the broker's LISTEN connection (PgBouncer). */
+  databaseListenUrl: Secret | undefined;
+  /** `WACLOUD_INSTANCES`: broker instances sharing the work; without Redis each takes 1/n of a send limit. */
+  instances: number;
+  /** `WACLOUD_SEND_RATE_LIMIT`: messages per second per phone number through the proxy (Meta: 80); 0 = off. */
+  sendRateLimit: number;
+  /** `WACLOUD_SEND_RATE_LIMIT_OVERRIDES`: `id=mps,id=mps` for numbers Meta upgraded (e.g. to 1000). */
+  sendRateLimitOverrides: Record<string, number>;
 }
 
 /** Explicit options; each wins over its environment variable. Option names follow the seed SDK's. */
@@ -51,6 +59,9 @@ export interface ConfigOptions {
   masterKey?: string | Secret;
   port?: number;
   redisUrl?: string | Secret;
+  databaseListenUrl?: string | Secret;
+  instances?: number;
+  sendRateLimit?: number;
 }
 
 export interface LoadConfigOptions {
@@ -205,6 +216,36 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
     );
   }
 
+  const redisUrl = secretOf(options.redisUrl ?? get('REDIS_URL')?.[1], 'redis-url');
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl.reveal())) {
+    throw new ConfigError(
+      'REDIS_URL',
+      'must be a redis:// or rediss:// URL (leave it unset to run without Redis)',
+    );
+  }
+  const listenUrl = secretOf(options.databaseListenUrl ?? get('DATABASE_LISTEN_URL')?.[1], 'database-url');
+  if (listenUrl && !/^postgres(ql)?:\/\//.test(listenUrl.reveal())) {
+    throw new ConfigError(
+      'DATABASE_LISTEN_URL',
+      'must be a postgres:// URL (a direct or session-mode connection)',
+    );
+  }
+  if (listenUrl && !dbUrl) {
+    throw new ConfigError(
+      'DATABASE_LISTEN_URL',
+      'is set but DATABASE_URL is not (it is only used with PostgreSQL)',
+    );
+  }
+  const instances =
+    options.instances !== undefined
+      ? ['options.instances', String(options.instances)]
+      : get('WACLOUD_INSTANCES');
+  const rate =
+    options.sendRateLimit !== undefined
+      ? ['options.sendRateLimit', String(options.sendRateLimit)]
+      : get('WACLOUD_SEND_RATE_LIMIT');
+  const overrides = get('WACLOUD_SEND_RATE_LIMIT_OVERRIDES');
+
   return {
     accessToken: secretOf(options.accessToken ?? get('CLOUD_API_ACCESS_TOKEN')?.[1], 'access-token'),
     phoneNumberId: phone ? parseId(phone[0], phone[1]) : undefined,
@@ -226,6 +267,25 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
     databaseUrl: dbUrl,
     masterKey: secretOf(options.masterKey ?? get('WACLOUD_MASTER_KEY')?.[1], 'master-key'),
     brokerPort: brokerPort ? parseIntIn(brokerPort[0], brokerPort[1], 0, 65535) : 8080,
-    redisUrl: secretOf(options.redisUrl ?? get('REDIS_URL')?.[1], 'redis-url'),
+    redisUrl,
+    databaseListenUrl: listenUrl,
+    instances: instances ? parseIntIn(instances[0], instances[1], 1, 10_000) : 1,
+    sendRateLimit: rate ? parseIntIn(rate[0], rate[1], 0, 1_000_000) : 80,
+    sendRateLimitOverrides: overrides ? parseRateOverrides(overrides[0], overrides[1]) : {},
   };
+}
+
+/** `id=mps,id=mps` → a map; one ConfigError naming the variable on anything else. */
+function parseRateOverrides(variable: string, value: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of value.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const m = /^(\d{1,32})\s*=\s*([1-9]\d{0,6})$/.exec(item);
+    if (!m) {
+      throw new ConfigError(variable, `${shown(item)} is not "<phone-number-id>=<messages per second>"`);
+    }
+    out[m[1] as string] = Number(m[2]);
+  }
+  return out;
 }

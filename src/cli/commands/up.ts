@@ -82,12 +82,14 @@ export const command: CliCommand = {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     const { createBrokerLogger } = await import('../../broker/logger.js');
     const logger = createBrokerLogger({ level, destination: { write: (l) => io.stderr(l) } });
-    const { loadMasterKey } = await import('../../vault/crypto/master-key.js');
-    const master = loadMasterKey({
+    const { resolveMasterKey } = await import('../../vault/crypto/master-key.js');
+    // WACLOUD_MASTER_KEY may be a secret reference (file:, vault://, aws-sm://, gcp-sm://): fetched once, here.
+    const master = await resolveMasterKey({
       masterKey: config.masterKey,
       dataDir: config.dataDir,
       logger,
       createIfMissing: true,
+      secretSources: { env: io.env },
     });
 
     let sandbox: import('../../broker/sandbox.js').Sandbox | undefined;
@@ -124,6 +126,24 @@ export const command: CliCommand = {
       throw err;
     }
     const brokerStore = vaultBrokerStore(store);
+    // Scale-out (docs/deployment.md): rotation notices between instances on PostgreSQL; per-number send limits,
+    // shared through Redis when REDIS_URL is set, else this instance's share (WACLOUD_INSTANCES).
+    const { createSendLimiter } = await import('../../scale/send-limiter.js');
+    const sendLimiter = createSendLimiter({
+      limit: config.sendRateLimit,
+      overrides: config.sendRateLimitOverrides,
+      instances: config.instances,
+      redisUrl: config.redisUrl,
+      logger,
+    });
+    let rotationBus: import('../../scale/rotation-bus.js').RotationBus | undefined;
+    if (store.engine === 'postgres' && config.databaseUrl) {
+      const { createStoreRotationBus } = await import('../../scale/rotation-bus.js');
+      rotationBus = await createStoreRotationBus(store.credentials.db, {
+        listenUrl: config.databaseListenUrl ?? config.databaseUrl,
+        logger,
+      });
+    }
     const { createBroker } = await import('../../broker/broker.js');
     const broker = createBroker({
       store: brokerStore,
@@ -142,6 +162,8 @@ export const command: CliCommand = {
       // In the sandbox, token lifetimes follow the emulator's virtual clock: advancing it ages the tokens.
       clock: sandbox?.emulator.clock,
       logger,
+      rotationBus,
+      sendLimiter,
     });
     let url: string;
     try {
