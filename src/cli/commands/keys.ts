@@ -17,7 +17,8 @@ const usage = `wacloud keys <status|rotate|rewrap-master> [options]
                  rotation); afterwards set WACLOUD_MASTER_KEY to that key
 
 The store is the one the broker uses: DATABASE_URL (PostgreSQL) or SQLite in WACLOUD_DATA_DIR; the master key is
-WACLOUD_MASTER_KEY or the key file in the data dir.`;
+WACLOUD_MASTER_KEY (the key, or a secret reference such as file:/run/secrets/key or vault://host:8200/secret/path#field)
+or the key file in the data dir.`;
 
 /** `wacloud keys status | rotate | rewrap-master`: the vault's keyring at a terminal. */
 export const command: CliCommand = {
@@ -54,9 +55,20 @@ async function open(io: CliIo) {
   const config = loadConfig({}, { env: io.env, cwd: io.cwd });
   const { openStore } = await import('../../vault/store/open-store.js');
   // Key commands never create a master key: a missing one means the wrong data dir or a missing variable.
-  const store = await openStore(config, { logger: stderrLogger(io), createMasterKey: false });
+  const store = await openStore(config, {
+    logger: stderrLogger(io),
+    createMasterKey: false,
+    // WACLOUD_MASTER_KEY may be a secret reference; VAULT_TOKEN and env: references come from this environment.
+    secretSources: { env: io.env },
+  });
   const where = store.engine === 'sqlite' ? join(config.dataDir, 'wacloud.db') : 'PostgreSQL (DATABASE_URL)';
   return { store, where };
+}
+
+function masterKeyOrigin(s: { masterKeySource: string; masterKeyReference?: string | undefined }): string {
+  if (s.masterKeySource === 'env') return 'WACLOUD_MASTER_KEY';
+  if (s.masterKeySource === 'reference') return `WACLOUD_MASTER_KEY -> ${s.masterKeyReference}`;
+  return s.masterKeySource === 'file' ? 'key file in the data dir' : 'option';
 }
 
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
@@ -69,7 +81,7 @@ async function status(args: string[], io: CliIo): Promise<number> {
     printResult(io, booleanFlag(values, 'json'), { engine: store.engine, ...s }, () => {
       const lines = [
         `store:       ${store.engine} ${where}`,
-        `master key:  ${s.masterKeyId} (${s.masterKeySource === 'env' ? 'WACLOUD_MASTER_KEY' : s.masterKeySource === 'file' ? 'key file in the data dir' : 'option'})`,
+        `master key:  ${s.masterKeyId} (${masterKeyOrigin(s)})`,
         `active key:  ${s.activeKeyId ?? '(none)'}`,
         '',
         `${'KEY ID'.padEnd(16)} ${'STATE'.padEnd(9)} ${'CREATED'.padEnd(20)} ${'RETIRED'.padEnd(20)} ROWS`,

@@ -16,4 +16,6 @@ export {
   type MasterKey,
   masterKeyId,
   parseMasterKey,
+  type ResolveMasterKeyOptions,
+  resolveMasterKey,
 } from './master-key.js';

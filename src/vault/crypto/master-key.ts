@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { Secret } from '../../core/secret.js';
+import type { SecretSourceFromUrlOptions } from '../secret-sources/secret-reference.js';
 import { KEY_BYTES } from './aead.js';
 import { CryptoError } from './crypto-error.js';
 
@@ -22,10 +23,15 @@ export interface MasterKey {
   readonly key: Buffer;
   /** A public fingerprint (HMAC of a constant under the key): tells keys apart, reveals nothing. */
   readonly id: string;
-  /** Where it came from: `WACLOUD_MASTER_KEY`, the generated file, or an explicit option. */
-  readonly source: 'env' | 'file' | 'option';
+  /**
+   * Where it came from: `WACLOUD_MASTER_KEY` holding the key (`env`) or a secret reference to it (`reference`), the
+   * generated file, or an explicit option.
+   */
+  readonly source: 'env' | 'reference' | 'file' | 'option';
   /** The file path when `source` is `file`. */
   readonly path?: string;
+  /** Which secret source and key held it when `source` is `reference` (names only, never a credential). */
+  readonly reference?: string;
 }
 
 /** File name of the generated master key in the data dir. */
@@ -80,6 +86,12 @@ export interface LoadMasterKeyOptions {
  * not next to the data it protects).
  */
 export function loadMasterKey(options: LoadMasterKeyOptions): MasterKey {
+  if (options.masterKey && referenceText(options.masterKey) !== undefined) {
+    throw new ConfigError(
+      'WACLOUD_MASTER_KEY',
+      'holds a secret reference, which must be fetched first: use resolveMasterKey (async) or openStore',
+    );
+  }
   if (options.masterKey) {
     const key = parseMasterKey(options.masterKey);
     return { key, id: masterKeyId(key), source: 'env' };
@@ -117,6 +129,66 @@ export function loadMasterKey(options: LoadMasterKeyOptions): MasterKey {
     { path, masterKeyId: masterKeyId(key) },
   );
   return { key, id: masterKeyId(key), source: 'file', path };
+}
+
+/** The trimmed text of a `WACLOUD_MASTER_KEY` that is a secret reference (`vault://…`, `file:…`), else undefined. */
+function referenceText(value: Secret): string | undefined {
+  const text = value.reveal().trim();
+  // Checked without importing the sources: a raw key (hex or base64) never contains ':'.
+  return /^(env|file|dotenv):|^(vault|vault\+http|aws-sm|gcp-sm):\/\//.test(text) ? text : undefined;
+}
+
+export interface ResolveMasterKeyOptions extends LoadMasterKeyOptions {
+  /**
+   * How to reach the secret source when `WACLOUD_MASTER_KEY` is a reference: `env` (for `env:` references and
+   * VAULT_TOKEN / VAULT_NAMESPACE; default process.env), Vault token, AWS client options, GCP token provider,
+   * transport, `timeoutMs` (default 10 s per request).
+   */
+  secretSources?: Omit<SecretSourceFromUrlOptions, 'variable'>;
+}
+
+/**
+ * {@link loadMasterKey}, plus `WACLOUD_MASTER_KEY` as a secret reference: `file:/run/secrets/wacloud_master_key`,
+ * `vault://vault.internal:8200/secret/wacloud/prod#master_key`, `aws-sm://wacloud/prod#master_key`,
+ * `gcp-sm://project/wacloud-master-key`, `dotenv:/etc/wacloud/keys.env#MASTER`, `env:OTHER_VARIABLE`. The value is
+ * fetched once, at start, and must be a key in the same form as the variable itself (64 hex or 44 base64 chars).
+ * A source that cannot be read is a {@link SecretSourceError}; a missing secret or a value that is not a key is a
+ * ConfigError naming `WACLOUD_MASTER_KEY`. Neither ever quotes the value.
+ */
+export async function resolveMasterKey(options: ResolveMasterKeyOptions): Promise<MasterKey> {
+  const ref = options.masterKey ? referenceText(options.masterKey) : undefined;
+  if (ref === undefined) return loadMasterKey(options);
+  const variable = 'WACLOUD_MASTER_KEY';
+  const { secretSourceFromUrl } = await import('../secret-sources/secret-reference.js');
+  const { SecretSourceError } = await import('../secret-sources/secret-source-error.js');
+  const { source, key } = secretSourceFromUrl(ref, { ...options.secretSources, variable });
+  const where = `${source.name} ${key}`;
+  let value: Secret | undefined;
+  try {
+    value = await source.get(key);
+  } catch (err) {
+    if (err instanceof SecretSourceError) {
+      // Same failure and source, with the variable named: the source's message never holds the value.
+      throw new SecretSourceError(
+        err.failure,
+        err.source,
+        `cannot read ${variable} (${key}): ${err.message.slice(err.source.length + 2)}`,
+        { key, httpStatus: err.httpStatus, cause: err },
+      );
+    }
+    throw err;
+  }
+  if (value === undefined) {
+    throw new ConfigError(variable, `points at ${where}, which does not exist`);
+  }
+  let bytes: Buffer;
+  try {
+    bytes = parseMasterKey(value, variable);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ConfigError(variable, `the value at ${where} ${err.message.slice(variable.length + 2)}`);
+  }
+  return { key: bytes, id: masterKeyId(bytes), source: 'reference', reference: where };
 }
 
 function readMasterKeyFile(path: string, logger: Logger | undefined): MasterKey {

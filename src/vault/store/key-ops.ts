@@ -46,6 +46,8 @@ export interface KeyringStatus {
   activeKeyId: string | undefined;
   masterKeyId: string;
   masterKeySource: MasterKey['source'];
+  /** The secret source and key the master key was read from, when `masterKeySource` is `reference`. */
+  masterKeyReference?: string;
   keys: KeyStatus[];
   /** Rows under a key id the keyring does not have (should be 0; non-zero means data that cannot be decrypted). */
   orphanRows: Record<string, number>;
@@ -187,6 +189,7 @@ export function createKeyOps(
         activeKeyId: keys.keyring.activeKeyId,
         masterKeyId: keys.master.id,
         masterKeySource: keys.master.source,
+        ...(keys.master.reference ? { masterKeyReference: keys.master.reference } : {}),
         orphanRows,
         keys: records.map((r) => {
           const per = counts.get(r.keyId) ?? {};

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../../core/clock.js';
 import type { WacloudConfig } from '../../core/config.js';
 import { type Logger, silentLogger } from '../../core/logger.js';
-import { loadMasterKey, type MasterKey } from '../crypto/master-key.js';
+import { type MasterKey, type ResolveMasterKeyOptions, resolveMasterKey } from '../crypto/master-key.js';
 import { type ApiKeyRepository, createApiKeyRepository } from './api-keys.js';
 import { type AuditLog, createAuditLog } from './audit.js';
 import { SqlCredentialStore } from './credentials.js';
@@ -50,6 +50,8 @@ export interface OpenStoreOptions {
   clock?: Clock;
   /** Use this master key instead of resolving one from config (tests, key ceremonies). */
   masterKey?: MasterKey;
+  /** How to reach the secret source when `WACLOUD_MASTER_KEY` is a reference (`vault://…`, `file:…`, …). */
+  secretSources?: ResolveMasterKeyOptions['secretSources'];
   /** Don't generate a master key file when none exists (read-only tools). Default: generate. */
   createMasterKey?: boolean;
   /** PostgreSQL: schema to use (search_path of every pooled connection), pool size, connect timeout. */
@@ -62,8 +64,8 @@ export interface OpenStoreOptions {
 
 /**
  * Opens the store: PostgreSQL when `config.databaseUrl` is set, else SQLite in `config.dataDir`. Runs pending
- * migrations, resolves the master key (`WACLOUD_MASTER_KEY`, else a generated key file) and loads the keyring,
- * creating the first data key in a new store.
+ * migrations, resolves the master key (`WACLOUD_MASTER_KEY`, the key or a secret reference to it, else a generated
+ * key file) and loads the keyring, creating the first data key in a new store.
  *
  * @example
  * const store = await openStore(loadConfig(), { logger });
@@ -72,15 +74,17 @@ export interface OpenStoreOptions {
 export async function openStore(config: StoreConfig, options: OpenStoreOptions = {}): Promise<Store> {
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  // Resolve the key before touching the database: a bad WACLOUD_MASTER_KEY fails fast with a ConfigError.
+  // Resolve the key before touching the database: a bad WACLOUD_MASTER_KEY, or a reference to a secret source that
+  // cannot be read, fails fast and changes nothing.
   const master =
     options.masterKey ??
-    loadMasterKey({
+    (await resolveMasterKey({
       masterKey: config.masterKey,
       dataDir: config.dataDir,
       logger,
       createIfMissing: options.createMasterKey !== false,
-    });
+      ...(options.secretSources ? { secretSources: options.secretSources } : {}),
+    }));
   if (config.databaseUrl && master.source === 'file') {
     // Each host would generate its own file; the second broker instance could not read the first one's tokens.
     logger.warn(
