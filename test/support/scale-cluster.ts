@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,13 +115,15 @@ export interface ClusterOptions {
   serverUrl: string;
   /** Extra environment for every instance (lease, poll, ...). */
   env?: Record<string, string>;
-  /** Point the instances' Graph at this URL instead of the emulator (a recording proxy in front of it). */
-  graphUrl?: string;
+  /** Put a recording proxy between the instances and the emulator (which token each Graph call carried). */
+  recordGraph?: boolean;
 }
 
 export interface ScaleCluster {
   db: ScaleDatabase;
   emulator: EmulatorProcess;
+  /** With `recordGraph`: every Graph call the instances made. */
+  recorder: GraphRecorder | undefined;
   instances: BrokerInstance[];
   /** The same store as the instances, opened in the test process with the same master key. */
   store: Store;
@@ -172,6 +174,8 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
   try {
     const emulator = await startEmulatorProcess();
     started.push({ stop: () => emulator.proc.stop(3_000) });
+    const recorder = options.recordGraph ? await startGraphRecorder(emulator.url) : undefined;
+    if (recorder) started.push(recorder);
     db = await createScaleDatabase(options.serverUrl);
     const masterKey = randomBytes(32).toString('base64');
     store = await openStore(
@@ -196,7 +200,7 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
     const env: Record<string, string> = {
       WA_APP_ID: emulator.appId,
       WA_APP_SECRET: emulator.appSecret,
-      WA_GRAPH_URL: options.graphUrl ?? emulator.url,
+      WA_GRAPH_URL: recorder?.url ?? emulator.url,
       WA_DIALOG_URL: emulator.url,
       DATABASE_URL: db.url,
       WACLOUD_MASTER_KEY: masterKey,
@@ -219,6 +223,7 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
     return {
       db,
       emulator,
+      recorder,
       instances,
       store,
       broker,
@@ -413,6 +418,62 @@ export async function startSubscriber(): Promise<{
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     received,
     close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** One Graph call seen by the recorder: the path and the bearer token it carried. */
+export interface RecordedCall {
+  method: string;
+  path: string;
+  token: string | undefined;
+}
+
+export interface GraphRecorder {
+  url: string;
+  calls: RecordedCall[];
+  stop(): Promise<void>;
+}
+
+/** A pass-through HTTP proxy to `target` that records each call's path and bearer token (header or query). */
+export async function startGraphRecorder(target: string): Promise<GraphRecorder> {
+  const upstream = new URL(target);
+  const calls: RecordedCall[] = [];
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', upstream);
+    const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    calls.push({
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      token: auth ?? url.searchParams.get('access_token') ?? undefined,
+    });
+    const out = request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    out.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.pipe(out);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    stop: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
         server.close(() => r());
