@@ -433,5 +433,8 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
     return c.json({ data: await ctx.store.audit.list({ tenantId, limit: 200 }) });
   });
 
+  // Anything else under /api/v1 (including paths a `..` folded into) is a JSON 404 here, not a dashboard redirect.
+  api.all('*', (c) => c.json({ error: { code: 'not_found', message: 'no such route' } }, 404));
+
   return api;
 }

@@ -258,6 +258,8 @@ export async function setUpTenant(
     category: 'UTILITY',
     components: [{ type: 'BODY', text: `Hello from ${name}` }],
   });
+  // Statuses come 0.2/1/3 s after a send by default; short delays keep set-up quick and the world still afterwards.
+  await control(h, 'webhooks/config', { status_delays_ms: { sent: 0, delivered: 20, read: 40 } });
   await graph(`${ids.phoneNumberId}/messages`, {
     messaging_product: 'whatsapp',
     to: seed.recipient,
@@ -272,9 +274,14 @@ export async function setUpTenant(
     const deliveries = await call<{ data: Array<{ id: string; status: string }> }>(
       `/tenants/${ids.tenantId}/deliveries`,
     );
-    deliveryId = deliveries.data.find((d) => d.status === 'delivered')?.id;
-    const hooks = await call<{ data: Array<{ id: string; tenantId: string | null }> }>('/webhooks');
-    inboxId = hooks.data.find((w) => w.tenantId === ids.tenantId)?.id;
+    // sent, delivered and read: three webhooks in, three deliveries out.
+    const done = deliveries.data.filter((d) => d.status === 'delivered');
+    deliveryId = done.length >= 3 ? done[0]?.id : undefined;
+    const hooks = await call<{ data: Array<{ id: string; tenantId: string | null; status: string }> }>(
+      '/webhooks',
+    );
+    const mine = hooks.data.filter((w) => w.tenantId === ids.tenantId && w.status === 'processed');
+    inboxId = mine.length >= 3 ? mine[0]?.id : undefined;
     if (!deliveryId || !inboxId) await new Promise((r) => setTimeout(r, 100));
   }
   if (!deliveryId || !inboxId) throw new Error(`${name}: no webhook reached the broker and its subscriber`);
