@@ -32,6 +32,8 @@ export interface MasterKey {
   readonly path?: string;
   /** Which secret source and key held it when `source` is `reference` (names only, never a credential). */
   readonly reference?: string;
+  /** True when this call generated the key file (first run): openStore removes it again if the database disagrees. */
+  readonly generated?: boolean;
 }
 
 /** File name of the generated master key in the data dir. */
@@ -128,7 +130,7 @@ export function loadMasterKey(options: LoadMasterKeyOptions): MasterKey {
     'WACLOUD_MASTER_KEY is not set: generated a master key file next to the data (mode 0600). Back it up: without it the stored tokens cannot be decrypted. In production, set WACLOUD_MASTER_KEY from a secret manager.',
     { path, masterKeyId: masterKeyId(key) },
   );
-  return { key, id: masterKeyId(key), source: 'file', path };
+  return { key, id: masterKeyId(key), source: 'file', path, generated: true };
 }
 
 /** The trimmed text of a `WACLOUD_MASTER_KEY` that is a secret reference (`vault://…`, `file:…`), else undefined. */

@@ -70,6 +70,11 @@ export function toStoreError(err: unknown, op: string, engine: StoreEngine): Wac
         `${op}: the database is full (SQLITE_FULL: disk full or size limit reached); nothing was written`,
         { cause: err },
       );
+    case '53100': // disk_full: the statement (and its transaction) is rolled back
+      return new StoreError(
+        `${op}: the database is full (PostgreSQL 53100 disk_full: no space left for the database); nothing was written`,
+        { cause: err },
+      );
     case 'SQLITE_BUSY':
     case 'SQLITE_LOCKED':
       return new StoreError(`${op}: the database is locked by another process (${code}); try again`, {
