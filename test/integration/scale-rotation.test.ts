@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTokenManager, type TokenManager, type TokenPolicies } from '../../src/auth/index.js';
+import { type Broker, createBroker } from '../../src/broker/broker.js';
+import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { Logger } from '../../src/core/logger.js';
 import { Secret } from '../../src/core/secret.js';
@@ -10,11 +12,12 @@ import {
   type RotationBus,
   rotationChannel,
 } from '../../src/scale/rotation-bus.js';
+import { createLocalSendLimiter } from '../../src/scale/send-limiter.js';
 import type { Store } from '../../src/vault/store/open-store.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { createTestStoreHome, type TestStoreHome } from '../support/store.js';
-import { type AuthWorld, createAuthWorld } from './auth-support.js';
+import { type AuthWorld, createAuthWorld, IN_PROCESS_URL } from './auth-support.js';
 
 const DAY = 86_400_000;
 const EXCHANGE = 'GET /oauth/access_token grant_type=fb_exchange_token';
@@ -268,5 +271,56 @@ describe.skipIf(!pgTestUrl)('scale-out on PostgreSQL: renewal once, rotation eve
     expect((await b.getToken(cred.id)).equals(v1)).toBe(true);
     await eventually(async () => (await b.getToken(cred.id)).equals(renewed.token), 'B re-read on TTL');
     expect(logLines.filter((l) => l.includes('cannot connect to PostgreSQL'))).toHaveLength(1);
+  });
+});
+
+describe.skipIf(!pgTestUrl)('two brokers on one PostgreSQL schema', () => {
+  it('a renewal on broker A reaches broker B through the wiring of createBroker; /readyz says how they coordinate', async () => {
+    const w = await createAuthWorld();
+    const home = await createTestStoreHome('postgres');
+    const brokers: Broker[] = [];
+    const readyz = async (b: Broker) =>
+      (await (await b.app.request('/readyz')).json()) as Record<string, unknown>;
+    try {
+      for (const name of ['a', 'b']) {
+        const store = await home.open();
+        const rotationBus = await createStoreRotationBus(store.credentials.db, {
+          listenUrl: home.pg?.url as Secret,
+        });
+        const broker = createBroker({
+          store: vaultBrokerStore(store),
+          appId: w.appId,
+          appSecret: new Secret(w.appSecret, 'app-secret'),
+          graphUrl: IN_PROCESS_URL,
+          dialogUrl: IN_PROCESS_URL,
+          transport: w.transport,
+          verifyToken: new Secret('verify-token-for-tests', 'verify-token'),
+          sessionKey: new Secret('k'.repeat(43), 'session'),
+          clock: w.emu.clock,
+          instanceId: name,
+          background: false,
+          rotationBus,
+          sendLimiter: createLocalSendLimiter(),
+        });
+        brokers.push(broker);
+        await broker.listen(0);
+      }
+      const [a, b] = brokers as [Broker, Broker];
+      for (const br of brokers) {
+        await eventually(async () => (await readyz(br)).rotationListener === 'listening', 'listening');
+      }
+      expect(await readyz(a)).toMatchObject({ status: 'ready', engine: 'postgres', sendLimits: 'local' });
+      const cred = await a.manager.addCredential({
+        tenantId: 'acme',
+        token: await w.mint('system_user_60d'),
+      });
+      await b.manager.getToken(cred.id);
+      const renewed = await a.manager.renew(cred.id);
+      await eventually(async () => (await b.manager.getToken(cred.id)).equals(renewed.token), 'B uses v2');
+    } finally {
+      for (const br of brokers) await br.close();
+      await home.cleanup();
+      await w.close();
+    }
   });
 });
