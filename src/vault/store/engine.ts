@@ -248,6 +248,12 @@ export function openPostgres(options: PostgresOpenOptions): Db {
   pool.on('error', (err) => {
     options.logger?.warn('PostgreSQL connection lost', { code: (err as { code?: string }).code });
   });
+  // Nor a checked-out one: pg emits the socket error on the client too (its query fails with it, and the pool drops
+  // the client on release), and the pool listens only while the client is idle. Without this, a PostgreSQL restart
+  // during a query ended the process ("Unhandled 'error' event", 57P01).
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const run = makeRun('postgres');
   return {
