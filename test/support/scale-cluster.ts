@@ -164,6 +164,13 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
   let store: Store | undefined;
   let sql: pg.Pool | undefined;
   const stopAll = async (): Promise<void> => {
+    // An instance that died on its own (not killed by a test) says why: its last output goes to the test log.
+    for (const i of instances) {
+      if (i.proc.proc.exitCode !== null && !killed.has(i.proc.proc.pid ?? -1))
+        console.log(
+          `[scale-cluster] ${i.id} exited with ${i.proc.proc.exitCode}:\n${i.proc.output().slice(-4000)}`,
+        );
+    }
     await Promise.allSettled(instances.map((i) => i.proc.stop(3_000)));
     await Promise.allSettled(started.map((s) => s.stop()));
     await store?.close().catch(() => undefined);
@@ -188,6 +195,7 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
     );
     sql = new pg.Pool({ connectionString: db.url, max: 4 });
     sql.on('error', () => undefined);
+    sql.on('connect', (client) => client.on('error', () => undefined));
     const broker = vaultBrokerStore(store);
     const admin = generateApiKey();
     await broker.apiKeys.create({
@@ -239,9 +247,15 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
   }
 }
 
+/** Processes the tests killed on purpose. */
+const killed = new Set<number>();
+
 /** SIGKILL to the instance's process group: no shutdown hook runs. */
 export async function killInstance(i: BrokerInstance): Promise<void> {
-  if (i.proc.proc.pid) process.kill(-i.proc.proc.pid, 'SIGKILL');
+  if (i.proc.proc.pid) {
+    killed.add(i.proc.proc.pid);
+    process.kill(-i.proc.proc.pid, 'SIGKILL');
+  }
   await i.proc.exited;
 }
 
