@@ -348,6 +348,14 @@ export function createBroker(options: BrokerOptions): Broker {
     void honoListener(req, res);
   });
   server.keepAliveTimeout = 65_000;
+  // Shutdown: responses still being served close their connection when done, so the drain ends with the last one.
+  let closing = false;
+  const inFlight = new Set<ServerResponse>();
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (closing) res.shouldKeepAlive = false;
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
 
   const background = options.background !== false;
   return {
@@ -386,10 +394,14 @@ export function createBroker(options: BrokerOptions): Broker {
     async close() {
       ready = false;
       // Stop taking requests, let in-flight ones finish (bounded), then stop workers and the store.
+      closing = true;
+      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      const idle = setInterval(() => server.closeIdleConnections(), 100);
       const forced = setTimeout(() => server.closeAllConnections(), 10_000);
       await closed;
+      clearInterval(idle);
       clearTimeout(forced);
       await inbox.stop();
       await deliveries.stop();
