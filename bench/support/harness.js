@@ -1,17 +1,30 @@
 // Shared benchmark harness: contenders measured side by side, interleaved, repeated; medians and ratios.
 import { fork } from 'node:child_process';
+import { median } from './report.js';
 
-/** Starts a server script in a child process; resolves { url, stop }. */
-export async function startServerProcess(scriptUrl, args = []) {
-  const child = fork(new URL(scriptUrl), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const port = await new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+/**
+ * Starts a server script in a child process; resolves { url, info, pid, stop } once it sends its first IPC message
+ * ({ port, ... }: `info`). `options.env` and `options.execArgv` go to the child.
+ */
+export async function startServerProcess(scriptUrl, args = [], options = {}) {
+  const child = fork(new URL(scriptUrl), args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: options.env ?? process.env,
+    execArgv: options.execArgv ?? [],
   });
+  const info = await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`${scriptUrl} exited with ${code}`)));
+  });
+  const port = info.port;
   return {
+    info,
+    pid: child.pid,
+    child,
     url: `http://127.0.0.1:${port}`,
     stop: () =>
       new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', resolve);
         child.kill('SIGTERM');
       }),
@@ -33,10 +46,51 @@ export async function throughput(fn, { concurrency, durationMs }) {
   return count / ((performance.now() - started) / 1000);
 }
 
-export function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+export { median } from './report.js';
+
+/**
+ * Open-loop load at a fixed rate: starts `fn` `rate` times a second for `durationMs` whatever the answers do, and
+ * returns every latency in ms measured from the moment the request was due (so a stalled server is charged for the
+ * queue it causes). Requests still in flight at the end are awaited.
+ */
+export async function fixedRate(fn, { rate, durationMs, maxInFlight = 4096 }) {
+  const latencies = [];
+  let errors = 0;
+  let dropped = 0;
+  let inFlight = 0;
+  const pending = new Set();
+  const intervalMs = 1000 / rate;
+  const start = performance.now();
+  let sent = 0;
+  const total = Math.floor((rate * durationMs) / 1000);
+  while (sent < total) {
+    const now = performance.now();
+    const due = Math.min(total, Math.floor((now - start) / intervalMs) + 1);
+    while (sent < due) {
+      const dueAt = start + sent * intervalMs;
+      sent++;
+      if (inFlight >= maxInFlight) {
+        dropped++;
+        continue;
+      }
+      inFlight++;
+      const p = fn().then(
+        () => latencies.push(performance.now() - dueAt),
+        () => errors++,
+      );
+      const tracked = p.finally(() => {
+        inFlight--;
+        pending.delete(tracked);
+      });
+      pending.add(tracked);
+    }
+    // Yield to the event loop (answers) until the next request is due; no busy spin when it is a while away, so the
+    // load generator does not eat a core the servers need.
+    const wait = start + sent * intervalMs - performance.now();
+    await new Promise((resolve) => (wait >= 1.5 ? setTimeout(resolve, 1) : setImmediate(resolve)));
+  }
+  await Promise.all([...pending]);
+  return { latencies, errors, dropped, seconds: (performance.now() - start) / 1000 };
 }
 
 /**

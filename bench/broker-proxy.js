@@ -1,0 +1,136 @@
+// Broker Graph proxy vs direct: the same wacloud SDK client sends the same message straight to the Graph API (the
+// emulator in its own process) and through the broker (its own process, SQLite store, a tenant key and a connected
+// credential). Throughput side by side, then latency at a fixed rate of half the measured direct maximum.
+// Budget (design.md): proxy >= 0.6x direct throughput; p99 added latency <= 2 ms at half load.
+//   npm run build && node bench/broker-proxy.js [--quick]
+import { createUndiciTransport, WhatsApp } from '../dist/index.js';
+import { compare, fixedRate, startServerProcess } from './support/harness.js';
+import { budgetRow, median, percentile, ratio, renderConsole } from './support/report.js';
+
+/** BENCH_PROFILE=dir: the broker writes a V8 CPU profile there (open it in Chrome DevTools or speedscope). */
+function profileArgs(name) {
+  const dir = process.env.BENCH_PROFILE;
+  return dir
+    ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`]
+    : [];
+}
+
+export const title = 'Broker Graph proxy vs direct';
+
+export async function run({ quick = false } = {}) {
+  const concurrency = 64;
+  const tput = quick
+    ? { rounds: 3, durationMs: 500, warmupMs: 300 }
+    : { rounds: 5, durationMs: 1500, warmupMs: 500 };
+  const latency = quick ? { rounds: 2, durationMs: 1500 } : { rounds: 3, durationMs: 4000 };
+  const emulator = await startServerProcess(new URL('./support/emulator-upstream.js', import.meta.url));
+  const { seed } = emulator.info;
+  let broker;
+  const clients = [];
+  try {
+    broker = await startServerProcess(
+      new URL('./support/broker-server.js', import.meta.url),
+      [
+        JSON.stringify({
+          upstreamUrl: emulator.url,
+          appId: seed.appId,
+          appSecret: seed.appSecret,
+          token: seed.accessToken,
+          phoneNumberId: seed.phoneNumberId,
+          wabaId: seed.wabaId,
+        }),
+      ],
+      { execArgv: profileArgs('broker') },
+    );
+    const client = (graphUrl, accessToken) => {
+      const wa = new WhatsApp({
+        accessToken,
+        phoneNumberId: seed.phoneNumberId,
+        graphUrl,
+        transport: createUndiciTransport({ connectionsPerOrigin: 256 }),
+        configSource: { env: {}, envFile: false },
+      });
+      clients.push(wa);
+      return async () => {
+        const res = await wa.messages.text({ to: seed.recipient, body: 'hello' });
+        if (!res.messages) throw new Error('unexpected response');
+      };
+    };
+    const direct = client(emulator.url, seed.accessToken);
+    const proxied = client(`${broker.url}/graph`, broker.info.apiKey);
+    // One send each way first: a wrong setup fails here, loudly, not as a zero in the table.
+    await direct();
+    await proxied();
+
+    const results = await compare(
+      [
+        { name: 'direct (SDK → emulator)', run: direct },
+        { name: 'through the broker (SDK → broker → emulator)', run: proxied },
+      ],
+      { ...tput, concurrency },
+    );
+    const [d, p] = results;
+    const rows = [
+      { name: `${d.name}, ${concurrency} concurrent`, value: d.rps, unit: 'req/s', ratio: 1 },
+      {
+        name: `${p.name}, ${concurrency} concurrent`,
+        value: p.rps,
+        unit: 'req/s',
+        ratio: ratio(p.rps, d.rps),
+      },
+      budgetRow('proxy ÷ direct throughput', ratio(p.rps, d.rps), 'x', '>= 0.6x'),
+    ];
+
+    // Half of the direct maximum, open loop: latencies from the moment each request was due.
+    const rate = Math.max(50, Math.round(d.rps / 2));
+    const lat = { direct: { p50: [], p99: [] }, proxy: { p50: [], p99: [] } };
+    let errors = 0;
+    for (let r = 0; r < latency.rounds; r++) {
+      const order = r % 2 ? ['proxy', 'direct'] : ['direct', 'proxy'];
+      for (const which of order) {
+        const out = await fixedRate(which === 'direct' ? direct : proxied, {
+          rate,
+          durationMs: latency.durationMs,
+        });
+        errors += out.errors + out.dropped;
+        lat[which].p50.push(percentile(out.latencies, 50));
+        lat[which].p99.push(percentile(out.latencies, 99));
+      }
+    }
+    const m = (xs) => median(xs);
+    rows.push(
+      { name: `direct p50 at ${rate} req/s`, value: m(lat.direct.p50), unit: 'ms' },
+      { name: `direct p99 at ${rate} req/s`, value: m(lat.direct.p99), unit: 'ms' },
+      { name: `through the broker p50 at ${rate} req/s`, value: m(lat.proxy.p50), unit: 'ms' },
+      { name: `through the broker p99 at ${rate} req/s`, value: m(lat.proxy.p99), unit: 'ms' },
+      {
+        name: 'p50 added by the broker at half load',
+        value: m(lat.proxy.p50) - m(lat.direct.p50),
+        unit: 'ms',
+      },
+      budgetRow(
+        'p99 added by the broker at half load',
+        m(lat.proxy.p99) - m(lat.direct.p99),
+        'ms',
+        '<= 2 ms',
+      ),
+    );
+    return {
+      rows,
+      notes: [
+        `Three processes on the same cores: the client (this one), the broker (SQLite store, background workers on) and the emulator. Throughput: ${tput.rounds} interleaved rounds of ${tput.durationMs} ms, ${concurrency} concurrent, median.`,
+        `Latency: open-loop load at ${rate} req/s (half the direct median), ${latency.rounds} rounds of ${latency.durationMs} ms per side, alternating; percentiles per round from each request's due time, then the median over rounds. Failed or dropped requests: ${errors}.`,
+        'Each proxied request: API key lookup (cached), object check, token lookup, appsecret_proof, forward with undici, answer copied back.',
+      ],
+    };
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await broker?.stop();
+    await emulator.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await run({ quick: process.argv.includes('--quick') });
+  console.log(renderConsole({ title, ...result }));
+}

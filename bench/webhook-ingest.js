@@ -1,0 +1,162 @@
+// Webhook ingest through the broker (verify the signature on the raw bytes, commit the body to the durable inbox,
+// acknowledge) vs a bare node:http server that only checks the HMAC, side by side, on SQLite and on PostgreSQL
+// (when WACLOUD_TEST_DATABASE_URL or DATABASE_URL is set). Every server runs in its own process; the load comes from
+// this one. Every delivery is unique (a new message id), so none is skipped as a duplicate.
+// Budget (design.md): >= 0.5x the bare server.
+//   npm run build && node bench/webhook-ingest.js [--quick]
+import { createHmac, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { compare, startServerProcess } from './support/harness.js';
+import { budgetRow, ratio, renderConsole } from './support/report.js';
+
+export const title = 'Webhook ingest (verify + persist + acknowledge)';
+
+const SECRET = `bench-${randomBytes(16).toString('hex')}`;
+const PHONE = '106540352242922';
+let seq = 0;
+
+/** A Meta-shaped inbound text message delivery (~900 bytes), unique per call, and its X-Hub-Signature-256. */
+export function delivery(secret = SECRET) {
+  const n = seq++;
+  const body = Buffer.from(
+    JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: '102290129340398',
+          changes: [
+            {
+              field: 'messages',
+              value: {
+                messaging_product: 'whatsapp',
+                metadata: { display_phone_number: '15550783881', phone_number_id: PHONE },
+                contacts: [{ profile: { name: 'Kerry Fisher' }, wa_id: '16505551234' }],
+                messages: [
+                  {
+                    from: '16505551234',
+                    id: `wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA${n}`,
+                    timestamp: String(1_750_000_000 + n),
+                    type: 'text',
+                    text: {
+                      body: `Hello, I would like to know more about your opening hours this week. (${n})`,
+                    },
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      ],
+    }),
+  );
+  return { body, signature: `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` };
+}
+
+function poster(url) {
+  const pool = new Pool(url, { connections: 64 });
+  return {
+    run: async () => {
+      const d = delivery();
+      const res = await pool.request({
+        path: '/webhook',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': d.signature },
+        body: d.body,
+      });
+      await res.body.dump();
+      if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+    },
+    close: () => pool.close(),
+  };
+}
+
+function brokerArgs(extra = {}) {
+  return [
+    JSON.stringify({
+      upstreamUrl: 'http://127.0.0.1:9', // never called: nothing is due and nothing is proxied
+      appId: '1234567890',
+      appSecret: SECRET,
+      token: `EAAB${randomBytes(30).toString('hex')}`,
+      phoneNumberId: PHONE,
+      wabaId: '102290129340398',
+      ...extra,
+    }),
+  ];
+}
+
+export async function run({ quick = false } = {}) {
+  const opts = quick
+    ? { rounds: 3, durationMs: 500, warmupMs: 300, concurrency: 64 }
+    : { rounds: 5, durationMs: 2000, warmupMs: 500, concurrency: 64 };
+  const pgUrl = process.env.WACLOUD_TEST_DATABASE_URL || process.env.DATABASE_URL || undefined;
+  const notes = [
+    `Servers in their own processes, load from the runner: ${opts.rounds} interleaved rounds of ${opts.durationMs} ms per contender, ${opts.concurrency} concurrent keep-alive clients, median deliveries/s. Each delivery is a unique ~900-byte inbound message.`,
+    'The broker verifies the signature on the raw bytes (constant time, length first), commits the body to its inbox before answering 200, and its dispatcher parses and routes the rows in the background (same process).',
+  ];
+  const servers = [];
+  const posters = [];
+  let admin;
+  let schema;
+  try {
+    const bare = await startServerProcess(new URL('./webhook-server.js', import.meta.url), ['bare', SECRET]);
+    servers.push(bare);
+    const contenders = [{ name: 'bare node:http + HMAC check', url: bare.url }];
+    const sqlite = await startServerProcess(
+      new URL('./support/broker-server.js', import.meta.url),
+      brokerArgs(),
+    );
+    servers.push(sqlite);
+    contenders.push({ name: 'broker, SQLite inbox', url: sqlite.url });
+    if (pgUrl) {
+      schema = `wacloud_bench_${randomBytes(5).toString('hex')}`;
+      admin = new pg.Client({ connectionString: pgUrl });
+      await admin.connect();
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      const pgBroker = await startServerProcess(
+        new URL('./support/broker-server.js', import.meta.url),
+        brokerArgs({ databaseUrl: pgUrl, schema }),
+      );
+      servers.push(pgBroker);
+      contenders.push({ name: 'broker, PostgreSQL inbox', url: pgBroker.url });
+    } else {
+      notes.push('PostgreSQL: skipped (set WACLOUD_TEST_DATABASE_URL or DATABASE_URL to measure it).');
+    }
+    const list = contenders.map((c) => {
+      const p = poster(c.url);
+      posters.push(p);
+      return { name: c.name, run: p.run };
+    });
+    for (const c of list) await c.run(); // a wrong setup fails here, loudly
+    const results = await compare(list, opts);
+    const base = results[0].rps;
+    const rows = results.map((r) => ({
+      name: r.name,
+      value: r.rps,
+      unit: 'req/s',
+      ratio: ratio(r.rps, base),
+    }));
+    for (const r of results.slice(1))
+      rows.push(budgetRow(`${r.name} ÷ bare server`, ratio(r.rps, base), 'x', '>= 0.5x'));
+    if (!pgUrl)
+      rows.push({
+        name: 'broker, PostgreSQL inbox',
+        value: 'skipped',
+        unit: '',
+        note: 'no database URL set',
+      });
+    return { rows, notes };
+  } finally {
+    await Promise.all(posters.map((p) => p.close()));
+    await Promise.all(servers.map((s) => s.stop()));
+    if (admin) {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+      await admin.end();
+    }
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await run({ quick: process.argv.includes('--quick') });
+  console.log(renderConsole({ title, ...result }));
+}
