@@ -287,7 +287,7 @@ describe.each(managerStoreEngines)('token manager on the $name store', (engine) 
         await expect(m.renew(cred.id)).rejects.toMatchObject({ reason: 'unavailable' });
         const failed = events.find((e) => e.type === 'credential.renewal_failed') as Extract<
           TokenEvent,
-          { type: 'credential.renewal_failed' }
+          { type: 'credential.renewal_failed' | 'credential.check_failed' }
         >;
         expect(failed).toMatchObject({ failures: 1, version: 1 });
         expect(failed.nextAttemptAtMs).toBeGreaterThan(w.emu.clock.now());

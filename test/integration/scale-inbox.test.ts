@@ -71,7 +71,10 @@ describe.skipIf(!pgTestUrl)('webhook inbox and deliveries with two instances on 
         )({
           rawBody: body,
           receivedAtMs: clock.now(),
-        } as Parameters<ReturnType<typeof createInboxWriter>>[0]);
+          payload: undefined,
+          events: [],
+          signature: { secretIndex: 0, method: 'raw' },
+        });
       }
     }
     expect((await rawQuery<{ n: number }>(home, 'SELECT count(*)::int AS n FROM webhook_inbox'))[0]?.n).toBe(
