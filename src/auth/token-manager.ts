@@ -103,8 +103,10 @@ export interface TokenManagerOptions {
   /** Uniform [0, 1) for retry jitter. */
   random?: (() => number) | undefined;
   /**
-   * Called after this instance stored a new token version (renewal or replacement), so the broker can tell other
-   * instances (PostgreSQL NOTIFY); they call {@link TokenManager.refreshFromStore}.
+   * Called after this instance stored a change other instances must pick up at once: a new token version (renewal or
+   * replacement) or a terminal status at the same version (expired, invalid, revoked, removed), so that a revoked
+   * token stops being served everywhere. The broker announces it (PostgreSQL NOTIFY); the others call
+   * {@link TokenManager.reload}.
    */
   onRotated?: ((info: { credentialId: string; tenantId: string; version: number }) => void) | undefined;
 }
@@ -338,12 +340,13 @@ export class TokenManager {
   }
 
   /**
-   * Another instance stored `version` of a credential (a rotation notice): re-reads it when the cached version is
-   * older. Nothing happens for credentials this instance has not used (their first use reads the store anyway).
+   * Another instance stored `version` of a credential (a rotation notice): re-reads it unless the cached version is
+   * newer. The same version is re-read too: that notice carries a status change (revoked, invalid, removed). Nothing
+   * happens for credentials this instance has not used (their first use reads the store anyway).
    */
   async reload(credentialId: string, version: number): Promise<void> {
     const entry = this.#cache.get(credentialId);
-    if (!entry || entry.version >= version) return;
+    if (!entry || entry.version > version) return;
     await this.refreshFromStore(credentialId);
   }
 
@@ -683,6 +686,11 @@ export class TokenManager {
 
   #rotated(rec: CredentialRecord, previousVersion: number, source: 'renewal' | 'replace'): void {
     this.#emit({ type: 'credential.rotated', ...this.#base(rec), previousVersion, source });
+    this.#announce(rec);
+  }
+
+  /** Tells the other instances (through the onRotated hook) to re-read this credential. */
+  #announce(rec: CredentialRecord): void {
     try {
       this.#onRotated?.({ credentialId: rec.id, tenantId: rec.tenantId, version: rec.version });
     } catch (err) {
@@ -867,6 +875,7 @@ export class TokenManager {
         trigger,
       });
     }
+    this.#announce(updated);
     return updated;
   }
 
@@ -943,6 +952,7 @@ export class TokenManager {
     });
     const final = updated ?? rec;
     this.#emit({ type: 'credential.revoked', ...this.#base(final) });
+    this.#announce(final);
     return final;
   }
 
@@ -952,7 +962,10 @@ export class TokenManager {
     await this.store.delete(id);
     this.#cache.delete(id);
     this.#dueAt.delete(id);
-    if (rec) this.#emit({ type: 'credential.removed', ...this.#base(rec) });
+    if (rec) {
+      this.#emit({ type: 'credential.removed', ...this.#base(rec) });
+      this.#announce(rec);
+    }
   }
 
   /** Compare-and-set write; on a version conflict the newer record is applied and undefined returned. */

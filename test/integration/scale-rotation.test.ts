@@ -1,6 +1,12 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTokenManager, type TokenManager, type TokenPolicies } from '../../src/auth/index.js';
+import {
+  CredentialNotFoundError,
+  CredentialUnavailableError,
+  createTokenManager,
+  type TokenManager,
+  type TokenPolicies,
+} from '../../src/auth/index.js';
 import { type Broker, createBroker } from '../../src/broker/broker.js';
 import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -205,6 +211,36 @@ describe.skipIf(!pgTestUrl)('scale-out on PostgreSQL: renewal once, rotation eve
     } finally {
       await raw.end();
     }
+  });
+
+  it('a revocation or removal on A stops B serving the token at once (same version, status notice)', async () => {
+    const a = await instance('a', {}, {});
+    const b = await instance('b', {}, {});
+    await eventually(() => a.bus?.state() === 'listening' && b.bus?.state() === 'listening', 'listening');
+    const revoked = await a.manager.addCredential({
+      tenantId: 'acme',
+      token: await w.mint('system_user_60d'),
+    });
+    const removed = await a.manager.addCredential({
+      tenantId: 'acme',
+      token: await w.mint('system_user_60d'),
+    });
+    await b.manager.getToken(revoked.id);
+    await b.manager.getToken(removed.id);
+    await a.manager.revoke(revoked.id);
+    await a.manager.removeCredential(removed.id);
+    // B's cache TTL (5 min) has not lapsed: only the notice can make it refuse.
+    const refuses = async (id: string) => {
+      try {
+        await b.manager.getToken(id);
+        return false;
+      } catch (err) {
+        return err instanceof CredentialUnavailableError || err instanceof CredentialNotFoundError;
+      }
+    };
+    await eventually(() => refuses(revoked.id), 'B refuses the revoked credential');
+    await eventually(() => refuses(removed.id), 'B refuses the removed credential');
+    expect(b.manager.cachedVersion(removed.id)).toBeUndefined();
   });
 
   it('listener killed (pg_terminate_backend) → reconnects, resyncs, and picks up a rotation made meanwhile', async () => {
