@@ -607,6 +607,13 @@ export class TokenManager {
       await this.#release(rec);
       throw new CredentialUnavailableError(rec.id, rec.tenantId, rec.status, rec.lastError);
     }
+    // A sweep works through a batch claimed earlier: when a slow batch outlived its lease, another instance may have
+    // renewed this credential already. Renewing what is no longer due would refresh it at Meta a second time.
+    const renewAt = this.#renewAt(rec);
+    if (trigger === 'schedule' && renewAt !== undefined && renewAt > now) {
+      await this.#release(rec);
+      return rec;
+    }
     const method = renewMethodOf(rec);
     if (!method) {
       await this.#release(rec);
