@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import type { BrokerStore } from './ports.js';
+import type { BrokerStore, PhoneNumberRow } from './ports.js';
 import { apiKeyId, hashApiKey } from './security/api-key.js';
 
 export interface Principal {
@@ -16,7 +16,7 @@ export interface Principal {
  */
 export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_000) {
   const keys = new Map<string, { principal: Principal | undefined; atMs: number }>();
-  const objects = new Map<string, { ids: Set<string>; atMs: number }>();
+  const objects = new Map<string, { ids: Set<string>; numbers: Map<string, PhoneNumberRow>; atMs: number }>();
   /** Objects created through the proxy (media, templates): kept until restart, bounded. */
   const created = new Map<string, Set<string>>();
 
@@ -35,22 +35,31 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     return principal;
   }
 
-  async function objectIds(tenantId: string): Promise<Set<string>> {
+  async function tenantObjects(tenantId: string) {
     const hit = objects.get(tenantId);
-    if (hit && clock.now() - hit.atMs < ttlMs) return hit.ids;
+    if (hit && clock.now() - hit.atMs < ttlMs) return hit;
     const ids = new Set<string>();
+    const numbers = new Map<string, PhoneNumberRow>();
     for (const n of await store.phoneNumbers.listByTenant(tenantId)) {
       ids.add(n.id);
       ids.add(n.wabaId);
+      numbers.set(n.id, n);
     }
-    objects.set(tenantId, { ids, atMs: clock.now() });
-    return ids;
+    const entry = { ids, numbers, atMs: clock.now() };
+    objects.set(tenantId, entry);
+    return entry;
   }
 
   return {
     authenticate,
     async isAllowedObject(tenantId: string, objectId: string): Promise<boolean> {
-      return (await objectIds(tenantId)).has(objectId) || created.get(tenantId)?.has(objectId) === true;
+      return (
+        (await tenantObjects(tenantId)).ids.has(objectId) || created.get(tenantId)?.has(objectId) === true
+      );
+    },
+    /** The tenant's phone number `id` (with its credential), from the same cache: the proxy's per-send lookup. */
+    async phoneNumber(tenantId: string, id: string): Promise<PhoneNumberRow | undefined> {
+      return (await tenantObjects(tenantId)).numbers.get(id);
     },
     rememberObject(tenantId: string, objectId: string): void {
       let set = created.get(tenantId);

@@ -244,7 +244,8 @@ export function createBroker(options: BrokerOptions): Broker {
 
   /** A tenant's token for an object: the phone number's own credential, else the tenant's first working one. */
   async function tokenFor(tenantId: string, objectId: string) {
-    const number = await store.phoneNumbers.get(objectId);
+    // From the access cache (same TTL and invalidation as the object check): no store read per proxied send.
+    const number = await access.phoneNumber(tenantId, objectId);
     let credentialId = number && number.tenantId === tenantId ? number.credentialId : null;
     if (!credentialId) {
       const usable = (await manager.listCredentials(tenantId)).find(
