@@ -25,19 +25,71 @@ export function eventIdOf(event: WebhookEvent, inboxId: string, index: number): 
   return dedupeKey(event) ?? `${inboxId}:${index}`;
 }
 
+/** Deliveries committed together at most (one multi-row INSERT). */
+const GROUP_COMMIT_MAX = 200;
+
+interface Waiting {
+  input: { rawBody: Uint8Array; dedupeKey: string; receivedAtMs: number };
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 /**
  * `beforeAck` for the webhook endpoint: the raw body is committed before Meta gets its 200, so nothing
  * acknowledged is ever lost. A repeated body (Meta retrying) is recognised and not stored twice.
+ *
+ * Group commit: deliveries arriving while a commit is being prepared or in flight are stored together in the next
+ * one (one statement, one transaction), and each is answered only once its commit is done; a failed commit fails
+ * every delivery in it (500: Meta delivers again). Per-request commits made the database the bottleneck of a burst
+ * (bench/webhook-ingest.js).
  */
 export function createInboxWriter(store: BrokerStore, onResult: (result: 'accepted' | 'duplicate') => void) {
-  return async (delivery: VerifiedDelivery): Promise<void> => {
-    const { duplicate } = await store.inbox.insert({
-      rawBody: delivery.rawBody,
-      dedupeKey: deliveryKey(delivery.rawBody),
-      receivedAtMs: delivery.receivedAtMs,
+  const insertMany = store.inbox.insertMany?.bind(store.inbox);
+  if (!insertMany) {
+    return async (delivery: VerifiedDelivery): Promise<void> => {
+      const { duplicate } = await store.inbox.insert({
+        rawBody: delivery.rawBody,
+        dedupeKey: deliveryKey(delivery.rawBody),
+        receivedAtMs: delivery.receivedAtMs,
+      });
+      onResult(duplicate ? 'duplicate' : 'accepted');
+    };
+  }
+  let queue: Waiting[] = [];
+  let flushing = false;
+  async function flush(): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.slice(0, GROUP_COMMIT_MAX);
+      queue = queue.slice(batch.length);
+      try {
+        const results = await (insertMany as NonNullable<typeof insertMany>)(batch.map((w) => w.input));
+        batch.forEach((w, i) => {
+          onResult(results[i]?.duplicate ? 'duplicate' : 'accepted');
+          w.resolve();
+        });
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    }
+    flushing = false;
+  }
+  return (delivery: VerifiedDelivery): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({
+        input: {
+          rawBody: delivery.rawBody,
+          dedupeKey: deliveryKey(delivery.rawBody),
+          receivedAtMs: delivery.receivedAtMs,
+        },
+        resolve,
+        reject,
+      });
+      if (!flushing) {
+        flushing = true;
+        // After this round of I/O callbacks: the requests read in the same round share the commit.
+        setImmediate(() => void flush());
+      }
     });
-    onResult(duplicate ? 'duplicate' : 'accepted');
-  };
 }
 
 export interface InboxDispatcherOptions {
@@ -64,17 +116,34 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
   // Processing a row takes milliseconds; exactly-once holds anyway through UNIQUE(subscription, event id).
   const leaseMs = options.leaseMs ?? 10_000;
 
-  async function tenantOf(event: WebhookEvent): Promise<string | undefined> {
-    if (event.phoneNumberId) {
-      const row = await store.phoneNumbers.get(event.phoneNumberId);
-      if (row) return row.tenantId;
+  type Memo = {
+    tenants: Map<string, Promise<string | undefined>>;
+    subscriptions: Map<string, ReturnType<BrokerStore['subscriptions']['listByTenant']>>;
+  };
+
+  function tenantOf(event: WebhookEvent, memo: Memo): Promise<string | undefined> {
+    const key = `${event.phoneNumberId ?? ''}|${event.wabaId ?? ''}`;
+    let hit = memo.tenants.get(key);
+    if (!hit) {
+      hit = (async () => {
+        if (event.phoneNumberId) {
+          const row = await store.phoneNumbers.get(event.phoneNumberId);
+          if (row) return row.tenantId;
+        }
+        return event.wabaId ? store.phoneNumbers.tenantOfWaba(event.wabaId) : undefined;
+      })();
+      memo.tenants.set(key, hit);
     }
-    return event.wabaId ? store.phoneNumbers.tenantOfWaba(event.wabaId) : undefined;
+    return hit;
   }
 
   /** Processes what is pending now; returns how many inbox rows it handled. */
   async function runOnce(): Promise<number> {
     const rows = await store.inbox.claimPending(batch, options.instanceId, clock.now(), leaseMs);
+    // Lookups shared by the rows of this batch (a burst is mostly one number's events): fewer queries per row.
+    const memo: Memo = { tenants: new Map(), subscriptions: new Map() };
+    const markMany = store.inbox.markProcessedMany?.bind(store.inbox);
+    const done: Array<{ id: string; tenantId: string | null }> = [];
     let queued = 0;
     for (const row of rows) {
       try {
@@ -83,11 +152,16 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
         let rowTenant: string | null = null;
         for (let i = 0; i < events.length; i++) {
           const event = events[i] as WebhookEvent;
-          const tenantId = await tenantOf(event);
+          const tenantId = await tenantOf(event, memo);
           if (!tenantId) continue;
           rowTenant ??= tenantId;
           const type = eventTypeOf(event);
-          const subscriptions = await store.subscriptions.listByTenant(tenantId);
+          let subs = memo.subscriptions.get(tenantId);
+          if (!subs) {
+            subs = store.subscriptions.listByTenant(tenantId);
+            memo.subscriptions.set(tenantId, subs);
+          }
+          const subscriptions = await subs;
           for (const sub of subscriptions) {
             if (!sub.active || (sub.events.length > 0 && !sub.events.includes(type))) continue;
             const added = await store.deliveries.enqueue(
@@ -108,13 +182,17 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
             if (added) queued++;
           }
         }
-        await store.inbox.markProcessed(row.id, rowTenant, clock.now());
+        if (markMany) done.push({ id: row.id, tenantId: rowTenant });
+        else await store.inbox.markProcessed(row.id, rowTenant, clock.now());
       } catch (err) {
         const message = scrubText(err instanceof Error ? err.message : String(err)).slice(0, 300);
         logger.error('inbox row failed', { inboxId: row.id, error: message });
         await store.inbox.markFailed(row.id, message, clock.now()).catch(() => undefined);
       }
     }
+    // One commit for the batch. A crash before it leaves the rows leased: they are processed again after the lease,
+    // and UNIQUE(subscription, event id) keeps their deliveries from being queued twice.
+    if (markMany && done.length > 0) await markMany(done, clock.now());
     if (queued > 0) options.onQueued?.();
     return rows.length;
   }

@@ -108,9 +108,15 @@ export interface BrokerStore {
       dedupeKey: string;
       receivedAtMs: number;
     }): Promise<{ id: string; duplicate: boolean }>;
+    /** Commits several bodies at once (group commit); answers in order. Optional: `insert` is used without it. */
+    insertMany?(
+      inputs: Array<{ rawBody: Uint8Array; dedupeKey: string; receivedAtMs: number }>,
+    ): Promise<Array<{ duplicate: boolean }>>;
     /** Leases pending rows (SKIP LOCKED on PostgreSQL) for processing. */
     claimPending(limit: number, owner: string, nowMs: number, leaseMs: number): Promise<InboxRow[]>;
     markProcessed(id: string, tenantId: string | null, nowMs: number): Promise<void>;
+    /** Marks several rows processed in one transaction. Optional: `markProcessed` is used without it. */
+    markProcessedMany?(items: Array<{ id: string; tenantId: string | null }>, nowMs: number): Promise<void>;
     markFailed(id: string, error: string, nowMs: number): Promise<void>;
     requeue(id: string, nowMs: number): Promise<boolean>;
     get(id: string): Promise<InboxRow | undefined>;

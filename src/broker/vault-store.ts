@@ -111,8 +111,25 @@ export function vaultBrokerStore(store: Store): BrokerStore {
         });
         return { id: String(item.id), duplicate };
       },
+      insertMany: (inputs) =>
+        store.inbox.insertMany(
+          inputs.map((input) => ({
+            body: input.rawBody,
+            signatureValid: true,
+            dedupeKey: input.dedupeKey,
+            receivedAtMs: input.receivedAtMs,
+          })),
+        ),
       async claimPending(limit, owner, nowMs, leaseMs) {
         return (await store.inbox.claimPending(nowMs, limit, owner, leaseMs)).map(inboxRow);
+      },
+      async markProcessedMany(items, nowMs) {
+        const rows: Array<{ id: number; tenantId: string | null }> = [];
+        for (const item of items) {
+          const n = rowId(item.id);
+          if (n !== undefined) rows.push({ id: n, tenantId: item.tenantId });
+        }
+        await store.inbox.markDoneMany(rows, nowMs);
       },
       async markProcessed(id, tenantId, nowMs) {
         const n = rowId(id);

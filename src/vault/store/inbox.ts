@@ -39,6 +39,11 @@ export interface NewInboxItem {
 export interface InboxRepository {
   /** Stores a delivery; on a dedupe-key clash stores nothing and returns the existing item with `duplicate: true`. */
   insert(item: NewInboxItem): Promise<{ item: InboxItem; duplicate: boolean }>;
+  /**
+   * Stores several deliveries with one statement (one commit: the webhook endpoint's group commit). Answers in order:
+   * the new row id, or `duplicate: true` for a key already stored or repeated earlier in the same call.
+   */
+  insertMany(items: NewInboxItem[]): Promise<Array<{ id: number | undefined; duplicate: boolean }>>;
   get(id: number): Promise<InboxItem | undefined>;
   /**
    * Leases up to `limit` pending items (and `processing` ones whose lease lapsed) that are available at `nowMs`,
@@ -47,6 +52,8 @@ export interface InboxRepository {
   claimPending(nowMs: number, limit: number, owner: string, leaseMs: number): Promise<InboxItem[]>;
   /** Marks an item handled (optionally recording its tenant). */
   markDone(id: number, nowMs: number, tenantId?: string | null): Promise<void>;
+  /** Marks several items handled, recording each one's tenant, in one transaction. */
+  markDoneMany(items: Array<{ id: number; tenantId: string | null }>, nowMs: number): Promise<void>;
   /** Records a failure: back to `pending` at `retryAtMs`, or `dead` when `retryAtMs` is null. */
   markFailed(id: number, error: string, retryAtMs: number | null): Promise<void>;
   /** Records the tenant once the item is routed. */
@@ -78,27 +85,50 @@ function decode(r: Selectable<WebhookInboxTable>): InboxItem {
   };
 }
 
+function newRow(item: NewInboxItem) {
+  return {
+    body: Buffer.from(item.body),
+    signature_valid: item.signatureValid ? 1 : 0,
+    dedupe_key: item.dedupeKey,
+    status: item.status ?? (item.signatureValid ? 'pending' : 'rejected'),
+    attempts: 0,
+    received_at_ms: item.receivedAtMs,
+    available_at_ms: item.receivedAtMs,
+    tenant_id: item.tenantId ?? null,
+    lease_owner: null,
+    lease_expires_at_ms: null,
+    last_error: null,
+    processed_at_ms: null,
+  };
+}
+
 export function createInboxRepository(db: Db): InboxRepository {
   const k = db.kysely;
   return {
+    async insertMany(items) {
+      if (items.length === 0) return [];
+      const rows = await db.run('storing webhook deliveries', () =>
+        k
+          .insertInto('webhook_inbox')
+          .values(items.map(newRow))
+          .onConflict((oc) => oc.column('dedupe_key').doNothing())
+          .returning(['id', 'dedupe_key'])
+          .execute(),
+      );
+      const ids = new Map(rows.map((r) => [r.dedupe_key, Number(r.id)]));
+      return items.map((item) => {
+        const id = ids.get(item.dedupeKey);
+        // A key seen again later in the same batch is a duplicate of the first one.
+        if (id === undefined) return { id: undefined, duplicate: true };
+        ids.delete(item.dedupeKey);
+        return { id, duplicate: false };
+      });
+    },
     async insert(item) {
       return db.run('storing a webhook delivery', async () => {
         const inserted = await k
           .insertInto('webhook_inbox')
-          .values({
-            body: Buffer.from(item.body),
-            signature_valid: item.signatureValid ? 1 : 0,
-            dedupe_key: item.dedupeKey,
-            status: item.status ?? (item.signatureValid ? 'pending' : 'rejected'),
-            attempts: 0,
-            received_at_ms: item.receivedAtMs,
-            available_at_ms: item.receivedAtMs,
-            tenant_id: item.tenantId ?? null,
-            lease_owner: null,
-            lease_expires_at_ms: null,
-            last_error: null,
-            processed_at_ms: null,
-          })
+          .values(newRow(item))
           .onConflict((oc) => oc.column('dedupe_key').doNothing())
           .returningAll()
           .executeTakeFirst();
@@ -153,6 +183,33 @@ export function createInboxRepository(db: Db): InboxRepository {
           })
           .where('id', '=', id)
           .execute(),
+      );
+    },
+    async markDoneMany(items, nowMs) {
+      if (items.length === 0) return;
+      // One UPDATE per distinct tenant (a batch is mostly one), all in one transaction: one commit.
+      const byTenant = new Map<string | null, number[]>();
+      for (const { id, tenantId } of items) {
+        const ids = byTenant.get(tenantId) ?? [];
+        ids.push(id);
+        byTenant.set(tenantId, ids);
+      }
+      await db.run('marking webhook deliveries done', () =>
+        k.transaction().execute(async (trx) => {
+          for (const [tenantId, ids] of byTenant) {
+            await trx
+              .updateTable('webhook_inbox')
+              .set({
+                status: 'done',
+                processed_at_ms: nowMs,
+                lease_owner: null,
+                lease_expires_at_ms: null,
+                tenant_id: tenantId,
+              })
+              .where('id', 'in', ids)
+              .execute();
+          }
+        }),
       );
     },
     async markFailed(id, error, retryAtMs) {
