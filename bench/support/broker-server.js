@@ -72,6 +72,8 @@ const broker = createBroker({
   verifyToken: new Secret('bench-verify-token', 'verify-token'),
   sessionKey: new Secret('bench-session-key-0123456789abcdef', 'session-key'),
   logger,
+  // background: false only to look at the ingest path alone while profiling (BENCH_NO_WORKERS=1).
+  background: process.env.BENCH_NO_WORKERS !== '1',
 });
 const url = await broker.listen(0, '127.0.0.1');
 process.send?.({ port: Number(new URL(url).port), apiKey: key.key.reveal(), engine: store.engine });
