@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BodySchema } from '../../src/broker/openapi.js';
@@ -11,6 +11,7 @@ import {
   type TenantWorld,
   Transcript,
 } from '../support/broker.js';
+import { rawRequest as raw } from '../support/raw-http.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
@@ -22,38 +23,6 @@ import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
 type Op = { requestBody?: { content: { 'application/json': { schema: BodySchema } } } };
 type Doc = { paths: Record<string, Record<string, Op>> };
-
-/** Sends exactly these bytes and headers (fetch would refuse a GET body or fix the Content-Length). */
-function raw(
-  base: string,
-  method: string,
-  path: string,
-  headers: Record<string, string | number> = {},
-  body?: string | Buffer,
-): Promise<{ status: number; headers: Headers; text: string }> {
-  const u = new URL(base);
-  // An explicit length: Node sends a DELETE body unframed otherwise, and the server would read it as a new request.
-  const lengthKnown = Object.keys(headers).some((k) => k.toLowerCase() === 'content-length');
-  if (body !== undefined && !lengthKnown) headers = { ...headers, 'content-length': Buffer.byteLength(body) };
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: u.hostname, port: u.port, method, path, headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers))
-            if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
-          resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString('utf8') });
-        });
-      },
-    );
-    // The server may answer (413) and close before the whole body is out.
-    req.on('error', (err) => ((err as { code?: string }).code === 'EPIPE' ? undefined : reject(err)));
-    req.end(body);
-  });
-}
 
 const BAD_IDS = [
   '..%2F..%2Fetc%2Fpasswd',

@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REQUEST_BODIES } from '../../src/broker/openapi.js';
@@ -11,6 +11,7 @@ import {
   type TenantWorld,
   Transcript,
 } from '../support/broker.js';
+import { rawRequest as raw } from '../support/raw-http.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 
 /**
@@ -25,37 +26,6 @@ type Doc = {
 
 /** Routes served without a key on purpose (operations tooling). Anything else must refuse a tenant key. */
 const PUBLIC_ROUTES = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /api/v1/openapi.json']);
-
-/** Sends a request exactly as written (no URL normalisation: `..` and `%2f` reach the server as they are). */
-function raw(
-  base: string,
-  method: string,
-  path: string,
-  headers: Record<string, string | number> = {},
-  body?: string | Buffer,
-): Promise<{ status: number; headers: Headers; text: string }> {
-  const u = new URL(base);
-  // An explicit length: Node sends a DELETE body unframed otherwise, and the server would read it as a new request.
-  const lengthKnown = Object.keys(headers).some((k) => k.toLowerCase() === 'content-length');
-  if (body !== undefined && !lengthKnown) headers = { ...headers, 'content-length': Buffer.byteLength(body) };
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: u.hostname, port: u.port, method, path, headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers))
-            if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
-          resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString('utf8') });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 describe('security sweep: tenant A’s key against tenant B’s ids on every route', () => {
   let h: InProcessBroker;
