@@ -2,30 +2,19 @@
 // emulator over loopback: the test reads the printed dialog URL, submits the consent page, follows the redirect to
 // the CLI's callback server, and checks the 0600 .env and the masked summary.
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
 import { runCli, spawnCli } from '../support/cli-process.js';
+import { freePort } from '../support/ports.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 
 let emu: Emulator;
 let url: string;
 let dir: string;
 let close: () => Promise<void>;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   // Real time: the CLI reports expiries against the wall clock, as it would against Meta.

@@ -1,12 +1,12 @@
 // The built CLI as a real process: `wacloud webhook listen` (handshake, verified events printed one per line,
 // rejections on stderr, no secret anywhere), and `webhook sign` / `webhook verify` on a captured delivery.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signPayload } from '../../src/webhooks/index.js';
 import { type CliProcess, runCli, spawnCli } from '../support/cli-process.js';
+import { freePort } from '../support/ports.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
@@ -21,14 +21,6 @@ const delivery = whatsappDelivery({
   ],
   statuses: [{ id: 'wamid.OUT1', status: 'delivered', timestamp: '1750000002' }],
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 describe('wacloud webhook listen', () => {
   let proc: CliProcess | undefined;

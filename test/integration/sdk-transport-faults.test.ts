@@ -7,6 +7,7 @@ import { createFetchTransport } from '../../src/transport/fetch-transport.js';
 import { TransportError } from '../../src/transport/transport-error.js';
 import type { Transport } from '../../src/transport/types.js';
 import { WhatsApp } from '../../src/whatsapp/whatsapp.js';
+import { freePort } from '../support/ports.js';
 
 /**
  * The SDK against real loopback sockets that misbehave: nothing listening, a reset, bytes that are not HTTP, a
@@ -58,15 +59,6 @@ async function rawServer(onSocket: (socket: Socket, fault: Fault) => void): Prom
   return fault;
 }
 
-/** A port nothing listens on: bind, read the port, close. */
-async function closedPort(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return `http://127.0.0.1:${port}`;
-}
-
 const clients: WhatsApp[] = [];
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
@@ -111,7 +103,7 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 
 describe.each(transports)('SDK over %s against broken servers', (_name, makeTransport) => {
   it('Graph down (connection refused): typed, not reached, retried then thrown', async () => {
-    const url = await closedPort();
+    const url = `http://127.0.0.1:${await freePort()}`;
     const wa = client(url, makeTransport());
     const started = Date.now();
     const err = (await rejection(wa.messages.text({ to: TO, body: 'x' }))) as TransportError;

@@ -3,35 +3,14 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../src/cli/io.js';
-import { main } from '../../src/cli/main.js';
 import { Secret } from '../../src/core/secret.js';
+import { runCliInProcess as run } from '../support/cli-process.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from '../support/store.js';
 import { draft } from './store-credential-contract.js';
 
 announcePgSkip('store-keys-cli');
-
-async function run(argv: string[], env: Record<string, string | undefined>, cwd: string) {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: (t) => {
-      out += t;
-    },
-    stderr: (t) => {
-      err += t;
-    },
-    env,
-    cwd,
-    readStdin: async () => '',
-    stopSignal: new AbortController().signal,
-    isTTY: false,
-  };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
 
 const TOKENS = Array.from({ length: 5 }, (_, i) => `EAAGcliToken${i}${'k'.repeat(30)}`);
 

@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../src/cli/io.js';
-import { main } from '../../src/cli/main.js';
 import { Secret } from '../../src/core/secret.js';
 import { loadMasterKey } from '../../src/vault/crypto/master-key.js';
+import { runCliInProcess as run } from '../support/cli-process.js';
 import { type FakeVault, startFakeVault } from '../support/fake-vault-kv.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { freePort } from '../support/ports.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from '../support/store.js';
 import { draft } from './store-credential-contract.js';
@@ -22,35 +21,6 @@ announcePgSkip('store-master-key-ref');
 const VAULT_TOKEN = 'hvs.CAESIQx7vT2kLp9ZrW4mN8bYcJ5dF3gH6sK1aE0uR';
 const NOT_A_KEY = 'correct horse battery staple, not a key at all';
 const TOKENS = ['EAAGmasterRefToken0', 'EAAGmasterRefToken1'].map((t) => `${t}${'m'.repeat(30)}`);
-
-async function run(argv: string[], env: Record<string, string | undefined>, cwd: string, stop?: AbortSignal) {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: (t) => {
-      out += t;
-    },
-    stderr: (t) => {
-      err += t;
-    },
-    env,
-    cwd,
-    readStdin: async () => '',
-    stopSignal: stop ?? new AbortController().signal,
-    isTTY: false,
-  };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 let vault: FakeVault;
 let keyDir: string;
@@ -152,7 +122,7 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       });
 
       it('an unreachable source: exit 1 naming the variable and the source, nothing else done', async () => {
-        const env = { ...base, WACLOUD_MASTER_KEY: vaultRef('master_key', await closedPort()) };
+        const env = { ...base, WACLOUD_MASTER_KEY: vaultRef('master_key', await freePort()) };
         const r = await run(['keys', 'rotate'], env, home.dataDir);
         expect(r.code).toBe(1);
         expect(r.err).toMatch(
@@ -293,7 +263,7 @@ describe('wacloud up with WACLOUD_MASTER_KEY as a reference', () => {
         {
           WACLOUD_DATA_DIR: join(dir, 'data2'),
           VAULT_TOKEN,
-          WACLOUD_MASTER_KEY: `vault+http://127.0.0.1:${await closedPort()}/secret/wacloud/prod#master_key`,
+          WACLOUD_MASTER_KEY: `vault+http://127.0.0.1:${await freePort()}/secret/wacloud/prod#master_key`,
         },
         dir,
       );

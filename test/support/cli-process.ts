@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { CliIo } from '../../src/cli/io.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const binPath = fileURLToPath(new URL('../../bin/wacloud.js', import.meta.url));
@@ -107,4 +108,31 @@ export async function runCli(
   const code = await p.exited;
   clearTimeout(timer);
   return { code, output: p.output() };
+}
+
+/** Runs the CLI's `main` in this process with a captured io (fast; for commands that need no separate process). */
+export async function runCliInProcess(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  cwd: string,
+  stopSignal: AbortSignal = new AbortController().signal,
+): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('../../src/cli/main.js');
+  let out = '';
+  let err = '';
+  const io: CliIo = {
+    stdout: (t) => {
+      out += t;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+    env,
+    cwd,
+    readStdin: async () => '',
+    stopSignal,
+    isTTY: false,
+  };
+  const code = await main(argv, io);
+  return { code, out, err };
 }
