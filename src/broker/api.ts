@@ -6,7 +6,7 @@ import { WacloudError } from '../core/errors.js';
 import { Secret, scrubText } from '../core/secret.js';
 import { WhatsApp } from '../whatsapp/whatsapp.js';
 import type { Principal } from './access.js';
-import { storeConnection } from './connect.js';
+import { type ConnectedAccount, discoverAssets, storeConnection, storePastedToken } from './connect.js';
 import type { BrokerContext } from './context.js';
 import { credentialMetadata } from './credential-view.js';
 import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
@@ -112,6 +112,17 @@ function httpUrl(value: string, field: string): string {
     // fall through
   }
   throw new ApiError(422, 'invalid', `${field} must be an http(s) URL`);
+}
+
+/** A discovery result as the API shows it (ids, counts and scrubbed messages only). */
+function discoveryView(d: Omit<ConnectedAccount, 'credential'>) {
+  return {
+    wabaIds: d.wabaIds,
+    phoneNumbers: d.phoneNumbers,
+    skipped: d.skipped,
+    warnings: d.warnings,
+    complete: d.complete,
+  };
 }
 
 /**
@@ -235,18 +246,17 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
     const tenant = await tenantFor(c);
     return c.json({ data: (await ctx.manager.listCredentials(tenant.id)).map(credentialMetadata) });
   });
-  /** A pasted token (system user, or any token): inspected with debug_token, refused if unusable, stored encrypted. */
+  /**
+   * A pasted token (system user, or any token): inspected with debug_token, refused if unusable, stored encrypted, then
+   * its WABAs and phone numbers discovered. 201 even when discovery failed (the token is kept): `discovery.complete`
+   * says so and POST /credentials/{id}/discover runs it again.
+   */
   api.post('/tenants/:tenantId/credentials', async (c) => {
     const tenant = await tenantFor(c);
     const body = await jsonBody(c);
     const token = new Secret(str(body, 'token', 4096), 'access-token');
-    const cred = await ctx.manager.addCredential({ tenantId: tenant.id, token });
-    await ctx.audit('credential.pasted', {
-      tenantId: tenant.id,
-      credentialId: cred.id,
-      detail: { kind: cred.kind },
-    });
-    return c.json(credentialMetadata(cred), 201);
+    const stored = await storePastedToken(ctx, tenant.id, token);
+    return c.json({ ...credentialMetadata(stored.credential), discovery: discoveryView(stored) }, 201);
   });
   api.post('/tenants/:tenantId/embedded-signup', async (c) => {
     const tenant = await tenantFor(c);
@@ -262,20 +272,19 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
       wabaIds,
     });
     const connected = await storeConnection(ctx, tenant.id, result.token, result.kind, result.inspection);
-    return c.json(
-      {
-        credential: credentialMetadata(connected.credential),
-        wabaIds: connected.wabaIds,
-        phoneNumbers: connected.phoneNumbers,
-        warnings: connected.warnings,
-      },
-      201,
-    );
+    return c.json({ credential: credentialMetadata(connected.credential), ...discoveryView(connected) }, 201);
   });
   api.get('/credentials/:credentialId', async (c) => c.json(credentialMetadata(await credentialFor(c))));
   api.post('/credentials/:credentialId/renew', async (c) => {
     const cred = await credentialFor(c);
     return c.json(credentialMetadata(await ctx.manager.renew(cred.id, 'manual')));
+  });
+  /** Discovers the credential's WABAs and phone numbers again (after a failed discovery, or new numbers at Meta). */
+  api.post('/credentials/:credentialId/discover', async (c) => {
+    const cred = await credentialFor(c);
+    if (cred.status !== 'active' && cred.status !== 'expiring')
+      throw new ApiError(409, 'not_usable', `the credential is ${cred.status}: reconnect it first`);
+    return c.json(discoveryView(await discoverAssets(ctx, cred, { trigger: 'manual' })));
   });
   api.post('/credentials/:credentialId/check', async (c) => {
     const cred = await credentialFor(c);

@@ -23,6 +23,7 @@ import { createUndiciTransport } from '../transport/undici-transport.js';
 import { createNodeWebhookHandler } from '../webhooks/adapters/node.js';
 import { createAccessCache } from './access.js';
 import { createApi } from './api.js';
+import { rediscoverOnCheck } from './connect.js';
 import type { BrokerContext } from './context.js';
 import { createDashboard } from './dashboard/routes.js';
 import { createGraphProxy } from './graph-proxy.js';
@@ -230,6 +231,9 @@ export function createBroker(options: BrokerOptions): Broker {
       })().catch((err) => logger.error('token event delivery', { error: scrubText(String(err)) }));
     }
   });
+
+  // A working credential with no phone number recorded (discovery failed when it was added) is discovered again.
+  manager.on('credential.checked', rediscoverOnCheck(context));
 
   inbox = createInboxDispatcher({ store, clock, logger, instanceId, onQueued: () => deliveries.poke() });
   deliveries = createDeliveryWorker({

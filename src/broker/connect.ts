@@ -2,6 +2,7 @@ import { createAuthClient } from '../auth/auth-client.js';
 import type { CredentialKind, CredentialRecord } from '../auth/credential-store.js';
 import { listWabaPhoneNumbers, sharedWabaIds, subscribeAppToWaba } from '../auth/embedded-signup.js';
 import { LoginFlow } from '../auth/login-flow.js';
+import type { TokenEventOf } from '../auth/token-events.js';
 import type { TokenInspection } from '../auth/token-inspection.js';
 import type { Secret } from '../core/secret.js';
 import { scrubText } from '../core/secret.js';
@@ -26,19 +27,162 @@ export function loginFlowFor(ctx: BrokerContext): LoginFlow {
   });
 }
 
-export interface ConnectedAccount {
-  credential: CredentialRecord;
+/** What a discovery run found for one credential. Never a token value; messages are scrubbed. */
+export interface Discovery {
+  /** The WABAs the token's grant names (granular scopes whatsapp_business_management / _messaging). */
   wabaIds: string[];
+  /** Phone numbers recorded for the tenant with this credential by this run. */
   phoneNumbers: number;
-  /** Steps that failed after the token was stored (listing numbers, subscribing): the token is kept regardless. */
+  /** Numbers left alone because another tenant already owns them (never taken over). */
+  skipped: Array<{ phoneNumberId: string; wabaId: string; reason: 'owned-by-another-tenant' }>;
+  /** Everything that did not go as planned, in words (failed steps, skipped numbers, an empty grant). */
   warnings: string[];
+  /** False when a step failed (debug_token, listing numbers, subscribing the app): run it again later. */
+  complete: boolean;
+}
+
+export type DiscoveryTrigger = 'connect' | 'paste' | 'manual' | 'health-check';
+
+export interface DiscoveryOptions {
+  trigger: DiscoveryTrigger;
+  /** The token to use; default the credential's current version (from the token manager's cache). */
+  token?: Secret | undefined;
+  /** A fresh debug_token result for `token`; without it, discovery inspects the token itself. */
+  inspection?: TokenInspection | undefined;
+  /** Only record numbers the tenant does not have yet (automatic runs: never moves a number between credentials). */
+  onlyNew?: boolean | undefined;
 }
 
 /**
- * Stores a freshly obtained token for a tenant and discovers what it may reach: the shared WABAs (granular scope
- * target ids), their phone numbers (stored, so webhooks route and the proxy allows them) and the app's webhook
- * subscription on each WABA. A reconnect of the same subject replaces the old credential's token (new version),
- * so clients using it switch on their next request.
+ * Finds what a credential reaches and records it for its tenant: the WABAs from debug_token's granular scopes, their
+ * phone numbers (stored with the credential id, so webhooks route and the Graph proxy allows them) and the app's
+ * webhook subscription on each WABA. The one discovery for every path: Facebook Login, Embedded Signup, a pasted
+ * system-user token, the re-discover button/endpoint and the health check's catch-up.
+ *
+ * A number another tenant already owns is skipped with a warning (the store refuses to move it too, atomically), so a
+ * token shared by mistake cannot take a number away. Failures never throw: the credential stays stored, the failed
+ * steps are reported (`complete: false`) and a later run fills the numbers in.
+ */
+export async function discoverAssets(
+  ctx: BrokerContext,
+  credential: Pick<CredentialRecord, 'id' | 'tenantId'>,
+  options: DiscoveryOptions,
+): Promise<Discovery> {
+  const tenantId = credential.tenantId;
+  const out: Discovery = { wabaIds: [], phoneNumbers: 0, skipped: [], warnings: [], complete: true };
+  const fail = (what: string, err: unknown): void => {
+    out.complete = false;
+    out.warnings.push(`${what} failed: ${scrubText(String((err as Error)?.message ?? err))}`);
+  };
+  try {
+    const token = options.token ?? (await ctx.manager.getToken(credential.id));
+    let inspection = options.inspection;
+    if (!inspection) {
+      inspection = await createAuthClient({
+        appId: ctx.appId,
+        appSecret: ctx.appSecret,
+        graph: ctx.graph,
+      }).inspect(token);
+    }
+    if (!inspection.isValid) {
+      out.complete = false;
+      out.warnings.push(
+        `debug_token says the token is not valid (${scrubText(inspection.error?.message ?? 'no reason given')})`,
+      );
+    } else {
+      out.wabaIds = sharedWabaIds(inspection);
+      if (out.wabaIds.length === 0)
+        out.warnings.push(
+          'the token names no WhatsApp Business Account (no target ids on whatsapp_business_management / ' +
+            'whatsapp_business_messaging): no phone numbers recorded',
+        );
+      for (const wabaId of out.wabaIds)
+        await discoverWaba(ctx, tenantId, credential.id, token, wabaId, options, out, fail);
+    }
+  } catch (err) {
+    fail('debug_token', err);
+  }
+  ctx.access.invalidateTenant(tenantId);
+  await ctx.audit(out.complete ? 'credential.discovered' : 'credential.discovery_incomplete', {
+    tenantId,
+    credentialId: credential.id,
+    detail: {
+      trigger: options.trigger,
+      wabaIds: out.wabaIds,
+      phoneNumbers: out.phoneNumbers,
+      skipped: out.skipped.map((s) => s.phoneNumberId),
+      warnings: out.warnings,
+    },
+  });
+  return out;
+}
+
+async function discoverWaba(
+  ctx: BrokerContext,
+  tenantId: string,
+  credentialId: string,
+  token: Secret,
+  wabaId: string,
+  options: DiscoveryOptions,
+  out: Discovery,
+  fail: (what: string, err: unknown) => void,
+): Promise<void> {
+  let numbers: Awaited<ReturnType<typeof listWabaPhoneNumbers>>;
+  try {
+    numbers = await listWabaPhoneNumbers(ctx.graph, token, wabaId);
+  } catch (err) {
+    fail(`listing the numbers of WABA ${wabaId}`, err);
+    return;
+  }
+  let ours = 0;
+  for (const n of numbers) {
+    const before = await ctx.store.phoneNumbers.get(n.id);
+    if (before && before.tenantId !== tenantId) {
+      skip(out, n.id, wabaId);
+      continue;
+    }
+    ours++;
+    if (before && options.onlyNew) continue;
+    await ctx.store.phoneNumbers.upsert({
+      id: n.id,
+      tenantId,
+      wabaId,
+      displayNumber: n.displayPhoneNumber ?? null,
+      verifiedName: n.verifiedName ?? null,
+      credentialId,
+    });
+    // The store never moves a number between tenants; a concurrent discovery for another tenant may have won.
+    if ((await ctx.store.phoneNumbers.get(n.id))?.tenantId !== tenantId) {
+      ours--;
+      skip(out, n.id, wabaId);
+      continue;
+    }
+    out.phoneNumbers++;
+  }
+  // A WABA whose every number belongs to another tenant is theirs: leave its subscription alone.
+  if (numbers.length > 0 && ours === 0) return;
+  try {
+    await subscribeAppToWaba(ctx.graph, token, wabaId);
+  } catch (err) {
+    fail(`subscribing the app to WABA ${wabaId}`, err);
+  }
+}
+
+function skip(out: Discovery, phoneNumberId: string, wabaId: string): void {
+  out.skipped.push({ phoneNumberId, wabaId, reason: 'owned-by-another-tenant' });
+  out.warnings.push(
+    `phone number ${phoneNumberId} (WABA ${wabaId}) belongs to another tenant: left with it, not recorded here`,
+  );
+}
+
+export interface ConnectedAccount extends Discovery {
+  credential: CredentialRecord;
+}
+
+/**
+ * Stores a freshly obtained token for a tenant and discovers what it may reach ({@link discoverAssets}). A reconnect
+ * of the same subject replaces the old credential's token (new version), so clients using it switch on their next
+ * request.
  */
 export async function storeConnection(
   ctx: BrokerContext,
@@ -69,31 +213,49 @@ export async function storeConnection(
     });
     await ctx.audit('credential.connected', { tenantId, credentialId: credential.id, detail: { kind } });
   }
-  const wabaIds = sharedWabaIds(inspection);
-  const warnings: string[] = [];
-  let phoneNumbers = 0;
-  for (const wabaId of wabaIds) {
-    try {
-      for (const n of await listWabaPhoneNumbers(ctx.graph, token, wabaId)) {
-        await ctx.store.phoneNumbers.upsert({
-          id: n.id,
-          tenantId,
-          wabaId,
-          displayNumber: n.displayPhoneNumber ?? null,
-          verifiedName: n.verifiedName ?? null,
-          credentialId: credential.id,
-        });
-        phoneNumbers++;
-      }
-    } catch (err) {
-      warnings.push(`listing the numbers of WABA ${wabaId} failed: ${scrubText((err as Error).message)}`);
-    }
-    try {
-      await subscribeAppToWaba(ctx.graph, token, wabaId);
-    } catch (err) {
-      warnings.push(`subscribing the app to WABA ${wabaId} failed: ${scrubText((err as Error).message)}`);
-    }
-  }
-  ctx.access.invalidateTenant(tenantId);
-  return { credential, wabaIds, phoneNumbers, warnings };
+  const discovery = await discoverAssets(ctx, credential, { trigger: 'connect', token, inspection });
+  return { credential, ...discovery };
+}
+
+/**
+ * A pasted token (a system-user token from Business settings, or any token): checked with debug_token and stored
+ * encrypted by the token manager (an unusable token throws and nothing is stored), then discovered. A discovery
+ * failure does not undo the store: the result says what failed, and the re-discover action fills it in.
+ */
+export async function storePastedToken(
+  ctx: BrokerContext,
+  tenantId: string,
+  token: Secret,
+): Promise<ConnectedAccount> {
+  const credential = await ctx.manager.addCredential({ tenantId, token });
+  await ctx.audit('credential.pasted', {
+    tenantId,
+    credentialId: credential.id,
+    detail: { kind: credential.kind },
+  });
+  const discovery = await discoverAssets(ctx, credential, { trigger: 'paste', token });
+  return { credential, ...discovery };
+}
+
+/**
+ * A `credential.checked` listener: a working credential with no phone number recorded for it (Graph was down when it
+ * was added, or numbers were added at Meta since) is discovered again, recording only numbers the tenant lacks.
+ */
+export function rediscoverOnCheck(ctx: BrokerContext): (event: TokenEventOf<'credential.checked'>) => void {
+  const running = new Set<string>();
+  return (event) => {
+    if (running.has(event.credentialId) || (event.status !== 'active' && event.status !== 'expiring')) return;
+    running.add(event.credentialId);
+    void (async () => {
+      const numbers = await ctx.store.phoneNumbers.listByTenant(event.tenantId);
+      if (numbers.some((n) => n.credentialId === event.credentialId)) return;
+      await discoverAssets(
+        ctx,
+        { id: event.credentialId, tenantId: event.tenantId },
+        { trigger: 'health-check', onlyNew: true },
+      );
+    })()
+      .catch((err) => ctx.logger.error('rediscovery failed', { error: scrubText(String(err)) }))
+      .finally(() => running.delete(event.credentialId));
+  };
 }

@@ -124,6 +124,32 @@ export function openApiDocument(): Record<string, unknown> {
             lastError: { type: ['string', 'null'] },
           },
         },
+        Discovery: {
+          type: 'object',
+          description:
+            "What a credential reaches: the WABAs named by debug_token's granular scopes and their phone numbers, " +
+            'recorded for the tenant with the credential. A number another tenant owns is skipped (never taken over) ' +
+            'and named in skipped and warnings. complete is false when a step failed (Graph unreachable, ...): the ' +
+            'credential is kept; POST /credentials/{credentialId}/discover runs it again, and so does the daily ' +
+            'health check for a credential with no phone number recorded.',
+          properties: {
+            wabaIds: { type: 'array', items: { type: 'string' } },
+            phoneNumbers: { type: 'integer', description: 'numbers recorded by this run' },
+            skipped: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  phoneNumberId: { type: 'string' },
+                  wabaId: { type: 'string' },
+                  reason: { enum: ['owned-by-another-tenant'] },
+                },
+              },
+            },
+            warnings: { type: 'array', items: { type: 'string' } },
+            complete: { type: 'boolean' },
+          },
+        },
         PhoneNumber: {
           type: 'object',
           properties: {
@@ -202,10 +228,23 @@ export function openApiDocument(): Record<string, unknown> {
           responses: { 200: list('Credential'), 404: err },
         },
         post: {
-          summary: 'Add a pasted token (checked with debug_token, stored encrypted)',
+          summary:
+            'Add a pasted token (checked with debug_token, stored encrypted), then discover its WABAs and phone numbers',
           parameters: [tenantParam],
           requestBody: requestBody('POST /tenants/{tenantId}/credentials'),
-          responses: { 201: ok('credential'), 502: err },
+          responses: {
+            201: ok('the credential, with its discovery (stored even when discovery is incomplete)', {
+              allOf: [
+                { $ref: '#/components/schemas/Credential' },
+                {
+                  type: 'object',
+                  properties: { discovery: { $ref: '#/components/schemas/Discovery' } },
+                },
+              ],
+            }),
+            422: err,
+            502: err,
+          },
         },
       },
       '/tenants/{tenantId}/embedded-signup': {
@@ -233,6 +272,17 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Renew now (where Meta allows it)',
           parameters: [idParam('credentialId')],
           responses: { 200: ok('credential'), 404: err },
+        },
+      },
+      '/credentials/{credentialId}/discover': {
+        post: {
+          summary: 'Discover the WABAs and phone numbers the credential reaches again',
+          parameters: [idParam('credentialId')],
+          responses: {
+            200: ok('discovery', { $ref: '#/components/schemas/Discovery' }),
+            404: err,
+            409: err,
+          },
         },
       },
       '/credentials/{credentialId}/check': {

@@ -182,7 +182,8 @@ ${credentials.map(
     c,
   ) => html`<tr data-credential="${c.id}"><td>${c.kind} <span class="muted">v${c.version}</span></td><td>${statusBadge(c.status)}</td>
 <td>${formatTime(c.expiresAtMs)}</td><td>${formatTime(c.dataAccessExpiresAtMs)}</td>
-<td>${c.needsReconnect ? html`<div class="reconnect">${c.nextAction} <a href="${connectUrl}">Reconnect</a></div>` : c.nextAction}${c.lastError ? html`<div class="muted">${c.lastError}</div>` : ''}</td></tr>`,
+<td>${c.needsReconnect ? html`<div class="reconnect">${c.nextAction} <a href="${connectUrl}">Reconnect</a></div>` : c.nextAction}${c.lastError ? html`<div class="muted">${c.lastError}</div>` : ''}
+${c.status === 'active' || c.status === 'expiring' ? html`<form class="inline" method="post" action="/credentials/${c.id}/discover"><input type="hidden" name="csrf" value="${ctx.csrfToken}"><button class="secondary" type="submit">Re-discover numbers</button></form>` : ''}</td></tr>`,
 )}
 ${credentials.length === 0 ? html`<tr><td colspan="5" class="muted">No credentials: connect WhatsApp or add a system-user token.</td></tr>` : ''}
 </tbody></table></section>
@@ -190,7 +191,7 @@ ${credentials.length === 0 ? html`<tr><td colspan="5" class="muted">No credentia
 <form method="post" action="/tenants/${tenant.id}/credentials"><input type="hidden" name="csrf" value="${ctx.csrfToken}">
 <label>Token <input name="token" type="password" autocomplete="off" size="60" required></label>
 <button type="submit">Check and store</button></form>
-<p class="muted">Checked with debug_token, stored encrypted, never shown again.</p></section>
+<p class="muted">Checked with debug_token, stored encrypted, never shown again; the WhatsApp Business Accounts it was granted and their phone numbers are recorded for this tenant (a number another tenant owns is left with it).</p></section>
 <section><h2>Phone numbers</h2><table><thead><tr><th>Number</th><th>Phone number id</th><th>WABA</th></tr></thead><tbody>
 ${numbers.map((n) => html`<tr><td>${n.displayNumber ?? ''} ${n.verifiedName ? html`<span class="muted">${n.verifiedName}</span>` : ''}</td><td><code>${n.id}</code></td><td><code>${n.wabaId}</code></td></tr>`)}
 ${numbers.length === 0 ? html`<tr><td colspan="3" class="muted">None yet.</td></tr>` : ''}

@@ -8,7 +8,13 @@ import { describeEvent } from '../../webhooks/describe-event.js';
 import { parseJsonBody } from '../../webhooks/parse-json-body.js';
 import { parseWebhook } from '../../webhooks/parse-webhook.js';
 import { WhatsApp } from '../../whatsapp/whatsapp.js';
-import { loginFlowFor, storeConnection } from '../connect.js';
+import {
+  type Discovery,
+  discoverAssets,
+  loginFlowFor,
+  storeConnection,
+  storePastedToken,
+} from '../connect.js';
 import type { BrokerContext } from '../context.js';
 import { credentialView } from '../credential-view.js';
 import { apiKeyId } from '../security/api-key.js';
@@ -34,7 +40,23 @@ const FLASHES: Record<string, { kind: 'ok' | 'error'; text: string }> = {
     text: 'WhatsApp connected: the token is stored encrypted and will be kept working.',
   },
   reconnected: { kind: 'ok', text: 'Reconnected: a new token version is in use.' },
-  'token-added': { kind: 'ok', text: 'Token checked with debug_token and stored encrypted.' },
+  'token-added': {
+    kind: 'ok',
+    text: 'Token checked with debug_token and stored encrypted; its phone numbers are recorded.',
+  },
+  'token-added-partly': {
+    kind: 'error',
+    text: 'Token stored encrypted, but finding its phone numbers did not complete (see the audit log): use "Re-discover numbers" when Graph is reachable.',
+  },
+  'numbers-skipped': {
+    kind: 'error',
+    text: 'Some phone numbers this token reaches belong to another tenant: they were left with it (see the audit log).',
+  },
+  discovered: { kind: 'ok', text: 'Phone numbers discovered again.' },
+  'discovery-partly': {
+    kind: 'error',
+    text: 'Finding the phone numbers did not complete (see the audit log); try again later.',
+  },
   sent: { kind: 'ok', text: 'Test message sent.' },
   replayed: { kind: 'ok', text: 'Queued for processing again.' },
   'tenant-created': { kind: 'ok', text: 'Tenant created.' },
@@ -185,17 +207,9 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     if (!tenant) return c.text('no such tenant', 404);
     const form = c.get('form');
     const raw = typeof form.token === 'string' ? form.token.trim() : '';
+    let stored: Discovery;
     try {
-      const cred = await ctx.manager.addCredential({
-        tenantId: tenant.id,
-        token: new Secret(raw, 'access-token'),
-      });
-      await ctx.audit('credential.pasted', {
-        tenantId: tenant.id,
-        credentialId: cred.id,
-        detail: { kind: cred.kind },
-      });
-      return c.redirect(`/tenants/${encodeURIComponent(tenant.id)}?flash=token-added`, 303);
+      stored = await storePastedToken(ctx, tenant.id, new Secret(raw, 'access-token'));
     } catch (err) {
       const message = err instanceof WacloudError ? err.message : 'the token could not be checked';
       await ctx.audit('credential.paste_failed', {
@@ -204,6 +218,27 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       });
       return c.redirect(`/tenants/${encodeURIComponent(tenant.id)}?flash=connect-failed`, 303);
     }
+    const flash = !stored.complete
+      ? 'token-added-partly'
+      : stored.skipped.length > 0
+        ? 'numbers-skipped'
+        : 'token-added';
+    return c.redirect(`/tenants/${encodeURIComponent(tenant.id)}?flash=${flash}`, 303);
+  });
+
+  app.post('/credentials/:id/discover', async (c) => {
+    const cred = await ctx.manager.getCredential(c.req.param('id'));
+    if (!cred) return c.text('no such credential', 404);
+    const back = `/tenants/${encodeURIComponent(cred.tenantId)}`;
+    if (cred.status !== 'active' && cred.status !== 'expiring')
+      return c.redirect(`${back}?flash=connect-failed`, 303);
+    const found = await discoverAssets(ctx, cred, { trigger: 'manual' });
+    const flash = !found.complete
+      ? 'discovery-partly'
+      : found.skipped.length > 0
+        ? 'numbers-skipped'
+        : 'discovered';
+    return c.redirect(`${back}?flash=${flash}`, 303);
   });
 
   app.post('/tenants/:id/send-test', async (c) => {
@@ -260,13 +295,8 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       if (!tenantId || !(await ctx.store.tenants.get(tenantId)))
         return c.text('this login was not started for a tenant', 400);
       const before = (await ctx.manager.listCredentials(tenantId)).length;
-      const connected = await storeConnection(ctx, tenantId, result.token, result.kind, result.inspection);
-      for (const w of connected.warnings)
-        await ctx.audit('connect.warning', {
-          tenantId,
-          credentialId: connected.credential.id,
-          detail: { warning: w },
-        });
+      // Discovery problems are in the audit log (credential.discovery_incomplete); the token is kept regardless.
+      await storeConnection(ctx, tenantId, result.token, result.kind, result.inspection);
       const flash =
         (await ctx.manager.listCredentials(tenantId)).length > before ? 'connected' : 'reconnected';
       return c.redirect(`/tenants/${encodeURIComponent(tenantId)}?flash=${flash}`, 303);

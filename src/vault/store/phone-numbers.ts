@@ -19,7 +19,11 @@ export interface PhoneNumberRecord {
 export type PhoneNumberInput = Omit<PhoneNumberRecord, 'createdAtMs' | 'updatedAtMs'>;
 
 export interface PhoneNumberRepository {
-  /** Inserts or replaces (by id) a phone number; `createdAtMs` survives a replace. */
+  /**
+   * Inserts or updates (by id) a phone number; `createdAtMs` survives an update. A number owned by another tenant is
+   * never moved (one conditional statement, so two tenants racing cannot both win): the owner's row comes back
+   * unchanged, and the caller compares `tenantId`. Delete it first to hand a number over.
+   */
   upsert(phone: PhoneNumberInput, nowMs: number): Promise<PhoneNumberRecord>;
   get(id: string): Promise<PhoneNumberRecord | undefined>;
   /** The tenant owning `phoneNumberId`, or undefined: the webhook router's lookup. */
@@ -45,7 +49,7 @@ function decode(r: Selectable<PhoneNumbersTable>): PhoneNumberRecord {
 
 export function createPhoneNumberRepository(db: Db): PhoneNumberRepository {
   const k = db.kysely;
-  return {
+  const repo: PhoneNumberRepository = {
     async upsert(p, nowMs) {
       const row = await db.run(`saving phone number ${p.id}`, () =>
         k
@@ -68,12 +72,16 @@ export function createPhoneNumberRepository(db: Db): PhoneNumberRepository {
               verified_name: p.verifiedName,
               credential_id: p.credentialId,
               updated_at_ms: nowMs,
-            }),
+            })
+            .where('phone_numbers.tenant_id', '=', p.tenantId),
           )
           .returningAll()
-          .executeTakeFirstOrThrow(),
+          .executeTakeFirst(),
       );
-      return decode(row);
+      if (row) return decode(row);
+      const owner = await repo.get(p.id);
+      if (!owner) throw new Error(`phone number ${p.id} vanished while being saved`);
+      return owner;
     },
     async get(id) {
       const row = await db.run('reading a phone number', () =>
@@ -112,4 +120,5 @@ export function createPhoneNumberRepository(db: Db): PhoneNumberRepository {
       return Number(r.numDeletedRows) > 0;
     },
   };
+  return repo;
 }
