@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import type { Clock } from '../core/clock.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { scrubText } from '../core/secret.js';
 import type { BrokerStore, DeliveryRow } from './ports.js';
@@ -64,7 +64,9 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       options.onResult?.('dead');
       return;
     }
-    const headers = signStandardWebhook(sub.secret, row.id, Math.floor(clock.now() / 1000), row.payload);
+    // Receivers check webhook-timestamp against their own wall clock (5-minute tolerance): sign with real time,
+    // even when a virtual clock (the sandbox's) drives the retries.
+    const headers = signStandardWebhook(sub.secret, row.id, Math.floor(systemClock.now() / 1000), row.payload);
     let error: string;
     try {
       const status = await send(sub.url, headers, row.payload, timeoutMs);
