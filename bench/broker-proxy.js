@@ -4,7 +4,7 @@
 // Budget (design.md): proxy >= 0.6x direct throughput; p99 added latency <= 2 ms at half load.
 //   npm run build && node bench/broker-proxy.js [--quick]
 import { createUndiciTransport, WhatsApp } from '../dist/index.js';
-import { compare, fixedRate, startServerProcess } from './support/harness.js';
+import { compare, cpuPerCall, fixedRate, startServerProcess } from './support/harness.js';
 import { budgetRow, median, percentile, ratio, renderConsole } from './support/report.js';
 
 /** BENCH_PROFILE=dir: the broker writes a V8 CPU profile there (open it in Chrome DevTools or speedscope). */
@@ -97,6 +97,21 @@ export async function run({ quick = false } = {}) {
         lat[which].p99.push(percentile(out.latencies, 99));
       }
     }
+    // The same at half of what the proxied path sustains (informative: added latency when the broker is not saturated).
+    const rate2 = Math.max(50, Math.round(p.rps / 2));
+    const lat2 = { direct: { p50: [], p99: [] }, proxy: { p50: [], p99: [] } };
+    for (let r = 0; r < latency.rounds; r++) {
+      const order = r % 2 ? ['proxy', 'direct'] : ['direct', 'proxy'];
+      for (const which of order) {
+        const out = await fixedRate(which === 'direct' ? direct : proxied, {
+          rate: rate2,
+          durationMs: latency.durationMs,
+        });
+        errors += out.errors + out.dropped;
+        lat2[which].p50.push(percentile(out.latencies, 50));
+        lat2[which].p99.push(percentile(out.latencies, 99));
+      }
+    }
     const m = (xs) => median(xs);
     rows.push(
       { name: `direct p50 at ${rate} req/s`, value: m(lat.direct.p50), unit: 'ms' },
@@ -114,12 +129,46 @@ export async function run({ quick = false } = {}) {
         'ms',
         '<= 2 ms',
       ),
+      {
+        name: `p50 added at ${rate2} req/s (half the proxied max)`,
+        value: m(lat2.proxy.p50) - m(lat2.direct.p50),
+        unit: 'ms',
+      },
+      {
+        name: `p99 added at ${rate2} req/s (half the proxied max)`,
+        value: m(lat2.proxy.p99) - m(lat2.direct.p99),
+        unit: 'ms',
+        note: `direct p99 ${m(lat2.direct.p99).toFixed(2)} ms, proxied ${m(lat2.proxy.p99).toFixed(2)} ms`,
+      },
     );
+    // Where the CPU goes per proxied send (Linux /proc): the client, the broker and the emulator.
+    const cpuRun = { concurrency, durationMs: quick ? 1000 : 3000 };
+    const cpuDirect = await cpuPerCall(direct, { client: process.pid, emulator: emulator.pid }, cpuRun);
+    const cpuProxy = await cpuPerCall(
+      proxied,
+      { client: process.pid, broker: broker.pid, emulator: emulator.pid },
+      cpuRun,
+    );
+    if (cpuProxy.broker !== undefined) {
+      rows.push(
+        {
+          name: 'CPU per direct send: client + emulator',
+          value: cpuDirect.client + cpuDirect.emulator,
+          unit: 'µs',
+        },
+        {
+          name: 'CPU per proxied send: client + broker + emulator',
+          value: cpuProxy.client + cpuProxy.broker + cpuProxy.emulator,
+          unit: 'µs',
+          note: `client ${Math.round(cpuProxy.client)}, broker ${Math.round(cpuProxy.broker)}, emulator ${Math.round(cpuProxy.emulator)}`,
+        },
+      );
+    }
     return {
       rows,
       notes: [
         `Three processes on the same cores: the client (this one), the broker (SQLite store, background workers on) and the emulator. Throughput: ${tput.rounds} interleaved rounds of ${tput.durationMs} ms, ${concurrency} concurrent, median.`,
-        `Latency: open-loop load at ${rate} req/s (half the direct median), ${latency.rounds} rounds of ${latency.durationMs} ms per side, alternating; percentiles per round from each request's due time, then the median over rounds. Failed or dropped requests: ${errors}.`,
+        `Latency: open-loop load at ${rate} req/s (half the direct median: the budget's rate) and at ${rate2} req/s (half the proxied median), ${latency.rounds} rounds of ${latency.durationMs} ms per side, alternating; percentiles per round from each request's due time, then the median over rounds. Failed or dropped requests: ${errors}. When half the direct maximum is more than the proxied path sustains, requests queue: the added latency is then the queue, not the broker's per-request cost.`,
         'Each proxied request: API key lookup (cached), object check, token lookup, appsecret_proof, forward with undici, answer copied back.',
       ],
     };

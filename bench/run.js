@@ -3,7 +3,7 @@
 // --quick (short runs, under 2 minutes) writes bench/results/raw/quick.md and quick.svg instead (git-ignored), so it
 // never replaces a full run's results.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -122,7 +122,14 @@ const svg = renderBudgetSvg(budgetRows(sections), {
   subtitle: `${meta.date}, ${cpu.length} cores, Node ${meta.node}${quick ? ', --quick' : ''}${busy ? ', busy machine (provisional)' : ''}`,
 });
 writeFileSync(new URL(meta.chart, resultsDir), svg);
-writeFileSync(new URL(`${outName}.md`, resultsDir), renderMarkdown(meta, sections));
+// The hand-written profiling log (before/after of each fix) goes with every results file, so it stands alone.
+let log = '';
+try {
+  log = `\n${readFileSync(new URL('./results/profiling.md', import.meta.url), 'utf8')}`;
+} catch {
+  // no log yet
+}
+writeFileSync(new URL(`${outName}.md`, resultsDir), renderMarkdown(meta, sections) + log);
 writeFileSync(
   new URL(`./results/raw/${outName}.json`, import.meta.url),
   `${JSON.stringify({ meta, sections }, null, 2)}\n`,

@@ -7,7 +7,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Pool } from 'undici';
-import { compare, startServerProcess } from './support/harness.js';
+import { compare, cpuPerCall, startServerProcess } from './support/harness.js';
 import { budgetRow, ratio, renderConsole } from './support/report.js';
 
 export const title = 'Webhook ingest (verify + persist + acknowledge)';
@@ -138,6 +138,19 @@ export async function run({ quick = false } = {}) {
     }));
     for (const r of results.slice(1))
       rows.push(budgetRow(`${r.name} ÷ bare server`, ratio(r.rps, base), 'x', '>= 0.5x'));
+    // CPU per delivery in each server process (Linux /proc), the load generator excluded.
+    for (const [i, c] of list.entries()) {
+      const cpu = await cpuPerCall(
+        c.run,
+        { server: servers[i].pid },
+        {
+          concurrency: opts.concurrency,
+          durationMs: quick ? 800 : 2000,
+        },
+      );
+      if (cpu.server !== undefined)
+        rows.push({ name: `CPU per delivery: ${c.name}`, value: cpu.server, unit: 'µs' });
+    }
     if (!pgUrl)
       rows.push({
         name: 'broker, PostgreSQL inbox',

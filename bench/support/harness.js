@@ -1,5 +1,6 @@
 // Shared benchmark harness: contenders measured side by side, interleaved, repeated; medians and ratios.
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { median } from './report.js';
 
 /**
@@ -127,4 +128,34 @@ export function formatTable(title, results, baselineName) {
       `| ${r.name} | ${Math.round(r.rps).toLocaleString('en-US')} | ${(r.rps / base).toFixed(2)}x |`,
     );
   return lines.join('\n');
+}
+
+/** CPU time (user + system) a process has used, in µs, from /proc; undefined where there is no /proc (not Linux). */
+export function cpuMicros(pid = process.pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * (1e6 / 100); // clock ticks: 100 per second on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs `fn` like `throughput` and returns the CPU µs per completed call of each process in `pids` (name → pid), or
+ * undefined where /proc is missing.
+ */
+export async function cpuPerCall(fn, pids, { concurrency, durationMs }) {
+  let calls = 0;
+  const counted = async () => {
+    await fn();
+    calls++;
+  };
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMicros(pid)]));
+  await throughput(counted, { concurrency, durationMs });
+  const out = {};
+  for (const [k, pid] of Object.entries(pids)) {
+    const after = cpuMicros(pid);
+    out[k] = after === undefined || before[k] === undefined ? undefined : (after - before[k]) / calls;
+  }
+  return out;
 }
