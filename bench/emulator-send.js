@@ -1,86 +1,210 @@
-// Emulator send capacity: POST /{phone-number-id}/messages answered by the wacloud emulator (token check,
-// schema validation, rate limits, message store, usage headers) versus a minimal node:http server that answers
-// the same call without checking anything. Same client (raw undici Pool.request), side by side, interleaved.
-// Budget (design.md): the emulator is never the bottleneck of the SDK benchmark.
-//   npm run build && node bench/emulator-send.js
-import { fork } from 'node:child_process';
+// Is the emulator the bottleneck of the SDK benchmark? The wacloud SDK (and a raw undici client) send
+// POST /{phone-number-id}/messages, side by side, interleaved, in one run, to:
+//  - the wacloud emulator (token check, schema validation, rate limits, message store, Meta's response headers),
+//  - bench/support/minimal-graph-server.js, which answers without checking anything (the SDK benchmark's baseline),
+//  - a minimal server answering with the emulator's headers (bench/emulator-server.js, BENCH_TARGET=meta-headers):
+//    Meta's usage/trace headers cost the client (undici parses them, the SDK reads the usage ones) and the server
+//    something on every response, whatever the server checks.
+// Each server runs in its own process; its CPU time per request is read from /proc, and the client's own.
+// Budget (design.md "never the bottleneck of the SDK benchmark"), read as:
+//   SDK req/s against the emulator >= 0.9x SDK req/s against the minimal server.
+//   npm run build && node bench/emulator-send.js [--quick]      (also part of `npm run bench`)
 import { Pool } from 'undici';
-import { compare, formatTable, startServerProcess } from './support/harness.js';
+import { createUndiciTransport, WhatsApp } from '../dist/index.js';
+import { cpuMicros, startServerProcess, throughput } from './support/harness.js';
+import { budgetRow, median, ratio, renderConsole } from './support/report.js';
 
-async function startEmulatorProcess() {
-  const child = fork(new URL('./emulator-server.js', import.meta.url), [], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const info = await new Promise((resolve, reject) => {
-    child.once('message', resolve);
-    child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
-  });
-  return {
-    ...info,
-    url: `http://127.0.0.1:${info.port}`,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', resolve);
-        child.kill('SIGTERM');
-      }),
-  };
-}
+export const title = 'Emulator send endpoint (is it the SDK benchmark’s bottleneck?)';
 
-function sender(url, phoneNumberId, token, to) {
-  const pool = new Pool(url, { connections: 256 });
-  const path = `/v26.0/${phoneNumberId}/messages`;
-  const body = JSON.stringify({
+/** SDK req/s against the emulator ÷ SDK req/s against the minimal server must reach this. */
+export const SDK_RATIO_BUDGET = '>= 0.9x';
+
+const sendBody = (to) =>
+  JSON.stringify({
     messaging_product: 'whatsapp',
     recipient_type: 'individual',
     to,
     type: 'text',
     text: { body: 'hello' },
   });
+
+function rawSender({ url, info }) {
+  const pool = new Pool(url, { connections: 256 });
+  const path = `/v26.0/${info.phoneNumberId}/messages`;
+  const headers = { authorization: `Bearer ${info.token}`, 'content-type': 'application/json' };
+  const body = sendBody(info.recipient);
   const run = async () => {
-    const res = await pool.request({
-      path,
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body,
-    });
-    const json = await res.body.json();
+    const res = await pool.request({ path, method: 'POST', headers, body });
+    // text() + JSON.parse: undici's body.json() is slower, and the raw client should be the fastest form.
+    const json = JSON.parse(await res.body.text());
     if (res.statusCode !== 200 || !json.messages)
       throw new Error(`unexpected ${res.statusCode}: ${JSON.stringify(json)}`);
   };
   return { run, close: () => pool.close() };
 }
 
-export async function benchEmulatorSend({ concurrency = 64, rounds = 5, durationMs = 1500 } = {}) {
-  const emulator = await startEmulatorProcess();
+/** The wacloud SDK as bench/sdk-send.js uses it (undici transport, 256 connections). */
+function sdkSender({ url, info }) {
+  const wa = new WhatsApp({
+    accessToken: info.token,
+    phoneNumberId: info.phoneNumberId,
+    graphUrl: url,
+    transport: createUndiciTransport({ connectionsPerOrigin: 256 }),
+    configSource: { env: {}, envFile: false },
+  });
+  const run = async () => {
+    const res = await wa.messages.text({ to: `+${info.recipient}`, body: 'hello' });
+    if (!res.messages) throw new Error('unexpected response');
+  };
+  return { run, close: () => wa.close() };
+}
+
+/**
+ * Measures every contender in one run: each round runs each contender once for `durationMs` (order rotated per
+ * round, as harness.compare does), reading the server's and the client's CPU time around it. Returns per contender
+ * the median req/s and the median CPU µs per request of the server and of the client.
+ */
+export async function benchEmulatorSend({
+  concurrency = 64,
+  rounds = 5,
+  durationMs = 1500,
+  warmupMs = 500,
+} = {}) {
+  const script = new URL('./emulator-server.js', import.meta.url);
+  const emulator = await startServerProcess(script);
   const minimal = await startServerProcess(new URL('./support/minimal-graph-server.js', import.meta.url));
-  const a = sender(emulator.url, emulator.phoneNumberId, emulator.token, emulator.recipient);
-  const b = sender(minimal.url, '106540352242922', `EAAB${'x'.repeat(40)}`, '16505551234');
+  const metaHeaders = await startServerProcess(script, [], {
+    env: { ...process.env, BENCH_TARGET: 'meta-headers' },
+  });
+  minimal.info = {
+    ...minimal.info,
+    token: `EAAB${'x'.repeat(40)}`,
+    phoneNumberId: '106540352242922',
+    recipient: '16505551234',
+  };
+  const targets = [
+    ['emulator', emulator],
+    ['minimal server', minimal],
+    ['minimal server with Meta’s headers', metaHeaders],
+  ];
+  const contenders = [];
+  for (const [target, server] of targets) {
+    contenders.push({ name: `SDK → ${target}`, server, sender: sdkSender(server) });
+    contenders.push({ name: `raw undici → ${target}`, server, sender: rawSender(server) });
+  }
   try {
-    return await compare(
-      [
-        { name: 'minimal node:http server', run: b.run },
-        { name: 'wacloud emulator', run: a.run },
-      ],
-      { concurrency, rounds, durationMs },
-    );
+    for (const c of contenders) await throughput(c.sender.run, { concurrency, durationMs: warmupMs });
+    const samples = new Map(contenders.map((c) => [c.name, { rps: [], server: [], client: [] }]));
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < contenders.length; i++) {
+        const c = contenders[(i + r) % contenders.length];
+        const s = samples.get(c.name);
+        const serverBefore = cpuMicros(c.server.pid);
+        const clientBefore = cpuMicros();
+        const started = performance.now();
+        const rps = await throughput(c.sender.run, { concurrency, durationMs });
+        const requests = rps * ((performance.now() - started) / 1000);
+        const serverAfter = cpuMicros(c.server.pid);
+        const clientAfter = cpuMicros();
+        s.rps.push(rps);
+        if (serverBefore !== undefined && serverAfter !== undefined)
+          s.server.push((serverAfter - serverBefore) / requests);
+        if (clientBefore !== undefined && clientAfter !== undefined)
+          s.client.push((clientAfter - clientBefore) / requests);
+      }
+    }
+    return contenders.map((c) => {
+      const s = samples.get(c.name);
+      return {
+        name: c.name,
+        rps: median(s.rps),
+        samples: s.rps,
+        serverMicros: s.server.length ? median(s.server) : undefined,
+        clientMicros: s.client.length ? median(s.client) : undefined,
+      };
+    });
   } finally {
-    await a.close();
-    await b.close();
-    await emulator.stop();
-    await minimal.stop();
+    for (const c of contenders) await c.sender.close();
+    for (const [, server] of targets) await server.stop();
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 64);
-  const results = await benchEmulatorSend({ concurrency });
-  console.log(
-    formatTable(
-      `Send endpoint capacity, raw undici client, ${concurrency} concurrent`,
-      results,
-      'minimal node:http server',
-    ),
+/** Rows for bench/run.js ({ name, value, unit, ratio?, budget?, pass?, note? }) and notes. */
+export async function run({ quick = false } = {}) {
+  const concurrency = 64;
+  const results = await benchEmulatorSend(
+    quick ? { concurrency, rounds: 3, durationMs: 700, warmupMs: 300 } : { concurrency },
   );
-  const emu = results.find((r) => r.name === 'wacloud emulator').rps;
-  console.log(`wacloud emulator: ${Math.round(emu).toLocaleString('en-US')} sends/s`);
+  const get = (name) => results.find((r) => r.name === name);
+  const rows = [];
+  for (const client of ['SDK', 'raw undici']) {
+    const base = get(`${client} → minimal server`);
+    for (const target of ['minimal server', 'minimal server with Meta’s headers', 'emulator']) {
+      const r = get(`${client} → ${target}`);
+      rows.push({
+        name: `${r.name}, ${concurrency} concurrent`,
+        value: r.rps,
+        unit: 'req/s',
+        ratio: ratio(r.rps, base.rps),
+      });
+    }
+  }
+  const sdkEmu = get('SDK → emulator');
+  const sdkMin = get('SDK → minimal server');
+  const sdkHdr = get('SDK → minimal server with Meta’s headers');
+  const sdkRatio = ratio(sdkEmu.rps, sdkMin.rps);
+  rows.push(
+    budgetRow(
+      `SDK → emulator ÷ SDK → minimal server, ${concurrency} concurrent`,
+      sdkRatio,
+      'x',
+      SDK_RATIO_BUDGET,
+      sdkRatio >= 0.9
+        ? undefined
+        : 'client and servers share 2 cores: see the CPU rows and bench/results/emulator-profile.md',
+    ),
+    {
+      name: `SDK → emulator ÷ SDK → minimal server with Meta’s headers, ${concurrency} concurrent`,
+      value: ratio(sdkEmu.rps, sdkHdr.rps),
+      unit: 'x',
+    },
+  );
+  // CPU per request, server and client, from the raw-client runs (server) and the SDK runs (client).
+  const cpuRow = (name, value, base) =>
+    value === undefined
+      ? undefined
+      : { name, value, unit: 'µs', ratio: base === undefined ? undefined : ratio(value, base) };
+  const serverBase = get('raw undici → minimal server').serverMicros;
+  const clientBase = sdkMin.clientMicros;
+  rows.push(
+    ...[
+      cpuRow('server CPU per send: minimal server', serverBase, serverBase),
+      cpuRow(
+        'server CPU per send: minimal server with Meta’s headers',
+        get('raw undici → minimal server with Meta’s headers').serverMicros,
+        serverBase,
+      ),
+      cpuRow('server CPU per send: emulator', get('raw undici → emulator').serverMicros, serverBase),
+      cpuRow('SDK client CPU per send: → minimal server', clientBase, clientBase),
+      cpuRow(
+        'SDK client CPU per send: → minimal server with Meta’s headers',
+        sdkHdr.clientMicros,
+        clientBase,
+      ),
+      cpuRow('SDK client CPU per send: → emulator', sdkEmu.clientMicros, clientBase),
+    ].filter((r) => r !== undefined),
+  );
+  return {
+    rows,
+    notes: [
+      `Client (this process) and each server in its own process on the same machine; ${quick ? 3 : 5} interleaved rounds of ${quick ? 700 : 1500} ms per contender, median req/s; ratios vs the same client against the minimal server.`,
+      'CPU per send is user + system time from /proc divided by requests, median over rounds: the servers measured under the raw client, the SDK client under itself.',
+      'On 2 cores shared by client and server (and by other work), throughput follows the sum of client and server CPU per send, so the budget ratio cannot exceed (client + minimal server) ÷ (client + emulator) CPU; the client pays more per emulator response too (Meta’s headers), whatever the emulator checks.',
+    ],
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await run({ quick: process.argv.includes('--quick') || process.env.BENCH_QUICK === '1' });
+  console.log(renderConsole({ title, ...result }));
 }

@@ -13,10 +13,15 @@ export function unknownObject(method: string, id: string): EmulatorGraphError {
 
 /** Permission (scope) and asset checks: 200 for a missing permission, 10 for an asset the token was not granted. */
 export function requireAccess(core: EmulatorCore, p: Principal, scopes: string[], wabaId: string): void {
-  if (!scopes.some((s) => core.tokens.hasScope(p, s))) {
+  // Plain loops: this runs on every send.
+  let scoped = false;
+  for (const s of scopes) if (core.tokens.hasScope(p, s)) scoped = true;
+  if (!scoped) {
     throw graphError(200, `Requires ${scopes.join(' or ')} permission`, { subcode: 1349176 });
   }
-  if (!scopes.some((s) => core.tokens.grantsAsset(p, s, wabaId))) {
+  let granted = false;
+  for (const s of scopes) if (core.tokens.grantsAsset(p, s, wabaId)) granted = true;
+  if (!granted) {
     throw graphError(10, '(#10) Application does not have permission for this action', {
       userMessage: `This access token was not granted access to WhatsApp Business Account ${wabaId}.`,
     });

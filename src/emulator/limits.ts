@@ -23,6 +23,11 @@ interface Bucket {
 interface Window {
   startMs: number;
   count: number;
+  /** Usage percentage after the last call. */
+  pct: number;
+  /** The header text for `textPct`. */
+  text: string | undefined;
+  textPct: number;
 }
 
 const HOUR = 3_600_000;
@@ -65,14 +70,24 @@ export class RateLimiter {
 
   /** Counts a call and returns the `X-App-Usage` value. */
   appUsage(appId: string, nowMs: number): string {
-    const pct = count(this.#apps, appId, nowMs, this.appCallsPerHour);
-    return `{"call_count":${pct},"total_cputime":${pct >> 1},"total_time":${pct >> 1}}`;
+    const w = count(this.#apps, appId, nowMs, this.appCallsPerHour);
+    // The text only changes when the percentage does: kept on the window instead of rebuilt per call.
+    if (w.text === undefined || w.textPct !== w.pct) {
+      w.textPct = w.pct;
+      w.text = `{"call_count":${w.pct},"total_cputime":${w.pct >> 1},"total_time":${w.pct >> 1}}`;
+    }
+    return w.text;
   }
 
   /** Counts a WhatsApp call and returns the `X-Business-Use-Case-Usage` value, keyed by the WABA id. */
   businessUsage(wabaId: string, nowMs: number): string {
-    const pct = count(this.#businesses, wabaId, nowMs, this.businessCallsPerHour);
-    return `{"${wabaId}":[{"type":"whatsapp","call_count":${pct},"total_cputime":${pct >> 1},"total_time":${pct >> 1},"estimated_time_to_regain_access":0}]}`;
+    const w = count(this.#businesses, wabaId, nowMs, this.businessCallsPerHour);
+    if (w.text === undefined || w.textPct !== w.pct) {
+      const pct = w.pct;
+      w.textPct = pct;
+      w.text = `{"${wabaId}":[{"type":"whatsapp","call_count":${pct},"total_cputime":${pct >> 1},"total_time":${pct >> 1},"estimated_time_to_regain_access":0}]}`;
+    }
+    return w.text;
   }
 
   reset(): void {
@@ -107,12 +122,16 @@ function take(
   return true;
 }
 
-function count(map: Map<string, Window>, key: string, nowMs: number, limit: number): number {
+function count(map: Map<string, Window>, key: string, nowMs: number, limit: number): Window {
   let w = map.get(key);
-  if (!w || nowMs - w.startMs >= HOUR || nowMs < w.startMs) {
-    w = { startMs: nowMs, count: 0 };
+  if (!w) {
+    w = { startMs: nowMs, count: 0, pct: 0, text: undefined, textPct: -1 };
     map.set(key, w);
+  } else if (nowMs - w.startMs >= HOUR || nowMs < w.startMs) {
+    w.startMs = nowMs;
+    w.count = 0;
   }
   w.count++;
-  return Math.min(100, Math.floor((w.count * 100) / limit));
+  w.pct = Math.min(100, Math.floor((w.count * 100) / limit));
+  return w;
 }

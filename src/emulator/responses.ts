@@ -15,12 +15,14 @@ export interface ResponseMeta {
   businessUsage: string | undefined;
 }
 
+export const CACHE_CONTROL = 'private, no-cache, no-store, must-revalidate';
+
 export function metaHeaders(meta: ResponseMeta): Record<string, string> {
   const h: Record<string, string> = {
     'x-fb-trace-id': meta.trace,
     'x-fb-request-id': meta.trace,
     'facebook-api-version': meta.version,
-    'cache-control': 'private, no-cache, no-store, must-revalidate',
+    'cache-control': CACHE_CONTROL,
   };
   if (meta.appUsage) h['x-app-usage'] = meta.appUsage;
   if (meta.businessUsage) h['x-business-use-case-usage'] = meta.businessUsage;

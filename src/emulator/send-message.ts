@@ -7,7 +7,9 @@ import type { PhoneNumberRecord, SentMessageRecord, TemplateRecord } from './sta
 import { validateSendBody } from './validate.js';
 import { digitsOf } from './world.js';
 
-const MESSAGING = 'whatsapp_business_messaging';
+const MESSAGING_ONLY = ['whatsapp_business_messaging'];
+/** Credentials Graph also reads from the body; they are removed before validation. */
+const BODY_CREDENTIALS = ['access_token', 'appsecret_proof', 'appsecret_time'] as const;
 
 /** One send request, independent of the HTTP layer that carried it. */
 export interface SendInput {
@@ -30,13 +32,20 @@ export interface CallSink {
  * response body; throws the Graph error otherwise. Used by the Hono route and by the Node fast path, so both
  * answer byte for byte alike.
  */
-export function sendMessage(core: EmulatorCore, input: SendInput, sink: CallSink): Record<string, unknown> {
+export function sendMessage(
+  core: EmulatorCore,
+  input: SendInput,
+  sink: CallSink,
+): SendAnswer | { success: true } {
   const body = bodyFromText(input.text, input.contentType) as Record<string, unknown>;
   // A token and proof may also travel in the body (form or JSON), as Graph allows.
   let params = input.query;
+  let bodyCredentials = false;
   if (body && typeof body === 'object') {
-    for (const k of ['access_token', 'appsecret_proof', 'appsecret_time']) {
+    for (const k of BODY_CREDENTIALS) {
       const v = body[k];
+      if (v === undefined) continue;
+      bodyCredentials = true;
       if (typeof v === 'string' || typeof v === 'number') params = { ...params, [k]: String(v) };
     }
   }
@@ -45,8 +54,8 @@ export function sendMessage(core: EmulatorCore, input: SendInput, sink: CallSink
   const phone = core.state.phoneNumbers.get(input.phoneNumberId);
   if (!phone) throw unknownObject('POST', input.phoneNumberId);
   sink.waba(phone.wabaId);
-  requireAccess(core, p, [MESSAGING], phone.wabaId);
-  if (body && typeof body === 'object') {
+  requireAccess(core, p, MESSAGING_ONLY, phone.wabaId);
+  if (bodyCredentials) {
     delete body.access_token;
     delete body.appsecret_proof;
     delete body.appsecret_time;
@@ -100,9 +109,26 @@ export function sendMessage(core: EmulatorCore, input: SendInput, sink: CallSink
   };
   core.state.addMessage(record);
   if (core.webhooks.targets(phone.wabaId, 'messages', phone.id).length) scheduleStatuses(core, record);
-  const message: Record<string, string> = { id: record.id };
-  if (kind.type === 'template') message.message_status = 'accepted';
+  const message: SendAnswer['messages'][0] =
+    kind.type === 'template' ? { id: record.id, message_status: 'accepted' } : { id: record.id };
   return { messaging_product: 'whatsapp', contacts: [{ input: to, wa_id: waId }], messages: [message] };
+}
+
+/** The answer to a send (Meta's shape). */
+export interface SendAnswer {
+  messaging_product: 'whatsapp';
+  contacts: [{ input: string; wa_id: string }];
+  messages: [{ id: string; message_status?: 'accepted' }];
+}
+
+/**
+ * The JSON text of a send's answer, written by hand with the same bytes as JSON.stringify (the fast path's
+ * serialisation, once per send). wa_id is digits and the wamid base64: only the recipient as typed needs escaping.
+ */
+export function sendResponseJson(result: SendAnswer | { success: true }): string {
+  if (!('contacts' in result)) return JSON.stringify(result);
+  const m = result.messages[0];
+  return `{"messaging_product":"whatsapp","contacts":[{"input":${JSON.stringify(result.contacts[0].input)},"wa_id":"${result.contacts[0].wa_id}"}],"messages":[{"id":"${m.id}"${m.message_status ? `,"message_status":"${m.message_status}"` : ''}}]}`;
 }
 
 /** Graph accepts form-encoded bodies with JSON-encoded nested values; JSON bodies pass through. */

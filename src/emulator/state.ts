@@ -235,7 +235,55 @@ export type ObjectKind =
   | 'template'
   | 'media';
 
-/** In-memory store. Lookups by id and by token value are O(1). */
+/**
+ * The last `capacity` sent messages, oldest first: a ring of records, nothing else. Sending (the benchmarks' hot
+ * path) only writes one array slot: no per-message Map entry to hash, insert and evict (that measured about 1 µs
+ * per send with 10,000 kept). Lookups by id are for the control API and scan the ring.
+ */
+export class SentMessageLog {
+  #ring: Array<SentMessageRecord | undefined>;
+  #next = 0;
+  #size = 0;
+
+  constructor(capacity: number) {
+    this.#ring = new Array(Math.max(1, capacity));
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  add(record: SentMessageRecord): void {
+    this.#ring[this.#next] = record;
+    this.#next = (this.#next + 1) % this.#ring.length;
+    if (this.#size < this.#ring.length) this.#size++;
+  }
+
+  /** The newest message with this id (ids are unique in practice). */
+  get(id: string): SentMessageRecord | undefined {
+    const n = this.#ring.length;
+    for (let k = 1; k <= this.#size; k++) {
+      const m = this.#ring[(this.#next - k + n) % n];
+      if (m?.id === id) return m;
+    }
+    return undefined;
+  }
+
+  /** Oldest first. */
+  *values(): IterableIterator<SentMessageRecord> {
+    const n = this.#ring.length;
+    const start = (this.#next - this.#size + n) % n;
+    for (let k = 0; k < this.#size; k++) yield this.#ring[(start + k) % n] as SentMessageRecord;
+  }
+
+  clear(): void {
+    this.#ring.fill(undefined);
+    this.#next = 0;
+    this.#size = 0;
+  }
+}
+
+/** In-memory store. Lookups by id and by token value are O(1) (sent messages: see SentMessageLog). */
 export class EmulatorState {
   seed: EmulatorSeed | undefined;
   readonly apps = new Map<string, AppRecord>();
@@ -249,16 +297,12 @@ export class EmulatorState {
   readonly tokens = new Map<string, TokenRecord>();
   readonly codes = new Map<string, OAuthCodeRecord>();
   /** Sent messages, oldest first, bounded by `maxMessages`. */
-  readonly messages = new Map<string, SentMessageRecord>();
+  readonly messages: SentMessageLog;
   /** Bumped on every change that should reach the state file. */
   revision = 0;
-  /** Message ids in arrival order, as a ring: evicting the oldest is O(1). (Taking the first key of a Map after
-   * many deletions walks the tombstones V8 leaves at its front: that cost 24 µs per send.) */
-  #ring: Array<string | undefined>;
-  #ringNext = 0;
 
   constructor(readonly maxMessages = 10_000) {
-    this.#ring = new Array(Math.max(1, maxMessages));
+    this.messages = new SentMessageLog(maxMessages);
   }
 
   /** What kind of object an id names, for `/{id}` and `/{id}/{edge}` routes. */
@@ -275,18 +319,12 @@ export class EmulatorState {
   }
 
   addMessage(record: SentMessageRecord): void {
-    const evicted = this.#ring[this.#ringNext];
-    if (evicted !== undefined) this.messages.delete(evicted);
-    this.#ring[this.#ringNext] = record.id;
-    this.#ringNext = (this.#ringNext + 1) % this.#ring.length;
-    this.messages.set(record.id, record);
+    this.messages.add(record);
   }
 
   /** Forgets every sent message. */
   clearMessages(): void {
     this.messages.clear();
-    this.#ring.fill(undefined);
-    this.#ringNext = 0;
   }
 
   touch(): void {

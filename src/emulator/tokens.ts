@@ -73,6 +73,9 @@ export interface Principal {
  * Tokens: minting, O(1) lookup, and the validity rules behind every 190 (facts §2, §4, §8.2).
  */
 export class TokenService {
+  /** Principals of stored tokens, reused by require(). */
+  readonly #principals = new WeakMap<TokenRecord, Principal>();
+
   constructor(
     private readonly state: EmulatorState,
     private readonly clock: VirtualClock,
@@ -168,6 +171,20 @@ export class TokenService {
 
   /** Throws the 190 for a token that does not work; returns its principal otherwise. */
   require(value: string): Principal {
+    // Hot path (every send): a known, working token gets its principal back without new objects. The checks are
+    // the same as resolve()'s; only the Principal is reused while its token and app records are the same.
+    const token = this.state.tokens.get(value);
+    if (token) {
+      const app = this.state.apps.get(token.appId);
+      if (app && this.validityError(token, app) === undefined) {
+        const cached = this.#principals.get(token);
+        if (cached?.app === app && cached.kind === token.kind && cached.subjectId === token.subjectId)
+          return cached;
+        const principal: Principal = { kind: token.kind, app, token, value, subjectId: token.subjectId };
+        this.#principals.set(token, principal);
+        return principal;
+      }
+    }
     const r = this.resolve(value);
     if ('error' in r) throw new EmulatorGraphError({ ...r.error, wwwAuthenticate: 'invalid_token' });
     return r.principal;

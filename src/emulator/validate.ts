@@ -78,7 +78,7 @@ export function validateSendBody(body: unknown): SendBodyKind {
   const v = validators();
   if (b.status !== undefined && b.type === undefined && b.to === undefined) {
     if (!v.readReceipt(b)) throw toGraphError(v.readReceipt.errors ?? [], b);
-    return { kind: 'read' };
+    return READ;
   }
   if (b.messaging_product === undefined)
     throw graphError(100, '(#100) The parameter messaging_product is required.');
@@ -92,8 +92,17 @@ export function validateSendBody(body: unknown): SendBodyKind {
     throw graphError(100, `(#100) Param type must be one of {${allowed}} - got "${String(type)}".`);
   }
   if (!validate(b)) throw toGraphError(validate.errors ?? [], b);
-  return { kind: 'message', type };
+  let kind = KINDS.get(type);
+  if (!kind) {
+    kind = Object.freeze({ kind: 'message', type }) as SendBodyKind;
+    KINDS.set(type, kind);
+  }
+  return kind;
 }
+
+/** One frozen answer per message type (no allocation per send). */
+const KINDS = new Map<string, SendBodyKind>();
+const READ: SendBodyKind = Object.freeze({ kind: 'read' });
 
 /** Validates another request body by schema name; throws Meta's code-100 error. */
 export function validateBody(name: BodySchemaName, body: unknown): void {

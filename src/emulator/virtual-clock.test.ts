@@ -80,4 +80,30 @@ describe('VirtualClock', () => {
     await expect(clock.set(Number.NaN)).rejects.toThrow(RangeError);
     clock.close();
   });
+
+  it('keeps due order (then scheduling order) over many jobs, with cancellations', async () => {
+    const clock = new VirtualClock({ startMs: 0, frozen: true });
+    const ran: number[] = [];
+    const expected: Array<{ at: number; i: number }> = [];
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    for (let i = 0; i < 2_000; i++) {
+      const at = Math.floor(rnd() * 500); // many equal due times
+      const cancel = clock.schedule(at, () => ran.push(i));
+      if (i % 7 === 3) cancel();
+      else expected.push({ at, i });
+      if (i % 11 === 5) cancel(); // cancelling twice, or a job that stays, changes nothing more
+    }
+    const kept = expected.filter(({ i }) => i % 11 !== 5);
+    expect(clock.pending).toBe(kept.length);
+    kept.sort((a, b) => a.at - b.at || a.i - b.i);
+    await clock.advance(250);
+    await clock.advance(1_000);
+    expect(ran).toEqual(kept.map((e) => e.i));
+    expect(clock.pending).toBe(0);
+    clock.close();
+  });
 });

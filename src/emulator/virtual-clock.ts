@@ -15,7 +15,13 @@ interface Task {
   at: number;
   seq: number;
   run: () => unknown;
+  /** In the heap (not yet run, not dropped). */
+  queued: boolean;
+  cancelled: boolean;
 }
+
+/** Due time, then scheduling order. */
+const before = (a: Task, b: Task): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
 
 /** Longest real timer Node accepts without overflowing (about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -32,7 +38,10 @@ const MAX_TIMER_MS = 2_147_483_647;
 export class VirtualClock implements Clock {
   #offset: number;
   #frozenAt: number | undefined;
+  /** A binary min-heap on (due time, sequence): a send under load schedules thousands of status jobs. */
   #tasks: Task[] = [];
+  /** Cancelled jobs still in the heap (dropped lazily when they reach the top). */
+  #cancelled = 0;
   #seq = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> | undefined;
@@ -60,7 +69,7 @@ export class VirtualClock implements Clock {
 
   /** Number of scheduled jobs not yet run. */
   get pending(): number {
-    return this.#tasks.length;
+    return this.#tasks.length - this.#cancelled;
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -83,16 +92,60 @@ export class VirtualClock implements Clock {
    * `advance`/`set`, so a test that advances past a webhook retry sees the attempt finished.
    */
   schedule(atMs: number, run: () => unknown): () => void {
-    const task: Task = { at: atMs, seq: this.#seq++, run };
-    // Insert in order (due time, then scheduling order): the list is short and mostly appended at the end.
-    let i = this.#tasks.length;
-    while (i > 0 && (this.#tasks[i - 1] as Task).at > atMs) i--;
-    this.#tasks.splice(i, 0, task);
-    if (i === 0 && !this.#running) this.#arm();
+    const task: Task = { at: atMs, seq: this.#seq++, run, queued: true, cancelled: false };
+    this.#push(task);
+    if (this.#tasks[0] === task && !this.#running) this.#arm();
     return () => {
-      const idx = this.#tasks.indexOf(task);
-      if (idx >= 0) this.#tasks.splice(idx, 1);
+      if (task.cancelled || !task.queued) return;
+      task.cancelled = true;
+      this.#cancelled++;
     };
+  }
+
+  #push(task: Task): void {
+    const h = this.#tasks;
+    let i = h.length;
+    h.push(task);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = h[parent] as Task;
+      if (!before(task, p)) break;
+      h[i] = p;
+      i = parent;
+    }
+    h[i] = task;
+  }
+
+  /** The next job that is not cancelled (cancelled ones on top are dropped). */
+  #peek(): Task | undefined {
+    let top = this.#tasks[0];
+    while (top?.cancelled) {
+      this.#pop();
+      this.#cancelled--;
+      top = this.#tasks[0];
+    }
+    return top;
+  }
+
+  #pop(): Task | undefined {
+    const h = this.#tasks;
+    const top = h[0];
+    if (top) top.queued = false;
+    const last = h.pop();
+    if (h.length === 0 || last === undefined) return top;
+    let i = 0;
+    const n = h.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const child = r < n && before(h[r] as Task, h[l] as Task) ? r : l;
+      if (!before(h[child] as Task, last)) break;
+      h[i] = h[child] as Task;
+      i = child;
+    }
+    h[i] = last;
+    return top;
   }
 
   /** Moves virtual time forward by `ms` and runs (and awaits) every job that came due on the way, in order. */
@@ -125,9 +178,9 @@ export class VirtualClock implements Clock {
 
   async #drain(): Promise<void> {
     for (;;) {
-      const next = this.#tasks[0];
+      const next = this.#peek();
       if (!next || next.at > this.now()) return;
-      this.#tasks.shift();
+      this.#pop();
       try {
         await next.run();
       } catch {
@@ -139,7 +192,7 @@ export class VirtualClock implements Clock {
   #arm(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    const next = this.#tasks[0];
+    const next = this.#peek();
     if (!next || this.#closed) return;
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, next.at - this.now()));
     // A frozen clock only moves on advance/set, but jobs already due (a webhook right after a send) still run.
@@ -152,7 +205,9 @@ export class VirtualClock implements Clock {
   /** Cancels every job and the real timer. */
   close(): void {
     this.#closed = true;
+    for (const t of this.#tasks) t.queued = false;
     this.#tasks = [];
+    this.#cancelled = 0;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
