@@ -378,6 +378,111 @@ export function registerGraphRoutes(
     return c.json({ access_token: t.value });
   });
 
+  /**
+   * `POST /{business-id}/system_user_access_tokens` (facts §6.3, S-SUAT; S-FLB for business integration system
+   * users): a token for one of the business's system users, for the caller's app. Params `system_user_id`, `scope`,
+   * `asset`, `fetch_only`, `set_token_expires_in_60_days`; `appsecret_proof` required. A business integration
+   * (BISU) token may fetch tokens for its own system user, limited to its own scopes and assets (granular tokens);
+   * a business admin may ask for any known permission on the assets assigned to the system user. `fetch_only=true`
+   * returns a working token that already matches instead of minting one (a new one when none does: UNVERIFIED).
+   */
+  app.post(`${prefix}/:id/system_user_access_tokens`, async (c) => {
+    mark(c, 'POST /{business-id}/system_user_access_tokens');
+    const params = await requestParams(c, core.settings.maxBodyBytes);
+    const callerValue = tokenFrom(c, params);
+    if (!callerValue) throw graphError(104, MSG.missingToken, { wwwAuthenticate: 'invalid_request' });
+    const caller = core.tokens.require(callerValue);
+    useApp(core, c, caller.app.id);
+    if (!params.appsecret_proof) throw graphError(100, MSG.proofRequired, { type: 'GraphMethodException' });
+    core.tokens.checkProof(caller, params.appsecret_proof, params.appsecret_time);
+    const businessId = c.req.param('id');
+    if (!s.businesses.has(businessId)) throw unknownObject('post', businessId);
+    if (caller.kind === 'app' || caller.kind === 'page' || !caller.token) {
+      throw graphError(200, '(#200) This call requires a user or system user access token.');
+    }
+    const fetchOnly = boolParam(params, 'fetch_only');
+    const sixtyDays = boolParam(params, 'set_token_expires_in_60_days');
+    const integration = caller.kind === 'business_integration';
+    const callerIsSystemUser = caller.kind === 'system_user' || integration;
+    let suId = params.system_user_id;
+    if (suId === undefined || suId === '') {
+      if (!callerIsSystemUser) throw graphError(100, '(#100) The parameter system_user_id is required.');
+      suId = caller.subjectId;
+    }
+    const su = /^\d{1,20}$/.test(suId) ? s.systemUsers.get(suId) : undefined;
+    if (!su || su.businessId !== businessId) {
+      throw graphError(
+        100,
+        `(#100) Param system_user_id must be a system user of business ${businessId} - got "${suId}".`,
+      );
+    }
+    const self = callerIsSystemUser && caller.subjectId === su.id;
+    if (!self) requireBusinessAdmin(caller, businessId);
+    if (!su.appIds.includes(caller.app.id)) {
+      throw graphError(
+        100,
+        `(#100) App ${caller.app.id} is not installed for system user ${su.id}: call POST /${su.id}/applications first.`,
+      );
+    }
+    // What the new token may carry: the caller's own grant when a system user asks for itself (granular tokens
+    // are subsets of the original), any permission on the system user's assets when an admin asks.
+    const ownTargets = self ? targetsOf(caller.token) : undefined;
+    const allowedScopes = self ? caller.token.scopes : undefined;
+    const allowedAssets = ownTargets ?? su.wabaIds;
+    const requested = listParam(params.scope);
+    for (const scope of requested) {
+      if (!KNOWN_PERMISSIONS.has(scope)) throw graphError(3962, `(#3962) Invalid permission: ${scope}`);
+      if (allowedScopes && !allowedScopes.includes(scope)) {
+        throw graphError(
+          200,
+          `(#200) Permission ${scope} was not granted to the calling token: a system user's token can only be narrowed (scope must be a subset).`,
+        );
+      }
+    }
+    if (requested.length === 0 && !allowedScopes && !fetchOnly) {
+      throw graphError(100, '(#100) The parameter scope is required.');
+    }
+    const assets = listParam(params.asset);
+    for (const asset of assets) {
+      if (!/^\d{1,20}$/.test(asset)) {
+        throw graphError(100, `(#100) Param asset must be an array of object ids - got "${asset}".`);
+      }
+      if (!allowedAssets.includes(asset)) {
+        throw graphError(
+          200,
+          `(#200) Asset ${asset} is not assigned to system user ${su.id}${ownTargets ? ' or not granted to the calling token' : ''}.`,
+        );
+      }
+    }
+    const kind = integration && self ? 'business_integration' : 'system_user';
+    const scopes = requested.length ? requested : (allowedScopes ?? []);
+    const targetIds = assets.length ? assets : ownTargets;
+    if (fetchOnly) {
+      let found: TokenRecord | undefined;
+      for (const t of s.tokens.values()) {
+        if (t.appId !== caller.app.id || t.subjectId !== su.id || t.kind !== kind) continue;
+        if (core.tokens.validityError(t, caller.app) !== undefined) continue;
+        if (requested.length && !sameSet(t.scopes, requested)) continue;
+        if (assets.length && !sameSet(targetsOf(t) ?? [], assets)) continue;
+        if (!found || t.issuedAtMs >= found.issuedAtMs) found = t;
+      }
+      if (found) return c.json({ access_token: found.value });
+      if (scopes.length === 0) throw graphError(100, '(#100) The parameter scope is required.');
+    }
+    const t = core.tokens.mint({
+      kind,
+      appId: caller.app.id,
+      subjectId: su.id,
+      scopes,
+      targetIds,
+      expiresInSec: sixtyDays ? core.tokens.ttl.systemUser60dSec : 0,
+      longLived: true,
+      origin: 'system-user-api',
+    });
+    changed();
+    return c.json({ access_token: t.value });
+  });
+
   function requireBusinessAdmin(caller: Principal, businessId: string): void {
     if (caller.kind === 'user') {
       const u = s.users.get(caller.subjectId);
@@ -585,6 +690,59 @@ export function registerGraphRoutes(
     );
   });
 }
+
+/** Permissions the emulator knows (unknown names get 3962, as Graph answers for an invalid permission). */
+const KNOWN_PERMISSIONS = new Set([
+  'public_profile',
+  'email',
+  'business_management',
+  'whatsapp_business_management',
+  'whatsapp_business_messaging',
+  'whatsapp_business_manage_events',
+  'ads_management',
+  'ads_read',
+  'catalog_management',
+  'pages_show_list',
+  'pages_read_engagement',
+  'pages_manage_metadata',
+  'pages_messaging',
+  'instagram_basic',
+  'instagram_manage_messages',
+  'read_insights',
+  'leads_retrieval',
+]);
+
+/** A Graph list parameter: JSON array (`["a","b"]`, `[1,2]`) or comma/space separated. */
+function listParam(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const text = value.trim();
+  if (text.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw graphError(100, `(#100) Invalid list parameter: ${text.slice(0, 80)}`);
+    }
+    if (!Array.isArray(parsed) || parsed.some((x) => typeof x !== 'string' && typeof x !== 'number')) {
+      throw graphError(100, `(#100) Invalid list parameter: ${text.slice(0, 80)}`);
+    }
+    return parsed.map(String);
+  }
+  return text
+    .split(/[\s,]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
+/** Graph booleans: true/false (also 1/0); absent is false. */
+function boolParam(params: Record<string, string>, name: string): boolean {
+  const v = params[name];
+  if (v === undefined || v === '' || v === 'false' || v === '0') return false;
+  if (v === 'true' || v === '1') return true;
+  throw graphError(100, `(#100) Param ${name} must be a boolean - got "${v.slice(0, 40)}".`);
+}
+
+const sameSet = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x) => b.includes(x));
 
 function targetsOf(t: TokenRecord): string[] | undefined {
   return t.granularScopes.find((g) => g.targetIds)?.targetIds;
