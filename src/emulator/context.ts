@@ -20,6 +20,8 @@ export interface CoreSettings {
   longLivedReexchange: 'same-token' | 'new-token-same-expiry';
   /** Media URLs expire after this long (virtual ms). Default 5 minutes (Meta's documented media URL lifetime). */
   mediaUrlTtlMs: number;
+  /** Fragment appended to the login dialog's query redirects (`_=_`, as facebook.com does); undefined for none. */
+  loginRedirectFragment: string | undefined;
 }
 
 /** A pending login dialog, between the consent page and the user's choice. */

@@ -38,12 +38,21 @@ function errorPage(c: EmuContext, title: string, message: string) {
   return c.html(page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`), 400);
 }
 
-/** Appends query parameters to a redirect URI that may already have some. */
-function withParams(uri: string, params: Array<[string, string]>, fragment = false): string {
+/**
+ * Appends query parameters to a redirect URI that may already have some. `fragment` puts them in the fragment
+ * instead (response_type=token); otherwise `appendFragment` (facebook.com's `_=_`) is added when the URI has none.
+ */
+function withParams(
+  uri: string,
+  params: Array<[string, string]>,
+  fragment = false,
+  appendFragment?: string,
+): string {
   const qs = new URLSearchParams(params).toString();
   if (fragment) return `${uri.split('#')[0]}#${qs}`;
   const [base, hash] = uri.split('#', 2) as [string, string | undefined];
-  return `${base}${base.includes('?') ? '&' : '?'}${qs}${hash !== undefined ? `#${hash}` : ''}`;
+  const tail = hash !== undefined ? `#${hash}` : appendFragment ? `#${appendFragment}` : '';
+  return `${base}${base.includes('?') ? '&' : '?'}${qs}${tail}`;
 }
 
 const SCOPE_LABELS: Record<string, string> = {
@@ -172,13 +181,18 @@ ${assetItems}
     if (form.decision !== 'continue') {
       // Canceled login (facts §1.2): these four parameters plus state.
       return c.redirect(
-        withParams(request.redirectUri, [
-          ['error', 'access_denied'],
-          ['error_reason', 'user_denied'],
-          ['error_description', 'Permissions error.'],
-          ['error_code', '200'],
-          ...stateParam,
-        ]),
+        withParams(
+          request.redirectUri,
+          [
+            ['error', 'access_denied'],
+            ['error_reason', 'user_denied'],
+            ['error_description', 'Permissions error.'],
+            ['error_code', '200'],
+            ...stateParam,
+          ],
+          false,
+          core.settings.loginRedirectFragment,
+        ),
         302,
       );
     }
@@ -224,7 +238,15 @@ ${assetItems}
       codeChallengeMethod: request.codeChallengeMethod,
       configId: request.configId,
     });
-    return c.redirect(withParams(request.redirectUri, [['code', code.code], ...stateParam]), 302);
+    return c.redirect(
+      withParams(
+        request.redirectUri,
+        [['code', code.code], ...stateParam],
+        false,
+        core.settings.loginRedirectFragment,
+      ),
+      302,
+    );
   });
 }
 

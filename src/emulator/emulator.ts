@@ -66,6 +66,12 @@ export interface EmulatorOptions {
   maxMediaBytes?: number;
   /** Sent messages kept for inspection. Default 10,000. */
   maxStoredMessages?: number;
+  /**
+   * The fragment facebook.com appends to the login dialog's redirects (code and cancel): `#_=_` in captured
+   * redirects (facts §1.2, UNVERIFIED as documented behaviour). Default `'_=_'`; `false` for none. Browsers never send
+   * a fragment to the server; client-side code that reads `location.href` sees it.
+   */
+  loginRedirectFragment?: string | false;
 }
 
 export interface ListenOptions {
@@ -163,6 +169,10 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     },
     longLivedReexchange: options.longLivedReexchange ?? 'same-token',
     mediaUrlTtlMs: 5 * 60_000,
+    loginRedirectFragment:
+      options.loginRedirectFragment === false || options.loginRedirectFragment === ''
+        ? undefined
+        : (options.loginRedirectFragment ?? '_=_').replace(/^#/, ''),
   };
   if (!/^v\d+\.\d+$/.test(settings.apiVersion)) throw new Error('apiVersion must look like v26.0');
 
