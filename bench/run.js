@@ -23,6 +23,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string' },
+    // Re-render the markdown and chart from a raw JSON file of an earlier run (nothing is measured).
+    from: { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -53,12 +55,14 @@ try {
   // not a git checkout: fine
 }
 
-console.log(
-  `wacloud benchmarks${quick ? ' (--quick)' : ''}; load average ${loadBefore}${busy ? ' (busy machine: numbers are noisy)' : ''}`,
-);
-const sections = [];
+if (!values.from)
+  console.log(
+    `wacloud benchmarks${quick ? ' (--quick)' : ''}; load average ${loadBefore}${busy ? ' (busy machine: numbers are noisy)' : ''}`,
+  );
+const from = values.from ? JSON.parse(readFileSync(values.from, 'utf8')) : undefined;
+const sections = from ? from.sections : [];
 const started = performance.now();
-for (const bench of BENCHES) {
+for (const bench of from ? [] : BENCHES) {
   if (only && !only.has(bench.id)) continue;
   const t0 = performance.now();
   let section;
@@ -104,7 +108,7 @@ async function runBench(mod, id) {
 }
 
 const cpu = cpus();
-const meta = {
+const meta = from?.meta ?? {
   date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   machine: `${cpu.length} × ${cpu[0]?.model?.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${process.platform} ${process.arch}`,
   node: process.versions.node,
@@ -119,7 +123,7 @@ const meta = {
 mkdirSync(resultsDir, { recursive: true });
 mkdirSync(new URL('./results/raw/', import.meta.url), { recursive: true });
 const svg = renderBudgetSvg(budgetRows(sections), {
-  subtitle: `${meta.date}, ${cpu.length} cores, Node ${meta.node}${quick ? ', --quick' : ''}${busy ? ', busy machine (provisional)' : ''}`,
+  subtitle: `${meta.date}, ${meta.machine}, Node ${meta.node}${meta.quick ? ', --quick' : ''}${meta.busy ? ', busy machine (provisional)' : ''}`,
 });
 writeFileSync(new URL(meta.chart, resultsDir), svg);
 // The hand-written profiling log (before/after of each fix) goes with every results file, so it stands alone.

@@ -8,6 +8,7 @@ export interface BenchRow {
   pass?: boolean;
   note?: string;
   section?: string;
+  sectionId?: string;
 }
 export interface BenchSection {
   id: string;
@@ -37,7 +38,9 @@ export function meets(value: number, budget: unknown): boolean | undefined;
 export function budgetRow(name: string, value: number, unit: string, budget: string, note?: string): BenchRow;
 export function formatValue(value: unknown, unit?: string): string;
 export function rowsTable(rows: BenchRow[]): string;
-export function budgetRows(sections: BenchSection[]): Array<BenchRow & { section: string }>;
+export function budgetRows(
+  sections: BenchSection[],
+): Array<BenchRow & { section: string; sectionId: string }>;
 export function renderMarkdown(meta: BenchMeta, sections: BenchSection[]): string;
 export function renderConsole(section: BenchSection): string;
 export function renderBudgetSvg(rows: BenchRow[], options?: { title?: string; subtitle?: string }): string;

@@ -90,7 +90,8 @@ export function rowsTable(rows) {
 export function budgetRows(sections) {
   const out = [];
   for (const s of sections)
-    for (const r of s.rows ?? []) if (r.budget !== undefined) out.push({ ...r, section: s.title });
+    for (const r of s.rows ?? [])
+      if (r.budget !== undefined) out.push({ ...r, section: s.title, sectionId: s.id });
   return out;
 }
 
@@ -129,7 +130,12 @@ export function renderMarkdown(meta, sections) {
     lines.push('', `## ${s.title}`, '');
     if (s.error) lines.push(`**Failed**: ${s.error}`, '');
     if (s.rows?.length) lines.push(rowsTable(s.rows), '');
-    for (const n of s.notes ?? []) lines.push(n.startsWith('- ') || n.startsWith('```') ? n : `- ${n}`);
+    let fenced = false;
+    for (const n of s.notes ?? []) {
+      // Notes are bullets, except inside a ``` block (query plans), which is kept as it is.
+      if (n.startsWith('```')) fenced = !fenced;
+      lines.push(fenced || n.startsWith('```') || n.startsWith('- ') ? n : `- ${n}`);
+    }
     if (s.seconds !== undefined) lines.push('', `_(${s.seconds.toFixed(1)} s)_`);
   }
   return `${lines.join('\n')}\n`;
@@ -167,15 +173,17 @@ export function renderBudgetSvg(rows, { title = 'wacloud: measured vs budget', s
   for (const r of rows) {
     const b = parseBudget(r.budget);
     if (!b || !Number.isFinite(r.value)) continue;
-    const headroom = b.op === '>=' ? r.value / b.target : r.value > 0 ? b.target / r.value : 100;
+    // "<= 0" met exactly (nothing allowed, nothing found) sits on the budget line.
+    const headroom =
+      b.op === '>=' ? r.value / b.target : r.value > 0 ? b.target / r.value : b.target > 0 ? 100 : 1;
     items.push({
-      label: `${r.section ? `${r.section}: ` : ''}${r.name}`,
+      label: `${(r.sectionId ?? r.section) ? `${r.sectionId ?? r.section}: ` : ''}${r.name}`,
       headroom,
       text: `${formatValue(r.value, r.unit)} (budget ${r.budget})`,
       pass: r.pass,
     });
   }
-  const labelW = 430;
+  const labelW = 480;
   const plotW = 360;
   const rowH = 22;
   const top = subtitle ? 58 : 44;
@@ -205,7 +213,7 @@ export function renderBudgetSvg(rows, { title = 'wacloud: measured vs budget', s
     const x0 = x(Math.min(1, it.headroom));
     const x1 = x(Math.max(1, it.headroom));
     parts.push(
-      `<text x="${labelW - 8}" y="${y + 15}" text-anchor="end">${esc(it.label.length > 70 ? `${it.label.slice(0, 67)}...` : it.label)}</text>`,
+      `<text x="${labelW - 8}" y="${y + 15}" text-anchor="end">${esc(it.label.length > 78 ? `${it.label.slice(0, 75)}...` : it.label)}</text>`,
       `<rect x="${x0.toFixed(1)}" y="${y + 4}" width="${Math.max(1, x1 - x0).toFixed(1)}" height="${rowH - 8}" fill="${it.pass ? '#2e7d32' : '#c62828'}"/>`,
       `<text x="${labelW + plotW + 8}" y="${y + 15}" fill="#333">${esc(it.text)}</text>`,
     );

@@ -82,7 +82,7 @@ describe('bench report: rendering', () => {
         { name: 'wacloud', value: 18_000, unit: 'req/s', ratio: 0.9 },
         budgetRow('wacloud ÷ raw | undici', 0.9, 'x', '>= 0.8x'),
       ],
-      notes: ['a note'],
+      notes: ['a note', 'plan:', '```', 'SEARCH t USING INDEX i', '```'],
       seconds: 3.2,
     },
     {
@@ -130,6 +130,7 @@ describe('bench report: rendering', () => {
     expect(md).toContain('| p99 added | 3.5 ms |  | <= 2 ms | **NO** | busy machine |');
     expect(md).toContain('**Failed**: boom');
     expect(md).toContain('![budgets chart](chart.svg)');
+    expect(md).toContain('- a note\n- plan:\n```\nSEARCH t USING INDEX i\n```');
     expect(rowsTable(sections[0].rows).split('\n')).toHaveLength(5);
   });
 
@@ -151,6 +152,7 @@ describe('bench report: rendering', () => {
     expect(svg.match(/<rect [^>]*fill="#2e7d32"/g)).toHaveLength(1);
     expect(svg.match(/<rect [^>]*fill="#c62828"/g)).toHaveLength(1);
     expect(svg).toContain('a &amp; b');
+    expect(svg).toContain('proxy: p99 added');
     expect(svg).not.toContain('<uses>');
   });
 });
