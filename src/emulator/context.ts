@@ -33,6 +33,8 @@ export interface DialogRequest {
   state: string | undefined;
   scopes: string[];
   responseType: string;
+  /** `response_type` asked for `granted_scopes` too. */
+  grantedScopes: boolean;
   codeChallenge: string | undefined;
   codeChallengeMethod: 'S256' | 'plain' | undefined;
   configId: string | undefined;

@@ -85,12 +85,15 @@ export function registerDialogRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pref
         "This redirect failed because the redirect URI is not whitelisted in the app's Client OAuth Settings. Make sure Client and Web OAuth Login are on and add all your app domains as Valid OAuth Redirect URIs.",
       );
     }
-    const responseType = (q.response_type ?? 'code').trim();
-    if (!['code', 'token'].includes(responseType)) {
+    // `code` or `token`, optionally with `granted_scopes` (facts §1.1: the granted permissions come back too).
+    const words = new Set((q.response_type ?? 'code').split(/[\s,+]+/).filter(Boolean));
+    const grantedScopes = words.delete('granted_scopes');
+    const responseType = [...words].join(' ');
+    if (responseType !== 'code' && responseType !== 'token') {
       return errorPage(
         c,
         'Unsupported response_type',
-        `The emulator supports response_type=code and token, not "${responseType}".`,
+        `The emulator supports response_type=code and token (each optionally with granted_scopes), not "${q.response_type}".`,
       );
     }
     let scopes = (q.scope ?? '')
@@ -137,6 +140,7 @@ export function registerDialogRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pref
       state: q.state,
       scopes,
       responseType,
+      grantedScopes,
       codeChallenge: q.code_challenge,
       codeChallengeMethod: challengeMethod,
       configId,
@@ -201,6 +205,9 @@ ${assetItems}
       (x) => x.startsWith('whatsapp_') || x === 'business_management',
     );
     const targetIds = wantsWhatsApp && user ? [...user.wabaIds] : [];
+    const granted: Array<[string, string]> = request.grantedScopes
+      ? [['granted_scopes', request.scopes.join(',')]]
+      : [];
     if (request.responseType === 'token') {
       const t = core.tokens.mint({
         kind: 'user',
@@ -220,6 +227,7 @@ ${assetItems}
             ['access_token', t.value],
             ['data_access_expiration_time', String(Math.floor(t.dataAccessExpiresAtMs / 1000))],
             ['expires_in', String(core.tokens.ttl.shortLivedSec)],
+            ...granted,
             ...stateParam,
           ],
           true,
@@ -241,7 +249,7 @@ ${assetItems}
     return c.redirect(
       withParams(
         request.redirectUri,
-        [['code', code.code], ...stateParam],
+        [['code', code.code], ...granted, ...stateParam],
         false,
         core.settings.loginRedirectFragment,
       ),

@@ -36,7 +36,7 @@ async function decide(
   return res.headers.get('location') as string;
 }
 
-describe('login redirects and the #_=_ fragment', () => {
+describe('login redirects: the #_=_ fragment, granted_scopes', () => {
   it('code and cancel redirects end in #_=_ by default, and parseLoginCallback reads them', async () => {
     const ok = await decide({}, 'continue');
     expect(ok).toMatch(/^https:\/\/app\.example\/auth\/callback\?code=AQ[A-Za-z0-9]+&state=s1#_=_$/);
@@ -75,5 +75,27 @@ describe('login redirects and the #_=_ fragment', () => {
     // A registered URI with its own fragment keeps it (the parameters go before it).
     const own = await decide({}, 'continue', {}, `${REDIRECT}#section`);
     expect(own).toMatch(/\?code=[^#]+&state=s1#section$/);
+  });
+
+  it('response_type=code granted_scopes (our LoginFlow option) returns the granted permissions', async () => {
+    const loc = await decide({}, 'continue', {
+      response_type: 'code granted_scopes',
+      scope: 'whatsapp_business_management,whatsapp_business_messaging',
+    });
+    const params = parseLoginCallback(loc);
+    expect(params.code).toMatch(/^AQ/);
+    expect(params.grantedScopes).toEqual([
+      'public_profile',
+      'whatsapp_business_management',
+      'whatsapp_business_messaging',
+    ]);
+    expect(loc.endsWith('#_=_')).toBe(true);
+    await emu.close();
+    emu = createEmulator({ seed: { redirectUris: [REDIRECT] } });
+    const page = await emu.fetch(
+      `http://emulator/v25.0/dialog/oauth?${new URLSearchParams({ client_id: emu.seed!.appId, redirect_uri: REDIRECT, response_type: 'code token' })}`,
+    );
+    expect(page.status).toBe(400);
+    expect(await page.text()).toContain('Unsupported response_type');
   });
 });
