@@ -43,6 +43,12 @@ export interface CredentialRecord {
   updatedAtMs: number;
 }
 
+/** A credential without its token: what listings, metrics and routing need (no decryption). */
+export type CredentialSummary = Pick<
+  CredentialRecord,
+  'id' | 'tenantId' | 'kind' | 'version' | 'status' | 'expiresAtMs' | 'createdAtMs'
+>;
+
 export type NewCredential = Omit<
   CredentialRecord,
   | 'id'
@@ -84,6 +90,11 @@ export interface CredentialStore {
   get(id: string): Promise<CredentialRecord | undefined>;
   listByTenant(tenantId: string): Promise<CredentialRecord[]>;
   list(): Promise<CredentialRecord[]>;
+  /**
+   * Optional: the same rows without tokens, oldest first, so a metrics scrape or a proxy lookup never decrypts every
+   * credential. Callers fall back on {@link list} / {@link listByTenant} when a store lacks it.
+   */
+  listSummaries?(tenantId?: string): Promise<CredentialSummary[]>;
   insert(record: NewCredential, nowMs: number): Promise<CredentialRecord>;
   /**
    * Compare-and-set: applies `patch` only while the stored version is `expectedVersion`. Returns the updated record,
@@ -112,6 +123,19 @@ export interface CredentialStore {
   delete(id: string): Promise<void>;
 }
 
+/** The token-free view of a record. */
+export function toSummary(r: CredentialRecord): CredentialSummary {
+  return {
+    id: r.id,
+    tenantId: r.tenantId,
+    kind: r.kind,
+    version: r.version,
+    status: r.status,
+    expiresAtMs: r.expiresAtMs,
+    createdAtMs: r.createdAtMs,
+  };
+}
+
 export class CredentialNotFoundError extends WacloudError {
   constructor(id: string) {
     super('STORE', `no credential with id ${id}`);
@@ -134,6 +158,11 @@ export class MemoryCredentialStore implements CredentialStore {
 
   async list(): Promise<CredentialRecord[]> {
     return [...this.#rows.values()].map((r) => ({ ...r }));
+  }
+
+  async listSummaries(tenantId?: string): Promise<CredentialSummary[]> {
+    const rows = tenantId === undefined ? await this.list() : await this.listByTenant(tenantId);
+    return rows.map(toSummary);
   }
 
   async insert(record: NewCredential, nowMs: number): Promise<CredentialRecord> {

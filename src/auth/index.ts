@@ -23,6 +23,7 @@ export {
   type CredentialRecord,
   type CredentialStatus,
   type CredentialStore,
+  type CredentialSummary,
   MemoryCredentialStore,
   type NewCredential,
 } from './credential-store.js';

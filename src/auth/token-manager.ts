@@ -15,7 +15,9 @@ import {
   type CredentialRecord,
   type CredentialStatus,
   type CredentialStore,
+  type CredentialSummary,
   MemoryCredentialStore,
+  toSummary,
 } from './credential-store.js';
 import { assertUsable } from './login-flow.js';
 import { OAuthError } from './oauth-errors.js';
@@ -570,6 +572,12 @@ export class TokenManager {
 
   async listCredentials(tenantId?: string): Promise<CredentialRecord[]> {
     return tenantId === undefined ? this.store.list() : this.store.listByTenant(tenantId);
+  }
+
+  /** Credentials without their tokens (no decryption when the store supports it): metrics, routing, listings. */
+  async listSummaries(tenantId?: string): Promise<CredentialSummary[]> {
+    if (this.store.listSummaries) return this.store.listSummaries(tenantId);
+    return (await this.listCredentials(tenantId)).map(toSummary);
   }
 
   /**

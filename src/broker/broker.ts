@@ -122,7 +122,8 @@ export function createBroker(options: BrokerOptions): Broker {
     const byState: Record<string, number> = {};
     const expiries: Array<{ credentialId: string; tenantId: string; kind: string; secondsToExpiry: number }> =
       [];
-    for (const c of await store.credentials.list()) {
+    // Summaries: a scrape never decrypts every credential.
+    for (const c of await manager.listSummaries()) {
       byState[c.status] = (byState[c.status] ?? 0) + 1;
       if (c.expiresAtMs !== null) {
         expiries.push({
@@ -252,7 +253,7 @@ export function createBroker(options: BrokerOptions): Broker {
     const number = await access.phoneNumber(tenantId, objectId);
     let credentialId = number && number.tenantId === tenantId ? number.credentialId : null;
     if (!credentialId) {
-      const usable = (await manager.listCredentials(tenantId)).find(
+      const usable = (await manager.listSummaries(tenantId)).find(
         (c) => c.status === 'active' || c.status === 'expiring',
       );
       credentialId = usable?.id ?? null;

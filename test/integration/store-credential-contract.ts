@@ -126,6 +126,30 @@ export function credentialStoreContract(
       expect((await store.list()).map((r) => r.id).sort()).toEqual(['a1', 'a2', 'b1']);
     });
 
+    it('listSummaries gives the rows without tokens, all or one tenant, in list order', async () => {
+      expect(store.listSummaries).toBeTypeOf('function');
+      await store.insert(draft({ id: 'a1', tenantId: 'A', expiresAtMs: 5_000 }), 1);
+      await store.insert(draft({ id: 'b1', tenantId: 'B', expiresAtMs: null }), 2);
+      await store.insert(draft({ id: 'a2', tenantId: 'A' }), 3);
+      await store.update('a2', 1, { status: 'invalid', token: new Secret('EAAGrotated0123456789') }, 4);
+      const all = (await store.listSummaries?.()) ?? [];
+      expect(all).toEqual(
+        (await store.list()).map((r) => ({
+          id: r.id,
+          tenantId: r.tenantId,
+          kind: r.kind,
+          version: r.version,
+          status: r.status,
+          expiresAtMs: r.expiresAtMs,
+          createdAtMs: r.createdAtMs,
+        })),
+      );
+      expect(all.find((r) => r.id === 'a2')).toMatchObject({ version: 2, status: 'invalid' });
+      expect(JSON.stringify(all)).not.toContain('EAAG');
+      expect((await store.listSummaries?.('A'))?.map((r) => r.id)).toEqual(['a1', 'a2']);
+      expect(await store.listSummaries?.('C')).toEqual([]);
+    });
+
     it('update with a new token bumps the version; the same token or other fields keep it', async () => {
       const rec = await store.insert(draft({ id: 'u' }), 1);
       const same = await store.update(

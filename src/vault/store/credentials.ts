@@ -8,6 +8,7 @@ import {
   type CredentialRecord,
   type CredentialStatus,
   type CredentialStore,
+  type CredentialSummary,
   type NewCredential,
 } from '../../auth/credential-store.js';
 import { WacloudError } from '../../core/errors.js';
@@ -116,6 +117,26 @@ export class SqlCredentialStore implements CredentialStore {
       this.db.kysely.selectFrom('credentials').selectAll().orderBy('created_at_ms').orderBy('id').execute(),
     );
     return this.#decodeAll(rows);
+  }
+
+  /** Token-free rows: no ciphertext is read or decrypted (metrics scrapes, proxy routing, listings). */
+  async listSummaries(tenantId?: string): Promise<CredentialSummary[]> {
+    const rows = await this.db.run('listing credentials', () => {
+      let q = this.db.kysely
+        .selectFrom('credentials')
+        .select(['id', 'tenant_id', 'kind', 'version', 'status', 'expires_at_ms', 'created_at_ms']);
+      if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+      return q.orderBy('created_at_ms').orderBy('id').execute();
+    });
+    return rows.map((r) => ({
+      id: r.id,
+      tenantId: r.tenant_id,
+      kind: r.kind as CredentialKind,
+      version: Number(r.version),
+      status: r.status as CredentialStatus,
+      expiresAtMs: num(r.expires_at_ms),
+      createdAtMs: Number(r.created_at_ms),
+    }));
   }
 
   async insert(record: NewCredential, nowMs: number): Promise<CredentialRecord> {
