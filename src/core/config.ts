@@ -22,6 +22,8 @@ export interface WacloudConfig {
   debug: boolean;
   appId: string | undefined;
   appSecret: Secret | undefined;
+  /** `WA_APP_SECRET_PREVIOUS`: app secrets still accepted on webhook signatures during an app-secret rotation. */
+  previousAppSecrets: Secret[];
   graphUrl: string;
   dialogUrl: string;
   dataDir: string;
@@ -52,6 +54,7 @@ export interface ConfigOptions {
   debug?: boolean;
   appId?: string;
   appSecret?: string | Secret;
+  previousAppSecrets?: Array<string | Secret>;
   graphUrl?: string;
   dialogUrl?: string;
   dataDir?: string;
@@ -144,6 +147,65 @@ function parseId(variable: string, value: string): string {
   return v;
 }
 
+/**
+ * How a secret reference starts (docs/secret-sources.md). Only these prefixes make a value a reference: a raw
+ * `postgres://` URL, an app secret (hex) or a token never starts with one of them.
+ */
+export const SECRET_REFERENCE_SCHEMES = [
+  'env:',
+  'file:',
+  'dotenv:',
+  'vault://',
+  'vault+http://',
+  'aws-sm://',
+  'gcp-sm://',
+] as const;
+
+/** True when `text` (trimmed) is a secret reference by {@link SECRET_REFERENCE_SCHEMES}. */
+export function isSecretReferenceText(text: string): boolean {
+  if (typeof text !== 'string') return false;
+  const t = text.trim();
+  return SECRET_REFERENCE_SCHEMES.some((s) => t.startsWith(s));
+}
+
+/**
+ * A secret setting holding a reference the synchronous loader cannot fetch. Loading succeeds (a caller may not use
+ * that setting at all), but using the value throws a ConfigError pointing at the async loader, so the reference's
+ * text is never used as the secret itself (e.g. to sign with "vault://…"). Prints like any Secret.
+ */
+class UnresolvedSecretReference extends Secret {
+  readonly #variable: string;
+  constructor(variable: string, text: string, label: string) {
+    super(text, label);
+    this.#variable = variable;
+  }
+  override reveal(): string {
+    const scheme = SECRET_REFERENCE_SCHEMES.find((s) => super.reveal().startsWith(s));
+    throw new ConfigError(
+      this.#variable,
+      `holds a secret reference (${scheme}…), which loadConfig cannot fetch: load the configuration with loadResolvedConfig from wacloud/vault (the wacloud CLI does)`,
+    );
+  }
+}
+
+/** True for a setting whose value is a secret reference left unfetched by {@link loadConfig}. */
+export function isUnresolvedSecretReference(value: unknown): boolean {
+  return value instanceof UnresolvedSecretReference;
+}
+
+/** A secret setting from options or the environment; a reference becomes an {@link UnresolvedSecretReference}. */
+function secretSetting(
+  opt: [keyof ConfigOptions, string | Secret | undefined],
+  found: [string, string] | undefined,
+  label: string,
+): Secret | undefined {
+  const [variable, value] = opt[1] !== undefined ? [`options.${opt[0]}`, opt[1]] : (found ?? ['', undefined]);
+  if (typeof value === 'string' && isSecretReferenceText(value)) {
+    return new UnresolvedSecretReference(variable, value.trim(), label);
+  }
+  return secretOf(value, label);
+}
+
 function secretOf(value: string | Secret | undefined, label: string): Secret | undefined {
   if (value === undefined) return undefined;
   if (value instanceof Secret) return value;
@@ -192,7 +254,6 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
   const graphUrl = str(options.graphUrl, 'WA_GRAPH_URL');
   const dialogUrl = str(options.dialogUrl, 'WA_DIALOG_URL');
   const dataDir = str(options.dataDir, 'WACLOUD_DATA_DIR');
-  const databaseUrl = options.databaseUrl !== undefined ? options.databaseUrl : get('DATABASE_URL')?.[1];
   const brokerPort = options.port !== undefined ? ['options.port', String(options.port)] : get('PORT');
 
   if (version && !VERSION.test(version[1].trim())) {
@@ -208,23 +269,31 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
       `${shown(endpointPath)} must be a path starting with /`,
     );
   }
-  const dbUrl = secretOf(databaseUrl, 'database-url');
-  if (dbUrl && !/^postgres(ql)?:\/\//.test(dbUrl.reveal())) {
+  const dbUrl = secretSetting(['databaseUrl', options.databaseUrl], get('DATABASE_URL'), 'database-url');
+  if (dbUrl && !isUnresolvedSecretReference(dbUrl) && !/^postgres(ql)?:\/\//.test(dbUrl.reveal())) {
     throw new ConfigError(
       'DATABASE_URL',
       'must be a postgres:// URL (leave it unset to use SQLite in the data dir)',
     );
   }
 
-  const redisUrl = secretOf(options.redisUrl ?? get('REDIS_URL')?.[1], 'redis-url');
-  if (redisUrl && !/^rediss?:\/\//.test(redisUrl.reveal())) {
+  const redisUrl = secretSetting(['redisUrl', options.redisUrl], get('REDIS_URL'), 'redis-url');
+  if (redisUrl && !isUnresolvedSecretReference(redisUrl) && !/^rediss?:\/\//.test(redisUrl.reveal())) {
     throw new ConfigError(
       'REDIS_URL',
       'must be a redis:// or rediss:// URL (leave it unset to run without Redis)',
     );
   }
-  const listenUrl = secretOf(options.databaseListenUrl ?? get('DATABASE_LISTEN_URL')?.[1], 'database-url');
-  if (listenUrl && !/^postgres(ql)?:\/\//.test(listenUrl.reveal())) {
+  const listenUrl = secretSetting(
+    ['databaseListenUrl', options.databaseListenUrl],
+    get('DATABASE_LISTEN_URL'),
+    'database-url',
+  );
+  if (
+    listenUrl &&
+    !isUnresolvedSecretReference(listenUrl) &&
+    !/^postgres(ql)?:\/\//.test(listenUrl.reveal())
+  ) {
     throw new ConfigError(
       'DATABASE_LISTEN_URL',
       'must be a postgres:// URL (a direct or session-mode connection)',
@@ -245,22 +314,45 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
       ? ['options.sendRateLimit', String(options.sendRateLimit)]
       : get('WACLOUD_SEND_RATE_LIMIT');
   const overrides = get('WACLOUD_SEND_RATE_LIMIT_OVERRIDES');
+  const previous = get('WA_APP_SECRET_PREVIOUS');
+  const previousAppSecrets =
+    options.previousAppSecrets !== undefined
+      ? options.previousAppSecrets.map((v) =>
+          secretSetting(['previousAppSecrets', v], undefined, 'app-secret-previous'),
+        )
+      : (previous?.[1].split(',') ?? []).map((item) =>
+          secretSetting(
+            ['previousAppSecrets', undefined],
+            [previous?.[0] as string, item],
+            'app-secret-previous',
+          ),
+        );
 
   return {
-    accessToken: secretOf(options.accessToken ?? get('CLOUD_API_ACCESS_TOKEN')?.[1], 'access-token'),
+    accessToken: secretSetting(
+      ['accessToken', options.accessToken],
+      get('CLOUD_API_ACCESS_TOKEN'),
+      'access-token',
+    ),
     phoneNumberId: phone ? parseId(phone[0], phone[1]) : undefined,
     businessAccountId: waba ? parseId(waba[0], waba[1]) : undefined,
     apiVersion: version ? version[1].trim() : DEFAULT_API_VERSION,
     listenerPort: listener ? parseIntIn(listener[0], listener[1], 0, 65535) : 3000,
     webhookEndpoint: endpointPath,
-    webhookVerificationToken: secretOf(
-      options.webhookVerificationToken ?? get('WEBHOOK_VERIFICATION_TOKEN')?.[1],
+    webhookVerificationToken: secretSetting(
+      ['webhookVerificationToken', options.webhookVerificationToken],
+      get('WEBHOOK_VERIFICATION_TOKEN'),
       'verify-token',
     ),
     requestTimeoutMs: timeout ? parseIntIn(timeout[0], timeout[1], 1, 600_000) : 20_000,
     debug: debug ? parseBool(debug[0], debug[1]) : false,
     appId: appId ? parseId(appId[0], appId[1]) : undefined,
-    appSecret: secretOf(options.appSecret ?? get('WA_APP_SECRET', 'M4D_APP_SECRET')?.[1], 'app-secret'),
+    appSecret: secretSetting(
+      ['appSecret', options.appSecret],
+      get('WA_APP_SECRET', 'M4D_APP_SECRET'),
+      'app-secret',
+    ),
+    previousAppSecrets: previousAppSecrets.filter((s): s is Secret => s !== undefined),
     graphUrl: graphUrl ? parseBaseUrl(graphUrl[0], graphUrl[1].trim()) : DEFAULT_GRAPH_URL,
     dialogUrl: dialogUrl ? parseBaseUrl(dialogUrl[0], dialogUrl[1].trim()) : DEFAULT_DIALOG_URL,
     dataDir: resolve(cwd, dataDir ? dataDir[1].trim() : '.wacloud'),

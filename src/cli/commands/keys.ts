@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { loadConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
 import { booleanFlag, parseCliArgs, printResult, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, type CliIo, EXIT } from '../io.js';
@@ -13,10 +12,11 @@ const usage = `wacloud keys <status|rotate|rewrap-master> [options]
                  add a data key, make it active, re-encrypt every row with it and retire keys no row uses.
                  Safe while the broker runs; if it stops midway, run it again: it resumes.
   rewrap-master  --new-key-env NAME [--json]
-                 re-wrap the data keys under the master key held in environment variable NAME (master key
-                 rotation); afterwards set WACLOUD_MASTER_KEY to that key
+                 re-wrap the data keys under the master key held in environment variable NAME, or named by a
+                 secret reference in it (master key rotation); afterwards set WACLOUD_MASTER_KEY to that key
 
-The store is the one the broker uses: DATABASE_URL (PostgreSQL) or SQLite in WACLOUD_DATA_DIR; the master key is
+The store is the one the broker uses: DATABASE_URL (PostgreSQL; may be a secret reference) or SQLite in
+WACLOUD_DATA_DIR; the master key is
 WACLOUD_MASTER_KEY (the key, or a secret reference such as file:/run/secrets/key or vault://host:8200/secret/path#field)
 or the key file in the data dir.`;
 
@@ -51,15 +51,22 @@ function stderrLogger(io: CliIo): Logger {
   };
 }
 
-async function open(io: CliIo) {
-  const config = loadConfig({}, { env: io.env, cwd: io.cwd });
+/** The configuration with DATABASE_URL fetched when it is a secret reference (before anything connects). */
+async function keysConfig(io: CliIo) {
+  const { loadResolvedConfig } = await import('../../vault/secret-sources/config-references.js');
+  return loadResolvedConfig({}, { env: io.env, cwd: io.cwd, secrets: ['DATABASE_URL'] });
+}
+
+async function open(io: CliIo, loaded?: Awaited<ReturnType<typeof keysConfig>>) {
+  const config = loaded ?? (await keysConfig(io));
   const { openStore } = await import('../../vault/store/open-store.js');
   // Key commands never create a master key: a missing one means the wrong data dir or a missing variable.
   const store = await openStore(config, {
     logger: stderrLogger(io),
     createMasterKey: false,
-    // WACLOUD_MASTER_KEY may be a secret reference; VAULT_TOKEN and env: references come from this environment.
-    secretSources: { env: io.env },
+    // WACLOUD_MASTER_KEY may be a secret reference; VAULT_TOKEN and env: references come from this environment
+    // (with ./.env merged in).
+    secretSources: { env: config.sourceEnv },
   });
   const where = store.engine === 'sqlite' ? join(config.dataDir, 'wacloud.db') : 'PostgreSQL (DATABASE_URL)';
   return { store, where };
@@ -151,11 +158,23 @@ async function rewrap(args: string[], io: CliIo): Promise<number> {
   const name = stringFlag(values, 'new-key-env');
   if (!name) throw new CliExit(EXIT.usage, `--new-key-env NAME is required\nUsage: ${usage}`);
   const value = io.env[name];
-  if (!value) throw new CliExit(EXIT.config, `${name} is not set: it must hold the new master key`);
-  const { parseMasterKey, masterKeyId } = await import('../../vault/crypto/master-key.js');
-  const key = parseMasterKey(value, name);
+  if (!value?.trim())
+    throw new CliExit(
+      EXIT.config,
+      `${name} is not set: it must hold the new master key or a secret reference to it`,
+    );
+  const { parseMasterKey, masterKeyId, resolveKeyReference } = await import(
+    '../../vault/crypto/master-key.js'
+  );
+  const { isSecretReferenceText } = await import('../../core/config.js');
+  // Everything is fetched before the store is opened: a failed fetch changes nothing.
+  const config = await keysConfig(io);
+  // NAME may hold a secret reference (file:, vault://, aws-sm://, gcp-sm://, dotenv:, env:), like WACLOUD_MASTER_KEY.
+  const key = isSecretReferenceText(value)
+    ? (await resolveKeyReference(name, value, { env: config.sourceEnv })).key
+    : parseMasterKey(value, name);
   const next = { key, id: masterKeyId(key), source: 'env' as const };
-  const { store } = await open(io);
+  const { store } = await open(io, config);
   try {
     const before = await store.keys.status();
     if (before.masterKeyId === next.id) {

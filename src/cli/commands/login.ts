@@ -4,9 +4,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { loadConfig, type WacloudConfig } from '../../core/config.js';
+import type { WacloudConfig } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import { type Secret, scrubText } from '../../core/secret.js';
+import type { SecretSetting } from '../../vault/secret-sources/config-references.js';
 import { booleanFlag, parseCliArgs, printResult, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, type CliIo, EXIT } from '../io.js';
 
@@ -16,9 +17,24 @@ const usage = `wacloud login [--scopes a,b | --config-id ID] [--rerequest] [--po
 
 const DEFAULT_SCOPES = ['whatsapp_business_management', 'whatsapp_business_messaging'];
 
+/**
+ * The configuration with the secret settings a command uses fetched first when they are secret references
+ * (`WA_APP_SECRET=vault://…`, `DATABASE_URL=file:…`; docs/secret-sources.md). Nothing connects before this.
+ */
+export async function cliConfig(
+  io: CliIo,
+  secrets: readonly SecretSetting[],
+): Promise<WacloudConfig & { sourceEnv: Record<string, string | undefined> }> {
+  const { loadResolvedConfig } = await import('../../vault/secret-sources/config-references.js');
+  return loadResolvedConfig({}, { env: io.env, cwd: io.cwd, secrets });
+}
+
 /** Reads WA_APP_ID / WA_APP_SECRET (and the URLs) the way every command does; a clear message when missing. */
-export function appConfig(io: CliIo): WacloudConfig & { appId: string; appSecret: Secret } {
-  const config = loadConfig({}, { env: io.env, cwd: io.cwd });
+export async function appConfig(
+  io: CliIo,
+  secrets: readonly SecretSetting[] = ['WA_APP_SECRET'],
+): Promise<WacloudConfig & { appId: string; appSecret: Secret }> {
+  const config = await cliConfig(io, secrets);
   if (!config.appId)
     throw new ConfigError('WA_APP_ID', 'is not set: the Meta app id (App Dashboard > App settings)');
   if (!config.appSecret) {
@@ -132,7 +148,11 @@ export const command: CliCommand = {
     const envVar = stringFlag(values, 'env-var') ?? 'CLOUD_API_ACCESS_TOKEN';
     const envFile = resolve(io.cwd, stringFlag(values, 'env-file') ?? '.env');
 
-    const config = appConfig(io);
+    // --save store opens the credential store: DATABASE_URL may be a reference too.
+    const config = await appConfig(
+      io,
+      save === 'store' ? ['WA_APP_SECRET', 'DATABASE_URL'] : ['WA_APP_SECRET'],
+    );
     const { createAuthClient } = await import('../../auth/auth-client.js');
     const { createLoginFlow } = await import('../../auth/login-flow.js');
     const { formatTokenSummary, tokenSummaryJson } = await import('../../auth/token-summary.js');

@@ -33,7 +33,14 @@ export const command: CliCommand = {
       throw new CliExit(EXIT.usage, `give exactly one of --text or --template\nUsage: ${usage}`);
     }
     const { WhatsApp } = await import('../../whatsapp/whatsapp.js');
-    const wa = new WhatsApp({ configSource: { env: io.env, cwd: io.cwd } });
+    // CLOUD_API_ACCESS_TOKEN and WA_APP_SECRET may be secret references: fetched before the client is built.
+    const { resolveConfigEnv } = await import('../../vault/secret-sources/config-references.js');
+    const { env } = await resolveConfigEnv({
+      env: io.env,
+      cwd: io.cwd,
+      secrets: ['CLOUD_API_ACCESS_TOKEN', 'WA_APP_SECRET'],
+    });
+    const wa = new WhatsApp({ configSource: { env, envFile: false, cwd: io.cwd } });
     try {
       if (!wa.graph.hasToken) {
         throw new CliExit(EXIT.config, 'CLOUD_API_ACCESS_TOKEN is not set (or run "wacloud login")');

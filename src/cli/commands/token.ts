@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
-import { loadConfig } from '../../core/config.js';
 import { Secret } from '../../core/secret.js';
 import { booleanFlag, parseCliArgs, printResult, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, type CliIo, EXIT } from '../io.js';
-import { appConfig } from './login.js';
+import { appConfig, cliConfig } from './login.js';
 
 const usage = `wacloud token <inspect|exchange|refresh|revoke|app> [options]
   inspect   what a token is, for whom, until when, with which scopes (debug_token)
@@ -29,16 +28,25 @@ async function readToken(io: CliIo, values: Record<string, unknown>): Promise<Se
   const name = typeof values['from-env'] === 'string' ? values['from-env'] : 'CLOUD_API_ACCESS_TOKEN';
   const fromEnv = io.env[name];
   let value = fromEnv?.trim();
-  if (!value) {
-    // The .env file in the working directory, as every other command reads it.
-    const { readEnvFile } = await import('../../core/config.js');
-    value = readEnvFile(resolve(io.cwd, '.env'))[name]?.trim();
-  }
+  const { isSecretReferenceText, readEnvFile } = await import('../../core/config.js');
+  const fileVars = readEnvFile(resolve(io.cwd, '.env'));
+  // The .env file in the working directory, as every other command reads it.
+  if (!value) value = fileVars[name]?.trim();
   if (!value)
     throw new CliExit(
       EXIT.config,
       `${name} is not set: export it, put it in ./.env, or pipe the token with --stdin`,
     );
+  if (isSecretReferenceText(value)) {
+    // The variable may name where the token is (vault://…, aws-sm://…, file:…), like every secret setting.
+    const { resolveSecretSetting } = await import('../../vault/secret-sources/secret-reference.js');
+    const env = { ...fileVars };
+    for (const [k, v] of Object.entries(io.env)) if (v?.trim()) env[k] = v;
+    return new Secret(
+      (await resolveSecretSetting(name, value, { env })).value.reveal().trim(),
+      'access-token',
+    );
+  }
   return new Secret(value, 'access-token');
 }
 
@@ -86,8 +94,8 @@ export const command: CliCommand = {
     const { credentialKindOf, parseDebugToken } = await import('../../auth/token-inspection.js');
 
     if (sub === 'inspect') {
+      const config = await cliConfig(io, ['WA_APP_SECRET']);
       const token = await readToken(io, values);
-      const config = loadConfig({}, { env: io.env, cwd: io.cwd });
       let inspection: import('../../auth/token-inspection.js').TokenInspection;
       if (config.appId && config.appSecret) {
         const auth = createAuthClient({
@@ -127,7 +135,7 @@ export const command: CliCommand = {
       return inspection.isValid ? EXIT.ok : EXIT.invalid;
     }
 
-    const config = appConfig(io);
+    const config = await appConfig(io);
     const auth = createAuthClient({
       appId: config.appId,
       appSecret: config.appSecret,
@@ -196,7 +204,7 @@ export const command: CliCommand = {
         if (!kind)
           throw new CliExit(EXIT.invalid, 'this token is not a user or system-user token: nothing to store');
         stored = await saveToStore(
-          appConfig(io),
+          await appConfig(io, ['WA_APP_SECRET', 'DATABASE_URL']),
           stringFlag(values, 'tenant') ?? 'default',
           fresh.accessToken,
           kind,

@@ -65,8 +65,24 @@ export const command: CliCommand = {
       },
       usage,
     );
-    const { loadConfig } = await import('../../core/config.js');
-    const config = loadConfig({}, { env: io.env, cwd: io.cwd });
+    // Secret settings may be references (file:, vault://, aws-sm://, gcp-sm://, dotenv:, env:): fetched once, here,
+    // before anything is created or connects. WACLOUD_MASTER_KEY is fetched by resolveMasterKey below.
+    const { loadResolvedConfig } = await import('../../vault/secret-sources/config-references.js');
+    const config = await loadResolvedConfig(
+      {},
+      {
+        env: io.env,
+        cwd: io.cwd,
+        secrets: [
+          'WA_APP_SECRET',
+          'WA_APP_SECRET_PREVIOUS',
+          'WEBHOOK_VERIFICATION_TOKEN',
+          'DATABASE_URL',
+          'DATABASE_LISTEN_URL',
+          'REDIS_URL',
+        ],
+      },
+    );
     const { policies, instanceId } = await schedulerPolicies(io.env, io.cwd);
     const port = intFlag(values, 'port', 0, 65_535, usage) ?? config.brokerPort;
     const host = stringFlag(values, 'host') ?? '127.0.0.1';
@@ -89,8 +105,12 @@ export const command: CliCommand = {
       dataDir: config.dataDir,
       logger,
       createIfMissing: true,
-      secretSources: { env: io.env },
+      secretSources: { env: config.sourceEnv },
     });
+    const fromReferences = Object.keys(config.secretReferences);
+    if (fromReferences.length > 0) {
+      logger.info('secret settings read from secret references', { ...config.secretReferences });
+    }
 
     let sandbox: import('../../broker/sandbox.js').Sandbox | undefined;
     let appId = config.appId;
@@ -149,6 +169,8 @@ export const command: CliCommand = {
       store: brokerStore,
       appId,
       appSecret,
+      // Outside the sandbox: app secrets still accepted on webhooks while Meta's app secret is being rotated.
+      ...(sandbox ? {} : { previousAppSecrets: config.previousAppSecrets }),
       graphUrl,
       dialogUrl,
       apiVersion: config.apiVersion,

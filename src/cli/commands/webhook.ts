@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../../core/config.js';
 import { Secret } from '../../core/secret.js';
 import { booleanFlag, parseCliArgs, printResult, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, type CliIo, EXIT } from '../io.js';
@@ -10,7 +9,8 @@ const usage = `wacloud webhook <sign|verify|listen> [options]
   sign    [--file BODY] [--json]
           print the X-Hub-Signature-256 Meta would send for BODY (or standard input), signed with WA_APP_SECRET
   verify  --signature "sha256=…" [--file BODY] [--fallback-secret-env NAME]... [--json]
-          check a captured delivery: exit 0 when the signature matches WA_APP_SECRET (or a fallback), 6 when not,
+          check a captured delivery: exit 0 when the signature matches WA_APP_SECRET (or one of
+          WA_APP_SECRET_PREVIOUS, or a fallback), 6 when not,
           and list the events it holds
   listen  [--port N] [--host 127.0.0.1] [--path /webhook] [--dedupe] [--json]
           a local endpoint: answers the handshake (WEBHOOK_VERIFICATION_TOKEN), verifies deliveries
@@ -39,15 +39,20 @@ export const command: CliCommand = {
   },
 };
 
-function appSecretOf(io: CliIo): Secret {
-  const config = loadConfig({}, { env: io.env, cwd: io.cwd });
+/** WA_APP_SECRET (fetched first when it is a secret reference) and, when asked, WA_APP_SECRET_PREVIOUS. */
+async function appSecretsOf(io: CliIo, withPrevious = false): Promise<[Secret, ...Secret[]]> {
+  const { cliConfig } = await import('./login.js');
+  const config = await cliConfig(
+    io,
+    withPrevious ? ['WA_APP_SECRET', 'WA_APP_SECRET_PREVIOUS'] : ['WA_APP_SECRET'],
+  );
   if (!config.appSecret) {
     throw new CliExit(
       EXIT.config,
       'WA_APP_SECRET is not set: it is the app secret Meta signs webhook deliveries with',
     );
   }
-  return config.appSecret;
+  return [config.appSecret, ...(withPrevious ? config.previousAppSecrets : [])];
 }
 
 async function readBody(file: string | undefined, io: CliIo): Promise<Buffer> {
@@ -73,7 +78,7 @@ async function sign(args: string[], io: CliIo): Promise<number> {
     { file: { type: 'string' }, json: { type: 'boolean', default: false } },
     usage,
   );
-  const secret = appSecretOf(io);
+  const [secret] = await appSecretsOf(io);
   const body = await readBody(stringFlag(values, 'file'), io);
   const { signPayload } = await import('../../webhooks/verify-signature.js');
   const signature = signPayload(body, secret);
@@ -100,12 +105,21 @@ async function verify(args: string[], io: CliIo): Promise<number> {
   const signature = stringFlag(values, 'signature');
   if (!signature)
     throw new CliExit(EXIT.usage, `--signature is required (the X-Hub-Signature-256 value)\nUsage: ${usage}`);
-  const secrets: Secret[] = [appSecretOf(io)];
+  const [current, ...previous] = await appSecretsOf(io, true);
+  const secrets: Secret[] = [current, ...previous];
+  const names = ['WA_APP_SECRET', ...previous.map((_, i) => `WA_APP_SECRET_PREVIOUS[${i}]`)];
   const fallbackNames = (values['fallback-secret-env'] as string[] | undefined) ?? [];
+  const { isSecretReferenceText } = await import('../../core/config.js');
   for (const name of fallbackNames) {
     const v = io.env[name];
     if (!v || v.trim() === '') throw new CliExit(EXIT.config, `${name} (a fallback secret) is not set`);
-    secrets.push(new Secret(v.trim(), 'fallback-app-secret'));
+    if (isSecretReferenceText(v)) {
+      // A fallback may be a secret reference too (vault://…, file:…), fetched like WA_APP_SECRET.
+      const { resolveSecretSetting } = await import('../../vault/secret-sources/secret-reference.js');
+      const { value } = await resolveSecretSetting(name, v, { env: io.env });
+      secrets.push(new Secret(value.reveal().trim(), 'fallback-app-secret'));
+    } else secrets.push(new Secret(v.trim(), 'fallback-app-secret'));
+    names.push(name);
   }
   const body = await readBody(stringFlag(values, 'file'), io);
   const { verifySignature } = await import('../../webhooks/verify-signature.js');
@@ -139,7 +153,7 @@ async function verify(args: string[], io: CliIo): Promise<number> {
   } catch {
     jsonError = 'the body is not valid JSON (a real delivery would be answered 400)';
   }
-  const secretName = check.secretIndex === 0 ? 'WA_APP_SECRET' : fallbackNames[check.secretIndex - 1];
+  const secretName = names[check.secretIndex];
   const how =
     check.method === 'raw'
       ? 'over the raw bytes'
@@ -171,12 +185,18 @@ async function listen(args: string[], io: CliIo): Promise<number> {
     usage,
   );
   const portFlag = stringFlag(values, 'port');
-  const config = loadConfig(
+  const { loadResolvedConfig } = await import('../../vault/secret-sources/config-references.js');
+  // WA_APP_SECRET (and previous ones) and WEBHOOK_VERIFICATION_TOKEN may be secret references: fetched first.
+  const config = await loadResolvedConfig(
     {
       ...(portFlag !== undefined ? { listenerPort: parsePort(portFlag) } : {}),
       ...(stringFlag(values, 'path') !== undefined ? { webhookEndpoint: stringFlag(values, 'path') } : {}),
     },
-    { env: io.env, cwd: io.cwd },
+    {
+      env: io.env,
+      cwd: io.cwd,
+      secrets: ['WA_APP_SECRET', 'WA_APP_SECRET_PREVIOUS', 'WEBHOOK_VERIFICATION_TOKEN'],
+    },
   );
   if (!config.appSecret) {
     throw new CliExit(
@@ -202,7 +222,7 @@ async function listen(args: string[], io: CliIo): Promise<number> {
     import('../../core/logger.js'),
   ]);
   const listener = createNodeWebhookHandler({
-    appSecret: config.appSecret,
+    appSecrets: [config.appSecret, ...config.previousAppSecrets],
     verifyToken: config.webhookVerificationToken,
     path: config.webhookEndpoint,
     dedupe: booleanFlag(values, 'dedupe'),

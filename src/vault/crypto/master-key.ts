@@ -10,6 +10,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { isSecretReferenceText } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { Secret } from '../../core/secret.js';
@@ -135,9 +136,9 @@ export function loadMasterKey(options: LoadMasterKeyOptions): MasterKey {
 
 /** The trimmed text of a `WACLOUD_MASTER_KEY` that is a secret reference (`vault://…`, `file:…`), else undefined. */
 function referenceText(value: Secret): string | undefined {
+  // A raw key (hex or base64) never starts with a reference scheme: none contains ':'.
   const text = value.reveal().trim();
-  // Checked without importing the sources: a raw key (hex or base64) never contains ':'.
-  return /^(env|file|dotenv):|^(vault|vault\+http|aws-sm|gcp-sm):\/\//.test(text) ? text : undefined;
+  return isSecretReferenceText(text) ? text : undefined;
 }
 
 export interface ResolveMasterKeyOptions extends LoadMasterKeyOptions {
@@ -160,37 +161,28 @@ export interface ResolveMasterKeyOptions extends LoadMasterKeyOptions {
 export async function resolveMasterKey(options: ResolveMasterKeyOptions): Promise<MasterKey> {
   const ref = options.masterKey ? referenceText(options.masterKey) : undefined;
   if (ref === undefined) return loadMasterKey(options);
-  const variable = 'WACLOUD_MASTER_KEY';
-  const { secretSourceFromUrl } = await import('../secret-sources/secret-reference.js');
-  const { SecretSourceError } = await import('../secret-sources/secret-source-error.js');
-  const { source, key } = secretSourceFromUrl(ref, { ...options.secretSources, variable });
-  const where = `${source.name} ${key}`;
-  let value: Secret | undefined;
+  const { key, where } = await resolveKeyReference('WACLOUD_MASTER_KEY', ref, options.secretSources);
+  return { key, id: masterKeyId(key), source: 'reference', reference: where };
+}
+
+/**
+ * Fetches a master key through a secret reference held by `variable` (`WACLOUD_MASTER_KEY`, or the variable named by
+ * `wacloud keys rewrap-master --new-key-env`) with the settings' one resolver, and parses it. Errors name the
+ * variable and the source, never the value.
+ */
+export async function resolveKeyReference(
+  variable: string,
+  ref: string,
+  secretSources: Omit<SecretSourceFromUrlOptions, 'variable'> = {},
+): Promise<{ key: Buffer; where: string }> {
+  const { resolveSecretSetting } = await import('../secret-sources/secret-reference.js');
+  const { value, where } = await resolveSecretSetting(variable, ref, secretSources);
   try {
-    value = await source.get(key);
-  } catch (err) {
-    if (err instanceof SecretSourceError) {
-      // Same failure and source, with the variable named: the source's message never holds the value.
-      throw new SecretSourceError(
-        err.failure,
-        err.source,
-        `cannot read ${variable} (${key}): ${err.message.slice(err.source.length + 2)}`,
-        { key, httpStatus: err.httpStatus, cause: err },
-      );
-    }
-    throw err;
-  }
-  if (value === undefined) {
-    throw new ConfigError(variable, `points at ${where}, which does not exist`);
-  }
-  let bytes: Buffer;
-  try {
-    bytes = parseMasterKey(value, variable);
+    return { key: parseMasterKey(value, variable), where };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     throw new ConfigError(variable, `the value at ${where} ${err.message.slice(variable.length + 2)}`);
   }
-  return { key: bytes, id: masterKeyId(bytes), source: 'reference', reference: where };
 }
 
 function readMasterKeyFile(path: string, logger: Logger | undefined): MasterKey {

@@ -5,6 +5,14 @@ export {
   loadAwsSecretsManagerSdk,
 } from './aws-secrets-manager-source.js';
 export { type CachedSecretSource, type CachedSourceOptions, createCachedSource } from './cached-source.js';
+export {
+  loadResolvedConfig,
+  type ResolveConfigEnvOptions,
+  type ResolvedConfigEnv,
+  resolveConfigEnv,
+  SECRET_SETTINGS,
+  type SecretSetting,
+} from './config-references.js';
 export { createDotenvSource, type DotenvSourceOptions } from './dotenv-source.js';
 export { createEnvSource, type EnvSourceOptions } from './env-source.js';
 export { createFileSource, type FileSourceOptions } from './file-source.js';
@@ -18,7 +26,9 @@ export {
 export {
   isSecretReference,
   parseSecretReference,
+  type ResolvedSetting,
   resolveSecretReference,
+  resolveSecretSetting,
   type SecretReference,
   type SecretSourceFromUrlOptions,
   secretSourceFromUrl,

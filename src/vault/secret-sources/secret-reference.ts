@@ -1,3 +1,4 @@
+import { SECRET_REFERENCE_SCHEMES } from '../../core/config.js';
 import { ConfigError } from '../../core/errors.js';
 import type { Secret } from '../../core/secret.js';
 import type { Transport } from '../../transport/types.js';
@@ -22,7 +23,8 @@ export type SecretReference =
   | { kind: 'aws-sm'; region: string | undefined; key: string }
   | { kind: 'gcp-sm'; project: string; key: string };
 
-const SCHEMES = ['env:', 'file:', 'dotenv:', 'vault://', 'vault+http://', 'aws-sm://', 'gcp-sm://'] as const;
+// One list for the whole project (core/config.ts refuses these in its synchronous loader).
+const SCHEMES = SECRET_REFERENCE_SCHEMES;
 const EXPECTED =
   'env:NAME, file:/path, dotenv:/path#NAME, vault://host:port/mount/path#field, aws-sm://secret-id#field or gcp-sm://project/secret#field';
 
@@ -225,4 +227,44 @@ export async function resolveSecretReference(
     );
   }
   return value;
+}
+
+/** A setting's value fetched through its reference, and where it came from (names only, never a credential). */
+export interface ResolvedSetting {
+  value: Secret;
+  /** `<source name> <key>`, e.g. `vault(vault.internal:8200/secret) wacloud/prod#app_secret`. */
+  where: string;
+}
+
+/**
+ * Fetches the value of a setting that holds a secret reference (`WACLOUD_MASTER_KEY`, `WA_APP_SECRET`,
+ * `DATABASE_URL`, …): the one resolver every setting uses. Errors name `variable` and the source, never the value:
+ * an unreadable source is a {@link SecretSourceError} (`<source>: cannot read VAR (key): why`); a malformed reference,
+ * a missing secret or an empty value is a ConfigError naming `variable`.
+ */
+export async function resolveSecretSetting(
+  variable: string,
+  ref: string,
+  options: Omit<SecretSourceFromUrlOptions, 'variable'> = {},
+): Promise<ResolvedSetting> {
+  const { source, key } = secretSourceFromUrl(ref.trim(), { ...options, variable });
+  const where = `${source.name} ${key}`;
+  let value: Secret | undefined;
+  try {
+    value = await source.get(key);
+  } catch (err) {
+    if (err instanceof SecretSourceError) {
+      // Same failure and source, with the variable named: the source's message never holds the value.
+      throw new SecretSourceError(
+        err.failure,
+        err.source,
+        `cannot read ${variable} (${key}): ${err.message.slice(err.source.length + 2)}`,
+        { key, httpStatus: err.httpStatus, cause: err },
+      );
+    }
+    throw err;
+  }
+  if (value === undefined) throw new ConfigError(variable, `points at ${where}, which does not exist`);
+  if (value.reveal().trim() === '') throw new ConfigError(variable, `the value at ${where} is empty`);
+  return { value, where };
 }
