@@ -340,6 +340,23 @@ describe('GraphClient: usage headers', () => {
     expect(client.lastUsage).toEqual(expected);
   });
 
+  it('repeated usage headers share one frozen parse; changed ones are parsed again', async () => {
+    const m = mock();
+    const client = m.client();
+    const headers = { 'x-app-usage': appUsage, 'x-business-use-case-usage': bucUsage };
+    m.script.push({ body: {}, headers }, { body: {}, headers });
+    const first = await client.request({ method: 'GET', path: 'me' });
+    const second = await client.request({ method: 'GET', path: 'me' });
+    expect(second.usage).toBe(first.usage);
+    expect(Object.isFrozen(first.usage) && Object.isFrozen(first.usage.businessUseCase)).toBe(true);
+    expect(Object.isFrozen(first.usage.app)).toBe(true);
+    m.script.push({ body: {}, headers: { ...headers, 'x-app-usage': '{"call_count":91}' } });
+    const third = await client.request({ method: 'GET', path: 'me' });
+    expect(third.usage.app?.callCount).toBe(91);
+    expect(third.usage.businessUseCase).toEqual(first.usage.businessUseCase);
+    expect(client.lastUsage).toBe(third.usage);
+  });
+
   it('keeps the last usage when a response has none, records it from error responses, ignores garbage', async () => {
     const m = mock();
     const client = m.client({ retry: { maxAttempts: 1 } });

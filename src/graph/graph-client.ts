@@ -113,6 +113,16 @@ function encodeForm(form: Record<string, QueryValue>): string {
   return parts.join('&');
 }
 
+/** The usage of a response without usage headers. */
+const NO_USAGE: GraphUsage = Object.freeze({ app: undefined, businessUseCase: Object.freeze([]) as never[] });
+
+function freezeUsage(u: GraphUsage): GraphUsage {
+  if (u.app) Object.freeze(u.app);
+  for (const b of u.businessUseCase) Object.freeze(b);
+  Object.freeze(u.businessUseCase);
+  return Object.freeze(u);
+}
+
 /** The Graph API client: versioned paths, auth, proofs, retries, usage headers, typed errors. */
 export class GraphClient {
   readonly baseUrl: string;
@@ -129,6 +139,8 @@ export class GraphClient {
   readonly #timeoutMs: number;
   readonly #retry: Required<RetryOptions>;
   readonly #ownsTransport: boolean;
+  /** The last usage headers and their parse: Meta's values change slowly, so most responses repeat the last ones. */
+  #usageMemo: { app: string | undefined; buc: string | undefined; usage: GraphUsage } | undefined;
   /** Usage headers of the most recent response, for dashboards and adaptive senders. */
   lastUsage: GraphUsage | undefined;
 
@@ -312,11 +324,20 @@ export class GraphClient {
     return this.#read<T>(req, res, started);
   }
 
+  /** Parsed usage headers (frozen, shared while the header text repeats), or undefined when there are none. */
+  #usageOf(headers: Record<string, string>): GraphUsage | undefined {
+    const app = headers['x-app-usage'];
+    const buc = headers['x-business-use-case-usage'];
+    if (!app && !buc) return undefined;
+    const memo = this.#usageMemo;
+    if (memo && memo.app === app && memo.buc === buc) return memo.usage;
+    const usage = freezeUsage(parseUsageHeaders(headers));
+    this.#usageMemo = { app, buc, usage };
+    return usage;
+  }
+
   async #read<T>(req: GraphRequest, res: TransportResponse, started: number): Promise<GraphResponse<T>> {
-    const usage =
-      res.headers['x-app-usage'] || res.headers['x-business-use-case-usage']
-        ? parseUsageHeaders(res.headers)
-        : undefined;
+    const usage = this.#usageOf(res.headers);
     if (usage) this.lastUsage = usage;
     const ok = res.status >= 200 && res.status < 300;
     if (this.#debug) {
@@ -334,7 +355,7 @@ export class GraphClient {
         data,
         status: res.status,
         headers: res.headers,
-        usage: usage ?? { app: undefined, businessUseCase: [] },
+        usage: usage ?? NO_USAGE,
       };
     }
     const text = await res.text();
@@ -369,7 +390,7 @@ export class GraphClient {
       data,
       status: res.status,
       headers: res.headers,
-      usage: usage ?? { app: undefined, businessUseCase: [] },
+      usage: usage ?? NO_USAGE,
     };
   }
 
