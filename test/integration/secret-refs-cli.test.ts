@@ -391,6 +391,11 @@ describe('CLOUD_API_ACCESS_TOKEN as a reference (wacloud token inspect)', () => 
   beforeAll(async () => {
     // Answers debug_token for the token it is asked about (the token inspects itself without an app secret).
     graph = await startFakeHttpServer((req, res) => {
+      if (req.method === 'POST' && req.path.endsWith('/123456789/messages')) {
+        if (req.headers.authorization !== `Bearer ${ACCESS_TOKEN}`)
+          return sendJson(res, 401, { error: { message: 'bad token', code: 190 } });
+        return sendJson(res, 200, { messaging_product: 'whatsapp', messages: [{ id: 'wamid.refs1' }] });
+      }
       const input = new URL(req.path, 'http://graph').searchParams.get('input_token');
       if (input !== ACCESS_TOKEN) return sendJson(res, 400, { error: { message: 'bad token', code: 190 } });
       return sendJson(res, 200, {
@@ -428,5 +433,24 @@ describe('CLOUD_API_ACCESS_TOKEN as a reference (wacloud token inspect)', () => 
     expect(down.err).toMatch(/cannot read CLOUD_API_ACCESS_TOKEN \(x#y\)/);
     expect(graph.requests).toHaveLength(1);
     expectNoSecrets(r.out + r.err + down.out + down.err, secrets, 'token inspect');
+  });
+
+  it('wacloud send authenticates with the referenced token (file:)', async () => {
+    writeFileSync(join(dir, 'access_token'), `${ACCESS_TOKEN}\n`, { mode: 0o600 });
+    const before = graph.requests.length;
+    const r = await run(
+      ['send', '--to', '15551234567', '--text', 'hi', '--json'],
+      {
+        CLOUD_API_ACCESS_TOKEN: `file:${join(dir, 'access_token')}`,
+        WA_PHONE_NUMBER_ID: '123456789',
+        WA_GRAPH_URL: graph.url,
+      },
+      dir,
+    );
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).messages[0].id).toBe('wamid.refs1');
+    expect(graph.requests.length).toBe(before + 1);
+    expectNoSecrets(r.out + r.err, secrets, 'send');
   });
 });
