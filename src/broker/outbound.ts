@@ -66,7 +66,12 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     }
     // Receivers check webhook-timestamp against their own wall clock (5-minute tolerance): sign with real time,
     // even when a virtual clock (the sandbox's) drives the retries.
-    const headers = signStandardWebhook(sub.secret, row.id, Math.floor(systemClock.now() / 1000), row.payload);
+    const headers = signStandardWebhook(
+      sub.secret,
+      row.id,
+      Math.floor(systemClock.now() / 1000),
+      row.payload,
+    );
     let error: string;
     try {
       const status = await send(sub.url, headers, row.payload, timeoutMs);

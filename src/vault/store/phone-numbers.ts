@@ -65,15 +65,17 @@ export function createPhoneNumberRepository(db: Db): PhoneNumberRepository {
             updated_at_ms: nowMs,
           })
           .onConflict((oc) =>
-            oc.column('id').doUpdateSet({
-              tenant_id: p.tenantId,
-              waba_id: p.wabaId,
-              display_phone_number: p.displayPhoneNumber,
-              verified_name: p.verifiedName,
-              credential_id: p.credentialId,
-              updated_at_ms: nowMs,
-            })
-            .where('phone_numbers.tenant_id', '=', p.tenantId),
+            oc
+              .column('id')
+              .doUpdateSet({
+                tenant_id: p.tenantId,
+                waba_id: p.wabaId,
+                display_phone_number: p.displayPhoneNumber,
+                verified_name: p.verifiedName,
+                credential_id: p.credentialId,
+                updated_at_ms: nowMs,
+              })
+              .where('phone_numbers.tenant_id', '=', p.tenantId),
           )
           .returningAll()
           .executeTakeFirst(),
