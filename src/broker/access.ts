@@ -14,30 +14,36 @@ export interface Principal {
  * costs no database round trip; revocations and new phone numbers take effect within the TTL on other instances and
  * at once on this one (`invalidate*`).
  */
-export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_000) {
+export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_000, maxKeys = 50_000) {
+  // By the presented key string: a hit costs no SHA-256 (the proxy's hot path). Memory only, never logged; bounded,
+  // the oldest entry goes first when full.
   const keys = new Map<string, { principal: Principal | undefined; atMs: number }>();
-  const objects = new Map<string, { ids: Set<string>; numbers: Map<string, PhoneNumberRow>; atMs: number }>();
+  type TenantObjects = { ids: Set<string>; numbers: Map<string, PhoneNumberRow>; atMs: number };
+  const objects = new Map<string, TenantObjects>();
   /** Objects created through the proxy (media, templates): kept until restart, bounded. */
   const created = new Map<string, Set<string>>();
 
-  async function authenticate(key: string): Promise<Principal | undefined> {
-    if (!apiKeyId(key)) return undefined;
-    const hash = hashApiKey(key);
-    const hit = keys.get(hash);
-    if (hit && clock.now() - hit.atMs < ttlMs) return hit.principal;
-    const row = await store.apiKeys.findByHash(hash);
+  async function lookUpKey(key: string): Promise<Principal | undefined> {
+    const row = await store.apiKeys.findByHash(hashApiKey(key));
     const principal =
       row && row.revokedAtMs === null
         ? { keyId: row.keyId, tenantId: row.tenantId, admin: row.tenantId === null }
         : undefined;
-    if (keys.size > 50_000) keys.clear();
-    keys.set(hash, { principal, atMs: clock.now() });
+    keys.delete(key);
+    if (keys.size >= maxKeys) keys.delete(keys.keys().next().value as string);
+    keys.set(key, { principal, atMs: clock.now() });
     return principal;
   }
 
-  async function tenantObjects(tenantId: string) {
-    const hit = objects.get(tenantId);
-    if (hit && clock.now() - hit.atMs < ttlMs) return hit;
+  /** In memory (no promise) on a cache hit; a store read otherwise. */
+  function authenticate(key: string): Principal | undefined | Promise<Principal | undefined> {
+    const hit = keys.get(key);
+    if (hit && clock.now() - hit.atMs < ttlMs) return hit.principal;
+    if (!apiKeyId(key)) return undefined;
+    return lookUpKey(key);
+  }
+
+  async function loadTenant(tenantId: string): Promise<TenantObjects> {
     const ids = new Set<string>();
     const numbers = new Map<string, PhoneNumberRow>();
     for (const n of await store.phoneNumbers.listByTenant(tenantId)) {
@@ -50,16 +56,32 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     return entry;
   }
 
+  function tenantObjects(tenantId: string): TenantObjects | Promise<TenantObjects> {
+    const hit = objects.get(tenantId);
+    if (hit && clock.now() - hit.atMs < ttlMs) return hit;
+    return loadTenant(tenantId);
+  }
+
+  function allowed(entry: TenantObjects, tenantId: string, objectId: string): boolean {
+    return entry.ids.has(objectId) || created.get(tenantId)?.has(objectId) === true;
+  }
+
   return {
     authenticate,
-    async isAllowedObject(tenantId: string, objectId: string): Promise<boolean> {
-      return (
-        (await tenantObjects(tenantId)).ids.has(objectId) || created.get(tenantId)?.has(objectId) === true
-      );
+    /** In memory (no promise) on a cache hit. */
+    isAllowedObject(tenantId: string, objectId: string): boolean | Promise<boolean> {
+      const entry = tenantObjects(tenantId);
+      return entry instanceof Promise
+        ? entry.then((e) => allowed(e, tenantId, objectId))
+        : allowed(entry, tenantId, objectId);
     },
     /** The tenant's phone number `id` (with its credential), from the same cache: the proxy's per-send lookup. */
-    async phoneNumber(tenantId: string, id: string): Promise<PhoneNumberRow | undefined> {
-      return (await tenantObjects(tenantId)).numbers.get(id);
+    phoneNumber(
+      tenantId: string,
+      id: string,
+    ): PhoneNumberRow | undefined | Promise<PhoneNumberRow | undefined> {
+      const entry = tenantObjects(tenantId);
+      return entry instanceof Promise ? entry.then((e) => e.numbers.get(id)) : entry.numbers.get(id);
     },
     rememberObject(tenantId: string, objectId: string): void {
       let set = created.get(tenantId);

@@ -25,6 +25,7 @@ const appSecret = new Secret('app-secret-for-proxy-tests', 'app-secret');
 const tokenV1 = new Secret(`EAAT${'a'.repeat(30)}`, 'token');
 const tokenV2 = new Secret(`EAAT${'b'.repeat(30)}`, 'token');
 const apiKey = 'wck_abcdefgh_tenant-a-key';
+const big = Buffer.alloc(3 * 1024 * 1024, 0).map((_, i) => i % 251);
 
 describe('Graph proxy', () => {
   const seen: Seen[] = [];
@@ -61,6 +62,12 @@ describe('Graph proxy', () => {
           res.end('{"id":"999000111"}');
           return;
         }
+        if (req.url!.startsWith('/v26.0/778')) {
+          // A download bigger than any socket buffer: goes through in pieces, with backpressure.
+          res.writeHead(200, { 'content-type': 'application/octet-stream' });
+          res.end(big);
+          return;
+        }
         if (req.url!.startsWith('/v26.0/777')) {
           res.writeHead(200, { 'content-type': 'image/png' });
           res.end(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 255]));
@@ -75,7 +82,7 @@ describe('Graph proxy', () => {
       });
     });
     const upstreamUrl = await listen(upstream);
-    const allowed = new Set(['111', '222', '777']);
+    const allowed = new Set(['111', '222', '777', '778']);
     const proxy = createGraphProxy({
       upstreamUrl,
       clock: new ManualClock(),
@@ -185,9 +192,29 @@ describe('Graph proxy', () => {
     expect([...new Uint8Array(await bin.arrayBuffer())]).toEqual([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 255]);
   });
 
-  it('refuses oversize bodies', async () => {
+  it('streams large binary bodies whole', async () => {
+    const res = await send('/graph/v26.0/778');
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(big)).toBe(true);
+  });
+
+  it('refuses oversize bodies, declared or not (chunked), before anything reaches Graph', async () => {
+    seen.length = 0;
     const res = await send('/graph/v26.0/111/messages', { method: 'POST', body: 'x'.repeat(2048) });
     expect(res.status).toBe(413);
+    const chunked = await send('/graph/v26.0/111/messages', {
+      method: 'POST',
+      body: new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 4; i++) c.enqueue(new TextEncoder().encode('y'.repeat(512)));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(((await chunked.json()) as { error: { code: number } }).error.code).toBe(100);
+    expect(seen).toEqual([]);
   });
 
   it('answers 502 when Graph is down, without leaking the token', async () => {

@@ -97,26 +97,145 @@ function deny(res: ServerResponse, status: number, code: number, message: string
   res.end(body);
 }
 
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large'> {
+/**
+ * Reads the whole request body into one Buffer (one chunk upstream; kept so a 190 can be retried), or 'too-large'
+ * past `max` (declared or counted). Plain listeners, not an async iterator: this runs on every send.
+ */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-large'> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) return 'too-large';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) return 'too-large';
-    chunks.push(chunk as Buffer);
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  if (declared > max) return Promise.resolve('too-large');
+  return new Promise((resolve, reject) => {
+    let first: Buffer | undefined;
+    let more: Buffer[] | undefined;
+    let size = 0;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        done();
+        // The rest is read and dropped; the 413 closes the connection.
+        req.resume();
+        resolve('too-large');
+      } else if (first === undefined) first = chunk;
+      else if (more) more.push(chunk);
+      else more = [first, chunk];
+    };
+    const onEnd = () => {
+      done();
+      resolve(more ? Buffer.concat(more, size) : (first ?? Buffer.alloc(0)));
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
+    const onClose = () => {
+      done();
+      reject(Object.assign(new Error('client closed the request'), { code: 'ECONNRESET' }));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
-function bearer(req: IncomingMessage, query: URLSearchParams): string | undefined {
+function bearer(req: IncomingMessage, query: URLSearchParams | undefined): string | undefined {
   const h = req.headers.authorization;
   if (h) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
     return m?.[1];
   }
-  return query.get('access_token') ?? undefined;
+  return query?.get('access_token') ?? undefined;
+}
+
+/** What Graph answered: JSON bodies collected (190 detection, created ids), anything else already streamed to `res`. */
+interface UpstreamAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The JSON body; undefined when the body was not JSON and went straight through. */
+  json: Buffer | undefined;
+}
+
+/** Graph's response headers that go back to the client, as a flat [name, value, ...] list for `writeHead`. */
+function responseHead(headers: UpstreamAnswer['headers'], contentLength: number | undefined): string[] {
+  const out: string[] = [];
+  for (const h of FORWARD_RESPONSE_HEADERS) {
+    if (contentLength !== undefined && h === 'content-length') continue;
+    const v = headers[h];
+    if (typeof v === 'string') out.push(h, v);
+  }
+  if (contentLength !== undefined) out.push('content-length', String(contentLength));
+  return out;
+}
+
+/**
+ * One upstream exchange through undici's `dispatch` (no body stream object, no async iterator): a JSON body is
+ * collected as chunks, any other body is written to `res` as it comes, with backpressure both ways.
+ */
+class UpstreamCall implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private headers: UpstreamAnswer['headers'] = {};
+  private chunks: Buffer[] | undefined;
+  private size = 0;
+  private streaming = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly resolve: (a: UpstreamAnswer) => void,
+    private readonly reject: (e: Error) => void,
+  ) {}
+
+  /** Present so undici takes this for a controller-style handler (its check is on this method). */
+  onRequestStart(): void {}
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: UpstreamAnswer['headers'],
+  ): void {
+    this.status = statusCode;
+    this.headers = headers;
+    if (String(headers['content-type'] ?? '').includes('json')) {
+      this.chunks = [];
+      return;
+    }
+    // Media downloads and other binary bodies go straight through, never held whole in memory.
+    this.streaming = true;
+    this.res.writeHead(statusCode, responseHead(headers, undefined));
+    this.res.once('close', () => {
+      if (!this.res.writableFinished) controller.abort(new Error('client went away'));
+    });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.streaming) {
+      this.chunks?.push(chunk);
+      this.size += chunk.length;
+    } else if (!this.res.write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.streaming) {
+      this.res.end();
+      this.resolve({ status: this.status, headers: this.headers, json: undefined });
+      return;
+    }
+    const chunks = this.chunks ?? [];
+    const json = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.size);
+    this.resolve({ status: this.status, headers: this.headers, json });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.reject(error);
+  }
 }
 
 /**
@@ -130,37 +249,58 @@ export function createGraphProxy(options: GraphProxyOptions) {
   const upstreamOrigin = upstream.origin;
   const upstreamBase = upstream.pathname.replace(/\/+$/, '');
   const maxBody = options.maxBodyBytes ?? 100 * 1024 * 1024;
+  const timeoutMs = options.timeoutMs ?? 30_000;
 
-  // The classic proof depends only on the token (the app secret is fixed here): one HMAC per token version, not per
-  // request (~3% of the proxy's CPU in bench/broker-proxy.js). Keyed by the manager's Secret object, held weakly.
-  const proofs = new WeakMap<Secret, Record<string, string> | undefined>();
-  function proofFor(token: Secret): Record<string, string> | undefined {
-    if (proofs.has(token)) return proofs.get(token);
-    const proof = appSecretProofParams('classic', token, options.appSecret, options.clock.now());
-    proofs.set(token, proof);
-    return proof;
+  // What every request with a given token carries: the bearer header and the classic proof, which depends only on
+  // the token (the app secret is fixed here). Computed once per token version, not per request (the HMAC was ~3% of
+  // the proxy's CPU in bench/broker-proxy.js). Keyed by the manager's Secret object, held weakly.
+  interface TokenWire {
+    authorization: string;
+    proof: Record<string, string> | undefined;
+    /** `?appsecret_proof=…` for a request without a query of its own, else ''. */
+    proofQuery: string;
+  }
+  const wires = new WeakMap<Secret, TokenWire>();
+  function wireFor(token: Secret): TokenWire {
+    let wire = wires.get(token);
+    if (!wire) {
+      const proof = appSecretProofParams('classic', token, options.appSecret, options.clock.now());
+      const qs = proof ? new URLSearchParams(proof).toString() : '';
+      wire = { authorization: `Bearer ${token.reveal()}`, proof, proofQuery: qs ? `?${qs}` : '' };
+      wires.set(token, wire);
+    }
+    return wire;
   }
 
-  async function forward(
+  function forward(
+    res: ServerResponse,
     method: string,
     path: string,
-    headers: Record<string, string>,
+    headers: string[],
     body: Buffer | undefined,
     token: ProxyToken,
-    query: URLSearchParams,
-  ): Promise<Dispatcher.ResponseData> {
-    const q = new URLSearchParams(query);
-    const proof = proofFor(token.token);
-    if (proof) for (const [k, v] of Object.entries(proof)) q.set(k, v);
-    const qs = q.toString();
-    return dispatcher.request({
-      origin: upstreamOrigin,
-      path: `${upstreamBase}${path}${qs ? `?${qs}` : ''}`,
-      method: method as Dispatcher.HttpMethod,
-      headers: { ...headers, authorization: `Bearer ${token.token.reveal()}` },
-      body,
-      headersTimeout: options.timeoutMs ?? 30_000,
-      bodyTimeout: options.timeoutMs ?? 30_000,
+    query: URLSearchParams | undefined,
+  ): Promise<UpstreamAnswer> {
+    const wire = wireFor(token.token);
+    let qs = wire.proofQuery;
+    if (query && query.size > 0) {
+      const q = new URLSearchParams(query);
+      if (wire.proof) for (const [k, v] of Object.entries(wire.proof)) q.set(k, v);
+      qs = `?${q.toString()}`;
+    }
+    return new Promise((resolve, reject) => {
+      dispatcher.dispatch(
+        {
+          origin: upstreamOrigin,
+          path: `${upstreamBase}${path}${qs}`,
+          method: method as Dispatcher.HttpMethod,
+          headers: [...headers, 'authorization', wire.authorization],
+          body,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        new UpstreamCall(res, resolve, reject),
+      );
     });
   }
 
@@ -177,7 +317,8 @@ export function createGraphProxy(options: GraphProxyOptions) {
     try {
       const qIndex = subpath.indexOf('?');
       const pathOnly = qIndex < 0 ? subpath : subpath.slice(0, qIndex);
-      const query = new URLSearchParams(qIndex < 0 ? '' : subpath.slice(qIndex + 1));
+      // Most sends carry no query: no URLSearchParams then.
+      const query = qIndex < 0 ? undefined : new URLSearchParams(subpath.slice(qIndex + 1));
       const segments = pathOnly.split('/').filter(Boolean);
       const [version, objectId] = segments;
       if (!version || !VERSION.test(version) || !objectId) {
@@ -189,17 +330,30 @@ export function createGraphProxy(options: GraphProxyOptions) {
         status = 401;
         return deny(res, 401, 104, 'A broker API key is required (Authorization: Bearer <key>)');
       }
-      const principal = await options.authenticate(apiKey);
+      // The lookups are in-memory on a cache hit: no await (a microtask each) unless they return a promise.
+      const authenticated = options.authenticate(apiKey);
+      const principal = authenticated instanceof Promise ? await authenticated : authenticated;
       if (!principal) {
         status = 401;
         return deny(res, 401, 190, 'Invalid broker API key');
       }
       tenantId = principal.tenantId;
-      if (segments.slice(2).some((e) => !EDGE.test(e)) || OBJECT_QUERY.some((k) => query.has(k))) {
+      for (let i = 2; i < segments.length; i++) {
+        if (!EDGE.test(segments[i] as string)) {
+          status = 403;
+          return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
+        }
+      }
+      if (query && OBJECT_QUERY.some((k) => query.has(k))) {
         status = 403;
         return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
       }
-      if (!OBJECT_ID.test(objectId) || !(await options.isAllowedObject(tenantId, objectId))) {
+      let allowed = OBJECT_ID.test(objectId);
+      if (allowed) {
+        const check = options.isAllowedObject(tenantId, objectId);
+        allowed = check instanceof Promise ? await check : check;
+      }
+      if (!allowed) {
         status = 403;
         return deny(
           res,
@@ -208,12 +362,9 @@ export function createGraphProxy(options: GraphProxyOptions) {
           `(#200) This API key may not access ${OBJECT_ID.test(objectId) ? 'object' : 'path'} ${objectId.slice(0, 64)}`,
         );
       }
-      if (
-        options.admitSend &&
-        segments.length === 3 &&
-        segments[2] === 'messages' &&
-        (req.method ?? '').toUpperCase() === 'POST'
-      ) {
+      const method = (req.method ?? 'GET').toUpperCase();
+      const isSend = segments.length === 3 && segments[2] === 'messages' && method === 'POST';
+      if (options.admitSend && isSend) {
         const decision = await options.admitSend(objectId);
         if (!decision.ok) {
           status = 429;
@@ -228,8 +379,9 @@ export function createGraphProxy(options: GraphProxyOptions) {
           return;
         }
       }
-      for (const k of STRIPPED_QUERY) query.delete(k);
-      let token = await options.tokenFor(tenantId, objectId);
+      if (query) for (const k of STRIPPED_QUERY) query.delete(k);
+      const found = options.tokenFor(tenantId, objectId);
+      let token = found instanceof Promise ? await found : found;
       if (!token) {
         status = 503;
         return deny(
@@ -239,73 +391,57 @@ export function createGraphProxy(options: GraphProxyOptions) {
           'The tenant has no working WhatsApp token; reconnect it in the broker dashboard',
         );
       }
-      const method = (req.method ?? 'GET').toUpperCase();
       let body: Buffer | undefined;
       if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
         const read = await readBody(req, maxBody);
         if (read === 'too-large') {
           status = 413;
+          res.shouldKeepAlive = false;
           return deny(res, 413, 100, `Request body over ${maxBody} bytes`);
         }
         body = read;
       }
-      const headers: Record<string, string> = {};
+      const headers: string[] = [];
       for (const h of FORWARD_REQUEST_HEADERS) {
         const v = req.headers[h];
-        if (typeof v === 'string') headers[h] = v;
+        if (typeof v === 'string') headers.push(h, v);
       }
       const path = `/${segments.join('/')}`;
       const up0 = performance.now();
-      let upstreamRes = await forward(method, path, headers, body, token, query);
-      let errorBody: GraphErrorBody | undefined;
-      let text: string | undefined;
-      const isJson = String(upstreamRes.headers['content-type'] ?? '').includes('json');
-      if (isJson) text = await upstreamRes.body.text();
-      if (upstreamRes.statusCode >= 400 && text !== undefined) {
+      let answer = await forward(res, method, path, headers, body, token, query);
+      if (answer.status >= 400 && answer.json !== undefined) {
+        let errorBody: GraphErrorBody | undefined;
         try {
-          errorBody = (JSON.parse(text) as { error?: GraphErrorBody }).error;
+          errorBody = (JSON.parse(answer.json.toString()) as { error?: GraphErrorBody }).error;
         } catch {
           errorBody = undefined;
         }
-        const kind = errorBody ? classifyGraphError(errorBody, upstreamRes.statusCode) : 'unknown';
+        const kind = errorBody ? classifyGraphError(errorBody, answer.status) : 'unknown';
         if (errorBody && (kind === 'expired' || kind === 'invalid-session')) {
           const newer = await options.onTokenRejected(tenantId, token, errorBody);
           if (newer && newer.version !== token.version) {
             // Rejected with a token that was rotated meanwhile: the request never took effect, so one retry is safe.
             token = newer;
-            upstreamRes = await forward(method, path, headers, body, token, query);
-            text = String(upstreamRes.headers['content-type'] ?? '').includes('json')
-              ? await upstreamRes.body.text()
-              : undefined;
+            answer = await forward(res, method, path, headers, body, token, query);
           }
         }
       }
       upstreamMs = performance.now() - up0;
-      status = upstreamRes.statusCode;
-      if (status < 300 && text !== undefined && options.rememberObject && method === 'POST') {
-        // Media uploads and template creations return ids the tenant will address next.
+      status = answer.status;
+      const json = answer.json;
+      if (json === undefined) return; // streamed through already
+      // Media uploads and template creations return ids the tenant will address next; a send's answer never does.
+      if (status < 300 && options.rememberObject && method === 'POST' && !isSend) {
         try {
-          const parsed = JSON.parse(text) as { id?: unknown };
+          const parsed = JSON.parse(json.toString()) as { id?: unknown };
           if (typeof parsed.id === 'string' && OBJECT_ID.test(parsed.id))
             options.rememberObject(tenantId, parsed.id);
         } catch {
           // not an object response: nothing to remember
         }
       }
-      const outHeaders: Record<string, string> = {};
-      for (const h of FORWARD_RESPONSE_HEADERS) {
-        const v = upstreamRes.headers[h];
-        if (typeof v === 'string') outHeaders[h] = v;
-      }
-      if (text !== undefined) {
-        outHeaders['content-length'] = String(Buffer.byteLength(text));
-        res.writeHead(status, outHeaders);
-        res.end(text);
-      } else {
-        res.writeHead(status, outHeaders);
-        for await (const chunk of upstreamRes.body) res.write(chunk);
-        res.end();
-      }
+      res.writeHead(status, responseHead(answer.headers, json.length));
+      res.end(json);
     } catch (err) {
       status = 502;
       if (!res.headersSent) {

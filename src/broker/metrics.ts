@@ -64,6 +64,8 @@ export function createBrokerMetrics(snapshot: () => Promise<CredentialSnapshot>)
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025],
     registers: [registry],
   });
+  // Label children resolved once: `observe({ status_class }, v)` hashes the labels object on every proxied request.
+  const proxyByClass = ['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => proxyDuration.labels(c));
   const webhookIngest = new Counter({
     name: 'wacloud_webhook_ingest_total',
     help: 'Webhook requests received, by result (accepted, duplicate, bad_signature, bad_request, too_large, ...)',
@@ -80,7 +82,9 @@ export function createBrokerMetrics(snapshot: () => Promise<CredentialSnapshot>)
     registry,
     tokenEvent: (event: string) => tokenEvents.inc({ event }),
     proxy: (status: number, durationMs: number, upstreamMs: number) => {
-      proxyDuration.observe({ status_class: `${Math.floor(status / 100)}xx` }, durationMs / 1000);
+      const byClass = proxyByClass[Math.floor(status / 100) - 1];
+      if (byClass) byClass.observe(durationMs / 1000);
+      else proxyDuration.observe({ status_class: `${Math.floor(status / 100)}xx` }, durationMs / 1000);
       if (upstreamMs > 0) proxyAdded.observe(Math.max(0, durationMs - upstreamMs) / 1000);
     },
     webhookIngest: (result: string) => webhookIngest.inc({ result }),
