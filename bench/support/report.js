@@ -193,7 +193,8 @@ export function renderBudgetSvg(rows, { title = 'wacloud: measured vs budget', s
   const hi = Math.log10(100);
   const x = (v) => labelW + ((Math.log10(Math.min(100, Math.max(0.1, v))) - lo) / (hi - lo)) * plotW;
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12" role="img">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="10" y="22" font-size="15" font-weight="bold">${esc(title)}</text>`,
   ];
