@@ -304,6 +304,9 @@ export function createBroker(options: BrokerOptions): Broker {
     verifyToken: options.verifyToken,
     path: webhookPath,
     dedupe: false,
+    // The inbox keeps the raw bytes and the dispatcher parses them: no parse on the ack path (a signed body that is
+    // not JSON is stored and marked dead by the dispatcher).
+    parse: 'after-ack',
     beforeAck: createInboxWriter(store, (r) => {
       metrics.webhookIngest(r);
       inbox.poke();

@@ -139,6 +139,9 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
 
   /** Processes what is pending now; returns how many inbox rows it handled. */
   async function runOnce(): Promise<number> {
+    // Let the webhook endpoint go first: on SQLite every query below resolves at once, so without this a batch ran
+    // as one long chain of microtasks while deliveries waited to be read and acknowledged.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const rows = await store.inbox.claimPending(batch, options.instanceId, clock.now(), leaseMs);
     // Lookups shared by the rows of this batch (a burst is mostly one number's events): fewer queries per row.
     const memo: Memo = { tenants: new Map(), subscriptions: new Map() };
@@ -147,7 +150,7 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
     let queued = 0;
     for (const row of rows) {
       try {
-        const payload = parseJsonBody(Buffer.from(row.rawBody).toString('utf8'));
+        const payload = parseJsonBody(row.rawBody);
         const events = parseWebhook(payload);
         let rowTenant: string | null = null;
         for (let i = 0; i < events.length; i++) {

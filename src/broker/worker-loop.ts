@@ -31,7 +31,11 @@ export function createWorkerLoop(
           }
           if (handled > 0 || stopped) continue;
           const controller = new AbortController();
-          wake = () => controller.abort();
+          // Once: every abort() call builds a DOMException, and the webhook path pokes once per delivery.
+          wake = () => {
+            wake = undefined;
+            controller.abort();
+          };
           await options.clock.sleep(options.pollMs ?? 1000, controller.signal).catch(() => undefined);
           wake = undefined;
         }

@@ -296,6 +296,73 @@ describe('beforeAck and before-ack handlers', () => {
   });
 });
 
+describe("parse: 'after-ack'", () => {
+  it('acknowledges after the signature and beforeAck without parsing; handlers still get the events afterwards', async () => {
+    const body = payload(['wamid.k']);
+    const seen: Array<{ payload: unknown; events: number }> = [];
+    const { handler, events } = make({
+      parse: 'after-ack',
+      beforeAck: (d) => void seen.push({ payload: d.payload, events: d.events.length }),
+    });
+    const res = await handler.handle(post(body));
+    expect(res.status).toBe(200);
+    expect(res.events).toEqual([]);
+    expect(seen).toEqual([{ payload: undefined, events: 0 }]);
+    expect(await res.done).toMatchObject({ events: 1, handled: 1 });
+    expect(events.map((e) => e.type)).toEqual(['message']);
+  });
+
+  it('still refuses a bad or missing signature; a signed body that is not JSON is acknowledged and reported', async () => {
+    const onError = vi.fn();
+    const stored: string[] = [];
+    const { handler, events } = make({
+      parse: 'after-ack',
+      onError,
+      beforeAck: (d) => void stored.push(Buffer.from(d.rawBody).toString()),
+    });
+    expect((await handler.handle(post('{"object":1}', 'not-the-secret'))).status).toBe(401);
+    const unsigned = post('{"object":1}');
+    delete (unsigned.headers as Record<string, string>)['x-hub-signature-256'];
+    expect((await handler.handle(unsigned)).status).toBe(401);
+    expect(stored).toEqual([]);
+
+    const res = await handler.handle(post('not json {'));
+    expect(res.status).toBe(200);
+    expect(await res.done).toMatchObject({ events: 0, handled: 0 });
+    expect(stored).toEqual(['not json {']);
+    expect(events).toEqual([]);
+    expect(onError).toHaveBeenCalledTimes(1);
+    expect(onError.mock.calls[0]?.[0]).toMatchObject({ stage: 'parse' });
+  });
+
+  it('is opt-in: by default the same body is refused with 400 before beforeAck', async () => {
+    const beforeAck = vi.fn();
+    const { handler } = make({ beforeAck });
+    const res = await handler.handle(post('not json {'));
+    expect(res.status).toBe(400);
+    expect(beforeAck).not.toHaveBeenCalled();
+  });
+
+  it('parses nothing at all when there is no handler to run', async () => {
+    const handler = createWebhookHandler({
+      appSecret: SECRET,
+      dedupe: false,
+      parse: 'after-ack',
+      onError: () => {
+        throw new Error('must not be called: nothing is parsed');
+      },
+    });
+    const res = await handler.handle(post('not json {'));
+    expect(res.status).toBe(200);
+    expect(await res.done).toEqual({ events: 0, duplicates: 0, handled: 0, failures: [] });
+  });
+
+  it("refuses handlers: 'before-ack' with it, and unknown values", () => {
+    expect(() => make({ parse: 'after-ack', handlers: 'before-ack' })).toThrow(/cannot be combined/);
+    expect(() => make({ parse: 'later' as never })).toThrow(/before-ack' or 'after-ack/);
+  });
+});
+
 describe('onRejected', () => {
   it('is told about every refused request with method and path', async () => {
     const onRejected = vi.fn();

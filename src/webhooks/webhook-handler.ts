@@ -29,7 +29,9 @@ export interface WebhookRequest {
 /** A delivery whose signature checked out: what `beforeAck` is given. */
 export interface VerifiedDelivery {
   rawBody: Uint8Array;
+  /** The parsed JSON; `undefined` with `parse: 'after-ack'` (not parsed yet). */
   payload: unknown;
+  /** The typed events; empty with `parse: 'after-ack'` (not parsed yet). */
   events: WebhookEvent[];
   signature: { secretIndex: number; method: 'raw' | 'escaped-unicode' };
   receivedAtMs: number;
@@ -82,12 +84,23 @@ export interface WebhookHandlerOptions {
    * answer 500 if any failed, so Meta retries (handlers must then be quick: Meta expects a fast answer).
    */
   handlers?: 'after-ack' | 'before-ack' | undefined;
+  /**
+   * `before-ack` (default): the body must be JSON (else 400) and is parsed into events before `beforeAck` and the
+   * 200. `after-ack`: answer once the signature and `beforeAck` pass, and parse afterwards, only when there are
+   * handlers to run; for a `beforeAck` that stores the raw bytes to process later (the broker's inbox), which then
+   * does not pay for a parse it does not use. A signed body that is not JSON is then acknowledged and reported to
+   * `onError` (`stage: 'parse'`) instead of refused: only Meta holds the app secret, and Meta sends JSON. Cannot be
+   * combined with `handlers: 'before-ack'`.
+   */
+  parse?: 'before-ack' | 'after-ack' | undefined;
   /** Body cap in bytes; default 3 MiB. Adapters enforce it while streaming. */
   maxBodyBytes?: number | undefined;
   /** Accept bodies that arrived with their `\uXXXX` escapes decoded (Meta's escaped-unicode rule). Default true. */
   escapedUnicodeFallback?: boolean | undefined;
   /** Handler and `beforeAck` errors. Default: logged at error level. */
-  onError?: ((failure: HandlerFailure | { stage: 'beforeAck'; error: unknown }) => void) | undefined;
+  onError?:
+    | ((failure: HandlerFailure | { stage: 'beforeAck' | 'parse'; error: unknown }) => void)
+    | undefined;
   /** Every refused request (bad signature, bad JSON, …), e.g. for metrics. */
   onRejected?: ((error: WebhookError, request: { method: string; path: string }) => void) | undefined;
   logger?: Logger | undefined;
@@ -153,10 +166,19 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
         ? createDeduplicator({ store: createMemoryDedupeStore({ clock }) })
         : options.dedupe;
   const beforeAckMode = options.handlers === 'before-ack';
+  const parseAfterAck = options.parse === 'after-ack';
+  if (parseAfterAck && beforeAckMode) {
+    throw new ConfigError('parse', "parse: 'after-ack' cannot be combined with handlers: 'before-ack'");
+  }
+  if (options.parse !== undefined && options.parse !== 'before-ack' && !parseAfterAck) {
+    throw new ConfigError('parse', `must be 'before-ack' or 'after-ack', got ${String(options.parse)}`);
+  }
+  // Nothing runs after the answer without these: an after-ack parse would be thrown away.
+  const hasHandlers = options.router !== undefined || options.onEvent !== undefined;
   const onError =
     options.onError ??
     ((failure) => {
-      const where = 'stage' in failure ? 'beforeAck' : `handler for "${failure.selector}"`;
+      const where = 'stage' in failure ? failure.stage : `handler for "${failure.selector}"`;
       const fields: Record<string, unknown> = { error: failure.error };
       if (!('stage' in failure)) {
         fields.eventType = failure.event.type;
@@ -314,12 +336,15 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
           );
     }
     let payload: unknown;
-    try {
-      payload = parseJsonBody(bytes);
-    } catch {
-      return reject('bad_json', 'the request body is not valid JSON', where);
+    let events: WebhookEvent[] = [];
+    if (!parseAfterAck) {
+      try {
+        payload = parseJsonBody(bytes);
+      } catch {
+        return reject('bad_json', 'the request body is not valid JSON', where);
+      }
+      events = parseWebhook(payload);
     }
-    const events = parseWebhook(payload);
     const receivedAtMs = clock.now();
 
     if (options.beforeAck) {
@@ -349,12 +374,27 @@ export function createWebhookHandler(options: WebhookHandlerOptions): WebhookHan
       }
       return accepted(events, Promise.resolve(report));
     }
+    if (parseAfterAck && !hasHandlers) return accepted(events, Promise.resolve(EMPTY_REPORT));
     const done = new Promise<DeliveryReport>((resolve) => {
       // Handlers start after the adapter has written the 200.
       defer(() => {
-        runHandlers(events).then(resolve, (error: unknown) => {
+        let parsed = events;
+        if (parseAfterAck) {
+          try {
+            parsed = parseWebhook(parseJsonBody(bytes));
+          } catch (error) {
+            try {
+              onError({ stage: 'parse', error });
+            } catch {
+              // see runHandlers
+            }
+            resolve(EMPTY_REPORT);
+            return;
+          }
+        }
+        runHandlers(parsed).then(resolve, (error: unknown) => {
           logger.error('webhook handlers crashed', { error });
-          resolve({ events: events.length, duplicates: 0, handled: 0, failures: [] });
+          resolve({ events: parsed.length, duplicates: 0, handled: 0, failures: [] });
         });
       });
     });

@@ -190,7 +190,9 @@ function openSqliteConnection(path: string, options: SqliteOpenOptions): Db {
   } catch (err) {
     throw toStoreError(err, `opening ${path}`, 'sqlite');
   }
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const kysely = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: cachingStatements(database) }),
+  });
   const run = makeRun('sqlite');
   return {
     kysely,
@@ -214,6 +216,36 @@ function openSqliteConnection(path: string, options: SqliteOpenOptions): Db {
       ),
     close: async () => {
       await kysely.destroy();
+    },
+  };
+}
+
+/** Prepared statements kept per connection, by SQL text (least recently used dropped first). */
+export const SQLITE_STATEMENT_CACHE = 256;
+
+/**
+ * The connection as Kysely sees it, with prepared statements reused by SQL text: Kysely prepares every query anew,
+ * and preparing was ~6% of the broker's CPU under webhook load (bench/results/profiling.md). A cached statement that
+ * is mid-iteration (`busy`: a stream) is not handed out again (defensive: Kysely holds the connection while it
+ * streams); SQLite re-prepares a cached statement itself after a schema change.
+ */
+function cachingStatements(database: BetterSqlite3.Database) {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(sqlText: string): BetterSqlite3.Statement {
+      const hit = cache.get(sqlText);
+      if (hit && !hit.busy) {
+        cache.delete(sqlText); // re-insert: most recently used last
+        cache.set(sqlText, hit);
+        return hit;
+      }
+      const stmt = database.prepare(sqlText);
+      if (!hit) {
+        cache.set(sqlText, stmt);
+        if (cache.size > SQLITE_STATEMENT_CACHE) cache.delete(cache.keys().next().value as string);
+      }
+      return stmt;
     },
   };
 }

@@ -1,0 +1,36 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { signPayload } from '../../src/webhooks/verify-signature.js';
+import { type InProcessBroker, startInProcessBroker } from '../support/broker.js';
+import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
+
+// The broker acknowledges a delivery once its signature checks and its raw bytes are committed, without parsing it
+// (parse: 'after-ack'); the dispatcher parses. A signed body that is not JSON is kept and dead-lettered, never lost.
+describe('broker webhook ingest', () => {
+  let h: InProcessBroker | undefined;
+  afterEach(async () => h?.close());
+
+  it('stores a signed body without parsing it first; the dispatcher dead-letters one that is not JSON', async () => {
+    h = await startInProcessBroker({ broker: { background: false } });
+    const post = (body: string, secret = h?.sandbox.appSecret as string) =>
+      fetch(`${h?.base}/webhook`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signPayload(body, secret) },
+        body,
+      });
+    const good = whatsappDelivery({ messages: [textMessage('wamid.ingest-1', 'hello')] });
+    expect((await post('not json {')).status).toBe(200);
+    expect((await post(good)).status).toBe(200);
+    expect((await post('not json {', 'some-other-secret')).status).toBe(401);
+
+    const store = h.broker.context.store;
+    const before = await store.inbox.recent(10);
+    expect(before.map((r) => [Buffer.from(r.rawBody).toString(), r.status])).toEqual([
+      [good, 'pending'],
+      ['not json {', 'pending'],
+    ]);
+    await h.broker.runWorkersOnce();
+    const after = await store.inbox.recent(10);
+    expect(after.map((r) => r.status)).toEqual(['processed', 'failed']);
+    expect(after[1]?.lastError).toMatch(/not valid JSON/);
+  });
+});
