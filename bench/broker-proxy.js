@@ -26,6 +26,7 @@ export async function run({ quick = false } = {}) {
   const emulator = await startServerProcess(new URL('./support/emulator-upstream.js', import.meta.url));
   const { seed } = emulator.info;
   let broker;
+  let bare;
   const clients = [];
   try {
     broker = await startServerProcess(
@@ -42,6 +43,10 @@ export async function run({ quick = false } = {}) {
       ],
       { execArgv: profileArgs('broker') },
     );
+    // The floor: a bare node:http + undici forwarder with the same wire and no checks (what the hop itself costs).
+    bare = await startServerProcess(new URL('./support/bare-proxy.js', import.meta.url), [
+      JSON.stringify({ upstreamUrl: emulator.url, appSecret: seed.appSecret, token: seed.accessToken }),
+    ]);
     const client = (graphUrl, accessToken) => {
       const wa = new WhatsApp({
         accessToken,
@@ -58,18 +63,21 @@ export async function run({ quick = false } = {}) {
     };
     const direct = client(emulator.url, seed.accessToken);
     const proxied = client(`${broker.url}/graph`, broker.info.apiKey);
+    const bareProxied = client(`${bare.url}/graph`, 'unused');
     // One send each way first: a wrong setup fails here, loudly, not as a zero in the table.
     await direct();
     await proxied();
+    await bareProxied();
 
     const results = await compare(
       [
         { name: 'direct (SDK → emulator)', run: direct },
         { name: 'through the broker (SDK → broker → emulator)', run: proxied },
+        { name: 'through a bare forwarder (node:http + undici, no checks)', run: bareProxied },
       ],
       { ...tput, concurrency },
     );
-    const [d, p] = results;
+    const [d, p, b] = results;
     const rows = [
       { name: `${d.name}, ${concurrency} concurrent`, value: d.rps, unit: 'req/s', ratio: 1 },
       {
@@ -78,7 +86,15 @@ export async function run({ quick = false } = {}) {
         unit: 'req/s',
         ratio: ratio(p.rps, d.rps),
       },
+      {
+        name: `${b.name}, ${concurrency} concurrent`,
+        value: b.rps,
+        unit: 'req/s',
+        ratio: ratio(b.rps, d.rps),
+        note: 'the floor: what one Node HTTP hop costs here',
+      },
       budgetRow('proxy ÷ direct throughput', ratio(p.rps, d.rps), 'x', '>= 0.6x'),
+      { name: 'proxy ÷ bare forwarder throughput', value: ratio(p.rps, b.rps), unit: 'x' },
     ];
 
     // Half of the direct maximum, open loop: latencies from the moment each request was due.
@@ -149,6 +165,7 @@ export async function run({ quick = false } = {}) {
       { client: process.pid, broker: broker.pid, emulator: emulator.pid },
       cpuRun,
     );
+    const cpuBare = await cpuPerCall(bareProxied, { forwarder: bare.pid }, cpuRun);
     if (cpuProxy.broker !== undefined) {
       rows.push(
         {
@@ -162,6 +179,8 @@ export async function run({ quick = false } = {}) {
           unit: 'µs',
           note: `client ${Math.round(cpuProxy.client)}, broker ${Math.round(cpuProxy.broker)}, emulator ${Math.round(cpuProxy.emulator)}`,
         },
+        { name: 'CPU per proxied send: the broker', value: cpuProxy.broker, unit: 'µs' },
+        { name: 'CPU per proxied send: the bare forwarder', value: cpuBare.forwarder, unit: 'µs' },
       );
     }
     return {
@@ -169,12 +188,13 @@ export async function run({ quick = false } = {}) {
       notes: [
         `Three processes on the same cores: the client (this one), the broker (SQLite store, background workers on) and the emulator. Throughput: ${tput.rounds} interleaved rounds of ${tput.durationMs} ms, ${concurrency} concurrent, median.`,
         `Latency: open-loop load at ${rate} req/s (half the direct median: the budget's rate) and at ${rate2} req/s (half the proxied median), ${latency.rounds} rounds of ${latency.durationMs} ms per side, alternating; percentiles per round from each request's due time, then the median over rounds. Failed or dropped requests: ${errors}. When half the direct maximum is more than the proxied path sustains, requests queue: the added latency is then the queue, not the broker's per-request cost.`,
-        'Each proxied request: API key lookup (cached), object check, token lookup, appsecret_proof, forward with undici, answer copied back.',
+        'Each proxied request: API key lookup (cached), object check, token lookup, appsecret_proof, forward with undici, answer copied back. The bare forwarder (bench/support/bare-proxy.js) puts the same bytes on the wire with none of the checks: the floor for any Node proxy hop on these cores.',
       ],
     };
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await broker?.stop();
+    await bare?.stop();
     await emulator.stop();
   }
 }
