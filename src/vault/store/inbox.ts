@@ -1,5 +1,4 @@
-import type { Selectable } from 'kysely';
-import { sql } from 'kysely';
+import { CompiledQuery, type Selectable, sql } from 'kysely';
 import type { Db } from './engine.js';
 import type { WebhookInboxTable } from './schema.js';
 
@@ -105,18 +104,51 @@ function newRow(item: NewInboxItem) {
   return item.tenantId == null ? row : { ...row, tenant_id: item.tenantId };
 }
 
+/**
+ * The group-commit INSERT for `n` rows, written by hand: it runs once per webhook burst, and building it with Kysely's
+ * query builder (an immutable node tree per value, then compiled) was a visible share of the ingest path's CPU and
+ * garbage. Same text for the same `n`, so SQLite reuses its prepared statement.
+ */
+function insertManySql(engine: Db['engine'], n: number): string {
+  const per = 7;
+  const rows: string[] = [];
+  for (let r = 0; r < n; r++) {
+    const p = (i: number) => (engine === 'postgres' ? `$${r * per + i + 1}` : '?');
+    rows.push(`(${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, 0, ${p(4)}, ${p(5)}, ${p(6)})`);
+  }
+  return (
+    'INSERT INTO webhook_inbox (body, signature_valid, dedupe_key, status, attempts, received_at_ms, ' +
+    `available_at_ms, tenant_id) VALUES ${rows.join(', ')} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key`
+  );
+}
+
 export function createInboxRepository(db: Db): InboxRepository {
   const k = db.kysely;
+  const insertTexts = new Map<number, string>();
   return {
     async insertMany(items) {
       if (items.length === 0) return [];
+      let text = insertTexts.get(items.length);
+      if (text === undefined) {
+        text = insertManySql(db.engine, items.length);
+        if (insertTexts.size < 256) insertTexts.set(items.length, text);
+      }
+      const params: unknown[] = [];
+      for (const item of items) {
+        const row = newRow(item);
+        params.push(
+          row.body,
+          row.signature_valid,
+          row.dedupe_key,
+          row.status,
+          row.received_at_ms,
+          row.available_at_ms,
+          item.tenantId ?? null,
+        );
+      }
+      const query = CompiledQuery.raw(text, params);
       const rows = await db.run('storing webhook deliveries', () =>
-        k
-          .insertInto('webhook_inbox')
-          .values(items.map(newRow))
-          .onConflict((oc) => oc.column('dedupe_key').doNothing())
-          .returning(['id', 'dedupe_key'])
-          .execute(),
+        k.executeQuery<{ id: number; dedupe_key: string }>(query).then((r) => r.rows),
       );
       const ids = new Map(rows.map((r) => [r.dedupe_key, Number(r.id)]));
       return items.map((item) => {
