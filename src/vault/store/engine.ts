@@ -176,6 +176,7 @@ function openSqliteConnection(path: string, options: SqliteOpenOptions): Db {
     }
     database = new BetterSqlite3(path, { timeout: options.busyTimeoutMs ?? 5000 });
     database.pragma('journal_mode = WAL');
+    // WAL + NORMAL: a commit survives the process being killed, not a power loss (docs/ARCHITECTURE.md, durability).
     database.pragma('synchronous = NORMAL');
     database.pragma('foreign_keys = ON');
     if (!options.memory) {
