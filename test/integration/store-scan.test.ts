@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { type Dirent, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
@@ -8,13 +8,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.js';
 import { dueCredentialIds } from '../../src/vault/store/credentials.js';
 import { NEVER_MS } from '../../src/vault/store/engine.js';
-import type { Store } from '../../src/vault/store/open-store.js';
+import { openStore, type Store } from '../../src/vault/store/open-store.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { type PrivatePg, privatePgUnavailable, startPrivatePg } from '../support/scale-private-pg.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
-import { createTestStoreHome, rawQuery, type TestEngine, type TestStoreHome } from '../support/store.js';
+import {
+  createTestStoreHome,
+  rawQuery,
+  type TestEngine,
+  type TestStoreHome,
+  testMasterKey,
+} from '../support/store.js';
 import { draft } from './store-credential-contract.js';
 
 announcePgSkip('store-scan');
+const privatePgSkip = privatePgUnavailable();
+if (privatePgSkip)
+  console.log(`[store-scan] ${privatePgSkip}: the PostgreSQL data-directory scan is skipped`);
 
 /** Alphanumeric, like Meta's tokens (the scrubber that guards free text in audit details knows that shape). */
 const secretText = () =>
@@ -73,7 +83,7 @@ async function storeSecrets(store: Store, s: ReturnType<typeof makeSecrets>): Pr
   );
 }
 
-function allSecrets(s: ReturnType<typeof makeSecrets>, home: TestStoreHome): string[] {
+function allSecrets(s: ReturnType<typeof makeSecrets>, home: Pick<TestStoreHome, 'master'>): string[] {
   return [
     ...s.tokens,
     s.updated,
@@ -225,3 +235,139 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
     },
   );
 }
+
+/** Every regular file under `root`, recursively (files that vanish while walking, such as temp stats, are skipped). */
+function filesUnder(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.isFile()) out.push(path);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/**
+ * The PostgreSQL files themselves, not what SELECT returns: heap pages, TOAST, WAL, commit log, stats, the server
+ * log. A private cluster (initdb as the postgres user), so the test can read its data directory and stop it.
+ */
+describe.skipIf(privatePgSkip !== undefined)('no plaintext at rest in the PostgreSQL data directory', () => {
+  let server: PrivatePg | undefined;
+  let store: Store | undefined;
+  let admin: pg.Client | undefined;
+  afterAll(async () => {
+    await store?.close();
+    await admin?.end().catch(() => {});
+    server?.destroy();
+  });
+
+  it('heap, TOAST and WAL files hold no token, secret, verifier, API key or master key; a canary in a plain column is found', async () => {
+    server = await startPrivatePg();
+    const master = testMasterKey();
+    const url = new Secret(server.url, 'database-url');
+    store = await openStore(
+      { dataDir: '/nonexistent', databaseUrl: url, masterKey: undefined },
+      { masterKey: master },
+    );
+    admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    // No compression anywhere: a plaintext that leaked into a large value would otherwise sit pglz-compressed in the
+    // TOAST table and escape a byte scan. EXTERNAL moves large values out of line, verbatim.
+    const cols = await admin.query<{ table_name: string; column_name: string }>(
+      `SELECT table_name, column_name FROM information_schema.columns
+       WHERE table_schema = 'public' AND data_type IN ('text', 'bytea')`,
+    );
+    expect(cols.rows.length).toBeGreaterThan(20);
+    for (const c of cols.rows)
+      await admin.query(`ALTER TABLE ${c.table_name} ALTER COLUMN ${c.column_name} SET STORAGE EXTERNAL`);
+
+    const s = makeSecrets();
+    await storeSecrets(store, s);
+    const secrets = allSecrets(s, { master });
+    // The secrets' other spellings too (a column that stored hex or base64 of a token would be just as plain).
+    const encoded = [...s.tokens, s.updated, s.subscription, s.verifier, s.apiKey, s.state].flatMap((x) => [
+      Buffer.from(x).toString('hex'),
+      Buffer.from(x).toString('base64'),
+    ]);
+    // Positive controls: plaintext the store is meant to keep as it is. A short canary in a tenant's name (heap),
+    // a long one in its metadata (out of line: TOAST).
+    const canary = `canary${secretText()}`;
+    const toastCanary = `toastcanary${secretText()}`;
+    await store.tenants.create(
+      { id: 't', name: `Tenant ${canary}`, metadata: { notes: `${toastCanary} `.repeat(300) } },
+      1,
+    );
+    await admin.query('CHECKPOINT');
+    await admin.query('SELECT pg_switch_wal()');
+    await admin.query('CHECKPOINT');
+    const dataDir = (await admin.query<{ data_directory: string }>('SHOW data_directory')).rows[0]
+      ?.data_directory as string;
+    const relFile = async (sqlExpr: string) =>
+      join(
+        dataDir,
+        (await admin?.query<{ p: string }>(`SELECT pg_relation_filepath(${sqlExpr}) AS p`))?.rows[0]
+          ?.p as string,
+      );
+    const heapFile = await relFile("'tenants'::regclass");
+    const toastFile = await relFile("(SELECT reltoastrelid FROM pg_class WHERE oid = 'tenants'::regclass)");
+
+    const scan = (where: string) => {
+      const files = [...filesUnder(dataDir), join(dirname(dataDir), 'log')].filter((f) => existsSync(f));
+      const found = { heap: false, toast: false, wal: 0, files: files.length, bytes: 0 };
+      const texts: { name: string; text: string }[] = [];
+      for (const f of files) {
+        let bytes: Buffer;
+        try {
+          bytes = readFileSync(f);
+        } catch {
+          continue; // removed meanwhile (a temp file)
+        }
+        found.bytes += bytes.length;
+        const name = `${relative(dataDir, f)} (${where})`;
+        expect(bytes.includes(master.key), `${name} holds the master key bytes`).toBe(false);
+        const text = bytes.toString('latin1');
+        texts.push({ name, text });
+        if (text.includes(canary)) {
+          if (f === heapFile) found.heap = true;
+          if (relative(dataDir, f).startsWith('pg_wal')) found.wal++;
+        }
+        if (f === toastFile && text.includes(toastCanary)) found.toast = true;
+      }
+      // All files at once (one search per needle, not one per file); on a hit, file by file to name the culprit.
+      const check = (text: string, name: string) => {
+        expectNoSecrets(text, secrets, name);
+        for (const e of encoded)
+          expect(text.includes(e), `${name} holds a secret hex/base64-encoded`).toBe(false);
+      };
+      try {
+        check(texts.map((t) => t.text).join('\u0000'), `the data directory (${where})`);
+      } catch (err) {
+        for (const t of texts) check(t.text, t.name);
+        throw err;
+      }
+      return found;
+    };
+    const running = scan('running, after CHECKPOINT and a WAL switch');
+    expect(running).toMatchObject({ heap: true, toast: true });
+    expect(running.wal).toBeGreaterThan(0);
+    console.log(
+      `[store-scan] PostgreSQL data directory: ${running.files} files, ${(running.bytes / 1e6).toFixed(1)} MB read`,
+    );
+    await store.close();
+    store = undefined;
+    await admin.end();
+    admin = undefined;
+    await server.stop();
+    const stopped = scan('server stopped');
+    expect(stopped).toMatchObject({ heap: true, toast: true });
+  }, 120_000);
+});
