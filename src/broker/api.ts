@@ -9,6 +9,7 @@ import type { Principal } from './access.js';
 import { type ConnectedAccount, discoverAssets, storeConnection, storePastedToken } from './connect.js';
 import type { BrokerContext } from './context.js';
 import { credentialMetadata } from './credential-view.js';
+import { replayWebhook } from './inbox.js';
 import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
 import { generateApiKey } from './security/api-key.js';
 import { generateWebhookSecret } from './standard-webhooks.js';
@@ -378,18 +379,21 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   });
   api.get('/tenants/:tenantId/deliveries', async (c) => {
     const tenant = await tenantFor(c);
-    const rows = await ctx.store.deliveries.listByTenant(tenant.id, 100);
+    const status = c.req.query('status');
+    if (status !== undefined && status !== 'pending' && status !== 'delivered' && status !== 'dead')
+      throw new ApiError(422, 'invalid', 'status must be pending, delivered or dead');
+    const rows = await ctx.store.deliveries.listByTenant(tenant.id, 100, status);
     return c.json({ data: rows.map(({ payload: _payload, ...rest }) => rest) });
   });
+  /** A dead (or delivered) delivery is sent again with its original id as `webhook-id` and a fresh retry schedule. */
   api.post('/deliveries/:deliveryId/replay', async (c) => {
-    const rows = c.get('principal').admin
-      ? undefined
-      : await ctx.store.deliveries.listByTenant(c.get('principal').tenantId as string, 10_000);
-    const id = c.req.param('deliveryId');
-    if (rows && !rows.some((r) => r.id === id)) throw notFound('delivery');
-    if (!(await ctx.store.deliveries.requeue(id, ctx.clock.now()))) throw notFound('delivery');
+    const p = c.get('principal');
+    const delivery = await ctx.store.deliveries.get(c.req.param('deliveryId'));
+    if (!delivery || (!p.admin && p.tenantId !== delivery.tenantId)) throw notFound('delivery');
+    if (!(await ctx.store.deliveries.requeue(delivery.id, ctx.clock.now())))
+      throw new ApiError(409, 'already_pending', 'the delivery is pending already: it will be attempted');
     ctx.poke();
-    return c.json({ id, status: 'pending' });
+    return c.json({ id: delivery.id, status: 'pending' });
   });
 
   api.get('/webhooks', async (c) => {
@@ -399,9 +403,12 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   });
   api.post('/webhooks/:inboxId/replay', async (c) => {
     requireAdmin(c);
-    if (!(await ctx.store.inbox.requeue(c.req.param('inboxId'), ctx.clock.now()))) throw notFound('webhook');
+    const replayed = await replayWebhook(ctx.store, c.req.param('inboxId'), ctx.clock.now());
+    if (!replayed) throw notFound('webhook');
+    if (replayed.alreadyPending)
+      throw new ApiError(409, 'already_pending', 'the webhook is pending already: it will be processed');
     ctx.poke();
-    return c.json({ id: c.req.param('inboxId'), status: 'pending' });
+    return c.json({ id: c.req.param('inboxId'), status: 'pending', deliveries: replayed.deliveries });
   });
 
   /** Sends a message as the tenant, with its current token; the caller never holds it. */

@@ -205,3 +205,28 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
     ...createWorkerLoop('inbox dispatcher', runOnce, { clock, logger, pollMs: options.pollMs }),
   };
 }
+
+/**
+ * Replays a received webhook: its events' existing deliveries (dead or delivered, to subscriptions still active) go
+ * back to pending with a fresh retry schedule and their original ids (`webhook-id`), and the row is processed again
+ * so subscriptions added since get new deliveries (the existing ones are kept by UNIQUE(subscription, event id)).
+ * `undefined`: no such row; `alreadyPending`: it is queued already (nothing changed).
+ */
+export async function replayWebhook(
+  store: BrokerStore,
+  inboxId: string,
+  nowMs: number,
+): Promise<{ alreadyPending: boolean; deliveries: number } | undefined> {
+  const row = await store.inbox.get(inboxId);
+  if (!row) return undefined;
+  if (row.status === 'pending') return { alreadyPending: true, deliveries: 0 };
+  let eventIds: string[] = [];
+  try {
+    eventIds = parseWebhook(parseJsonBody(row.rawBody)).map((event, i) => eventIdOf(event, row.id, i));
+  } catch {
+    // An unparseable body has no deliveries; processing it again dead-letters it again.
+  }
+  const deliveries = eventIds.length > 0 ? await store.deliveries.requeueEvents(eventIds, nowMs) : 0;
+  const requeued = await store.inbox.requeue(inboxId, nowMs);
+  return { alreadyPending: !requeued && deliveries === 0, deliveries };
+}

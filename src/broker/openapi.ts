@@ -184,8 +184,12 @@ export function openApiDocument(): Record<string, unknown> {
             id: { type: 'string' },
             subscriptionId: { type: 'string' },
             eventId: { type: 'string' },
+            eventType: { type: 'string' },
             status: { enum: ['pending', 'delivered', 'dead'] },
             attempts: { type: 'integer' },
+            nextAttemptAtMs: { type: 'integer' },
+            lastError: { type: ['string', 'null'] },
+            createdAtMs: { type: 'integer' },
           },
         },
         Webhook: {
@@ -338,25 +342,30 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/tenants/{tenantId}/deliveries': {
         get: {
-          summary: 'Recent deliveries',
-          parameters: [tenantParam],
+          summary: 'Recent deliveries, newest first; ?status=dead lists the dead letters',
+          parameters: [
+            tenantParam,
+            { name: 'status', in: 'query', schema: { enum: ['pending', 'delivered', 'dead'] } },
+          ],
           responses: { 200: list('Delivery') },
         },
       },
       '/deliveries/{deliveryId}/replay': {
         post: {
-          summary: 'Deliver again',
+          summary:
+            'Deliver a dead or delivered delivery again: pending, a fresh retry schedule, the same id as webhook-id',
           parameters: [idParam('deliveryId')],
-          responses: { 200: ok('queued'), 404: err },
+          responses: { 200: ok('queued'), 404: err, 409: err },
         },
       },
       '/webhooks': { get: { summary: 'Recent webhooks received', responses: { 200: list('Webhook') } } },
       '/webhooks/{inboxId}/replay': {
         post: {
-          summary: 'Process a received webhook again (admin)',
+          summary:
+            'Process a received webhook again (admin): its deliveries to active subscriptions are sent again with their ids, new subscriptions get new ones',
           'x-wacloud-admin': true,
           parameters: [idParam('inboxId')],
-          responses: { 200: ok('queued'), 404: err },
+          responses: { 200: ok('queued'), 404: err, 409: err },
         },
       },
       '/tenants/{tenantId}/messages': {

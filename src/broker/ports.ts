@@ -129,6 +129,8 @@ export interface BrokerStore {
     ): Promise<SubscriptionRow>;
     listByTenant(tenantId: string): Promise<SubscriptionRow[]>;
     get(id: string): Promise<SubscriptionRow | undefined>;
+    /** Deactivated: nothing new is queued for it and its pending deliveries are dead-lettered when due. */
+    setActive(id: string, active: boolean, nowMs: number): Promise<boolean>;
     delete(id: string): Promise<boolean>;
   };
   deliveries: {
@@ -141,8 +143,14 @@ export interface BrokerStore {
     markDelivered(id: string, nowMs: number): Promise<void>;
     markRetry(id: string, nextAttemptAtMs: number, error: string): Promise<void>;
     markDead(id: string, error: string): Promise<void>;
-    listByTenant(tenantId: string, limit: number): Promise<DeliveryRow[]>;
+    get(id: string): Promise<DeliveryRow | undefined>;
+    /** Newest first; `status` narrows it (`dead`: the dead letters). */
+    listByTenant(tenantId: string, limit: number, status?: DeliveryRow['status']): Promise<DeliveryRow[]>;
+    countByStatus(tenantId: string): Promise<Record<DeliveryRow['status'], number>>;
+    /** A `dead` or `delivered` delivery back to `pending` with a fresh retry schedule; same id (`webhook-id`). */
     requeue(id: string, nowMs: number): Promise<boolean>;
+    /** `requeue` for the deliveries of these event ids to active subscriptions; how many were put back. */
+    requeueEvents(eventIds: string[], nowMs: number): Promise<number>;
   };
   audit: {
     append(row: Omit<AuditRow, 'id'>): Promise<void>;

@@ -161,6 +161,8 @@ export function vaultBrokerStore(store: Store): BrokerStore {
         ),
       listByTenant: (tenantId) => store.subscriptions.listByTenant(tenantId),
       get: (id) => store.subscriptions.get(id),
+      setActive: async (id, active, nowMs) =>
+        (await store.subscriptions.update(id, { active }, nowMs)) !== undefined,
       delete: (id) => store.subscriptions.delete(id),
     },
     deliveries: {
@@ -193,13 +195,20 @@ export function vaultBrokerStore(store: Store): BrokerStore {
         const n = rowId(id);
         if (n !== undefined) await store.deliveries.markFailed(n, error, null);
       },
-      async listByTenant(tenantId, limit) {
-        return (await store.deliveries.listByTenant(tenantId, limit)).map(deliveryRow);
+      async get(id) {
+        const n = rowId(id);
+        const d = n === undefined ? undefined : await store.deliveries.get(n);
+        return d && deliveryRow(d);
       },
+      async listByTenant(tenantId, limit, status) {
+        return (await store.deliveries.listByTenant(tenantId, limit, status)).map(deliveryRow);
+      },
+      countByStatus: (tenantId) => store.deliveries.countByStatus(tenantId),
       async requeue(id, nowMs) {
         const n = rowId(id);
         return n === undefined ? false : store.deliveries.requeue(n, nowMs);
       },
+      requeueEvents: (eventIds, nowMs) => store.deliveries.requeueEvents(eventIds, nowMs),
     },
     audit: {
       async append(row) {

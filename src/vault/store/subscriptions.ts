@@ -88,10 +88,20 @@ export interface DeliveryRepository {
   /** Retry at `nextAttemptAtMs`, or `dead` when it is null. */
   markFailed(id: number, error: string, nextAttemptAtMs: number | null): Promise<void>;
   listBySubscription(subscriptionId: string, limit?: number): Promise<DeliveryRecord[]>;
-  /** A tenant's newest deliveries. */
-  listByTenant(tenantId: string, limit?: number): Promise<DeliveryRecord[]>;
-  /** Puts a `dead` or `delivered` delivery back to `pending`, due at `nowMs`. False when there is none. */
+  /** A tenant's newest deliveries, optionally only those in `status` (`dead`: its dead letters). */
+  listByTenant(tenantId: string, limit?: number, status?: DeliveryStatus): Promise<DeliveryRecord[]>;
+  /** How many of a tenant's deliveries are in each status. */
+  countByStatus(tenantId: string): Promise<Record<DeliveryStatus, number>>;
+  /**
+   * Puts a `dead` or `delivered` delivery back to `pending`, due at `nowMs`, with its attempts reset (a replay gets
+   * the whole retry schedule again). Its id, and so its `webhook-id`, stays. False when there is none in those states.
+   */
   requeue(id: number, nowMs: number): Promise<boolean>;
+  /**
+   * `requeue` for every `dead` or `delivered` delivery of these event ids to a still-active subscription (replaying a
+   * received webhook). Returns how many were put back.
+   */
+  requeueEvents(eventIds: string[], nowMs: number): Promise<number>;
 }
 
 export function subscriptionContext(id: string): string {
@@ -222,6 +232,17 @@ function decodeDelivery(r: Selectable<DeliveriesTable>): DeliveryRecord {
   };
 }
 
+/** The columns a replay resets: pending, due now, a fresh retry schedule, no lease. */
+function requeued(nowMs: number) {
+  return {
+    status: 'pending',
+    next_attempt_at_ms: nowMs,
+    attempts: 0,
+    lease_owner: null,
+    lease_expires_at_ms: null,
+  } as const;
+}
+
 export function createDeliveryRepository(db: Db): DeliveryRepository {
   const k = db.kysely;
   return {
@@ -310,28 +331,62 @@ export function createDeliveryRepository(db: Db): DeliveryRepository {
           .execute(),
       );
     },
-    async listByTenant(tenantId, limit = 100) {
-      const rows = await db.run('listing deliveries', () =>
-        k
-          .selectFrom('deliveries')
-          .selectAll()
-          .where('tenant_id', '=', tenantId)
+    async listByTenant(tenantId, limit = 100, status) {
+      const rows = await db.run('listing deliveries', () => {
+        let q = k.selectFrom('deliveries').selectAll().where('tenant_id', '=', tenantId);
+        if (status !== undefined) q = q.where('status', '=', status);
+        return q
           .orderBy('id', 'desc')
           .limit(Math.min(Math.max(limit, 1), 10_000))
+          .execute();
+      });
+      return rows.map(decodeDelivery);
+    },
+    async countByStatus(tenantId) {
+      const rows = await db.run('counting deliveries', () =>
+        k
+          .selectFrom('deliveries')
+          .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+          .where('tenant_id', '=', tenantId)
+          .groupBy('status')
           .execute(),
       );
-      return rows.map(decodeDelivery);
+      const out: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, dead: 0 };
+      for (const r of rows) out[r.status as DeliveryStatus] = Number(r.n);
+      return out;
     },
     async requeue(id, nowMs) {
       const r = await db.run('requeueing a delivery', () =>
         k
           .updateTable('deliveries')
-          .set({ status: 'pending', next_attempt_at_ms: nowMs, lease_owner: null, lease_expires_at_ms: null })
+          .set(requeued(nowMs))
           .where('id', '=', id)
           .where('status', 'in', ['dead', 'delivered'])
           .executeTakeFirst(),
       );
       return Number(r.numUpdatedRows) > 0;
+    },
+    async requeueEvents(eventIds, nowMs) {
+      let n = 0;
+      // Chunked: one statement's parameters stay well under SQLite's and PostgreSQL's limits.
+      for (let i = 0; i < eventIds.length; i += 500) {
+        const chunk = eventIds.slice(i, i + 500);
+        const r = await db.run('requeueing deliveries', () =>
+          k
+            .updateTable('deliveries')
+            .set(requeued(nowMs))
+            .where('event_id', 'in', chunk)
+            .where('status', 'in', ['dead', 'delivered'])
+            .where(
+              'subscription_id',
+              'in',
+              k.selectFrom('subscriptions').select('id').where('active', '=', 1),
+            )
+            .executeTakeFirst(),
+        );
+        n += Number(r.numUpdatedRows);
+      }
+      return n;
     },
     async listBySubscription(subscriptionId, limit = 100) {
       const rows = await db.run('listing deliveries', () =>
