@@ -117,6 +117,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Put a recording proxy between the instances and the emulator (which token each Graph call carried). */
   recordGraph?: boolean;
+  /** REDIS_URL for every instance: per-number send limits shared through this Redis. Unset: no Redis. */
+  redisUrl?: string;
 }
 
 export interface ScaleCluster {
@@ -213,6 +215,7 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
       DATABASE_URL: db.url,
       WACLOUD_MASTER_KEY: masterKey,
       WEBHOOK_VERIFICATION_TOKEN: randomBytes(16).toString('hex'),
+      ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
       ...options.env,
     };
     const startInstance = async (id: string): Promise<BrokerInstance> => {
