@@ -307,10 +307,14 @@ export function createBroker(options: BrokerOptions): Broker {
     // The inbox keeps the raw bytes and the dispatcher parses them: no parse on the ack path (a signed body that is
     // not JSON is stored and marked dead by the dispatcher).
     parse: 'after-ack',
-    beforeAck: createInboxWriter(store, (r) => {
-      metrics.webhookIngest(r);
-      inbox.poke();
-    }),
+    beforeAck: createInboxWriter(
+      store,
+      (r) => {
+        metrics.webhookIngest(r);
+        inbox.poke();
+      },
+      inbox.handoff,
+    ),
     onRejected: (err) => metrics.webhookIngest(err.reason),
     logger,
     clock,

@@ -7,7 +7,7 @@ import type { WebhookEvent } from '../webhooks/events.js';
 import { parseJsonBody } from '../webhooks/parse-json-body.js';
 import { parseWebhook } from '../webhooks/parse-webhook.js';
 import type { VerifiedDelivery } from '../webhooks/webhook-handler.js';
-import type { BrokerStore } from './ports.js';
+import type { BrokerStore, InboxRow } from './ports.js';
 import { createWorkerLoop } from './worker-loop.js';
 
 /** The key a whole delivery is de-duplicated on: Meta's retries resend the same bytes. */
@@ -35,6 +35,16 @@ interface Waiting {
 }
 
 /**
+ * Where the writer hands rows it just committed to this instance's dispatcher, so they are processed from memory
+ * instead of being claimed back from the store (one write per row less). `lease` is undefined when the dispatcher
+ * is stopped or has enough in hand already: the rows are then stored plain pending, for any instance to claim.
+ */
+export interface InboxHandoff {
+  lease(count: number): { owner: string; expiresAtMs: number } | undefined;
+  accept(rows: InboxRow[], leaseExpiresAtMs: number): void;
+}
+
+/**
  * `beforeAck` for the webhook endpoint: the raw body is committed before Meta gets its 200, so nothing
  * acknowledged is ever lost. A repeated body (Meta retrying) is recognised and not stored twice.
  *
@@ -43,7 +53,11 @@ interface Waiting {
  * every delivery in it (500: Meta delivers again). Per-request commits made the database the bottleneck of a burst
  * (bench/webhook-ingest.js).
  */
-export function createInboxWriter(store: BrokerStore, onResult: (result: 'accepted' | 'duplicate') => void) {
+export function createInboxWriter(
+  store: BrokerStore,
+  onResult: (result: 'accepted' | 'duplicate') => void,
+  handoff?: InboxHandoff,
+) {
   const insertMany = store.inbox.insertMany?.bind(store.inbox);
   if (!insertMany) {
     return async (delivery: VerifiedDelivery): Promise<void> => {
@@ -62,11 +76,29 @@ export function createInboxWriter(store: BrokerStore, onResult: (result: 'accept
       const batch = queue.slice(0, GROUP_COMMIT_MAX);
       queue = queue.slice(batch.length);
       try {
-        const results = await (insertMany as NonNullable<typeof insertMany>)(batch.map((w) => w.input));
+        const lease = handoff?.lease(batch.length);
+        const inputs = batch.map((w) => w.input);
+        const results = await (insertMany as NonNullable<typeof insertMany>)(inputs, lease);
+        const handed: InboxRow[] = [];
         batch.forEach((w, i) => {
-          onResult(results[i]?.duplicate ? 'duplicate' : 'accepted');
+          const result = results[i];
+          onResult(result?.duplicate ? 'duplicate' : 'accepted');
+          if (lease && result && !result.duplicate && result.id !== undefined) {
+            const { rawBody, dedupeKey, receivedAtMs } = inputs[i] as Waiting['input'];
+            handed.push({
+              id: result.id,
+              rawBody,
+              dedupeKey,
+              receivedAtMs,
+              status: 'pending',
+              attempts: 1,
+              tenantId: null,
+              lastError: null,
+            });
+          }
           w.resolve();
         });
+        if (lease && handed.length > 0) handoff?.accept(handed, lease.expiresAtMs);
       } catch (err) {
         for (const w of batch) w.reject(err);
       }
@@ -103,6 +135,8 @@ export interface InboxDispatcherOptions {
   leaseMs?: number;
   /** How often to look for work when not woken. Default 1 s. */
   pollMs?: number;
+  /** Rows held in memory from the writer's hand-off at most; past it new rows are stored plain pending. */
+  handoffMax?: number;
 }
 
 /**
@@ -115,6 +149,34 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
   // Short: a row leased by an instance that crashed waits this long before another (or the restarted one) takes it.
   // Processing a row takes milliseconds; exactly-once holds anyway through UNIQUE(subscription, event id).
   const leaseMs = options.leaseMs ?? 10_000;
+  const handoffMax = options.handoffMax ?? 2_000;
+  // Rows this instance committed leased to itself, oldest first, with their lease expiry.
+  let handedOff: Array<{ row: InboxRow; leaseExpiresAtMs: number }> = [];
+  let running = false;
+  let lastClaimAtMs = Number.NEGATIVE_INFINITY;
+
+  /**
+   * The next rows to process: the handed-off ones first (no store write to claim them). The store is asked when
+   * nothing is in hand, and at least once per poll interval even when there is, so rows of other origins (replays,
+   * a crashed instance's) are not starved by a steady stream of hand-offs. Not more often: the rows in hand are
+   * `processing` in the store, and a claim looks past them.
+   */
+  async function nextRows(): Promise<InboxRow[]> {
+    const now = clock.now();
+    const rows: InboxRow[] = [];
+    let taken = 0;
+    while (taken < handedOff.length && rows.length < batch) {
+      const entry = handedOff[taken++] as (typeof handedOff)[number];
+      // A row whose lease is about to lapse is left to the store: another instance may claim it any moment.
+      if (entry.leaseExpiresAtMs - now > leaseMs / 2) rows.push(entry.row);
+    }
+    if (taken > 0) handedOff = handedOff.slice(taken);
+    if (rows.length === 0 || now - lastClaimAtMs >= (options.pollMs ?? 1000)) {
+      lastClaimAtMs = now;
+      rows.push(...(await store.inbox.claimPending(batch, options.instanceId, now, leaseMs)));
+    }
+    return rows;
+  }
 
   type Memo = {
     tenants: Map<string, Promise<string | undefined>>;
@@ -142,7 +204,7 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
     // Let the webhook endpoint go first: on SQLite every query below resolves at once, so without this a batch ran
     // as one long chain of microtasks while deliveries waited to be read and acknowledged.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const rows = await store.inbox.claimPending(batch, options.instanceId, clock.now(), leaseMs);
+    const rows = await nextRows();
     // Lookups shared by the rows of this batch (a burst is mostly one number's events): fewer queries per row.
     const memo: Memo = { tenants: new Map(), subscriptions: new Map() };
     const markMany = store.inbox.markProcessedMany?.bind(store.inbox);
@@ -200,9 +262,38 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
     return rows.length;
   }
 
+  const loop = createWorkerLoop('inbox dispatcher', runOnce, { clock, logger, pollMs: options.pollMs });
+  const handoff: InboxHandoff = {
+    lease(count) {
+      if (!running || handedOff.length + count > handoffMax) return undefined;
+      return { owner: options.instanceId, expiresAtMs: clock.now() + leaseMs };
+    },
+    accept(rows, leaseExpiresAtMs) {
+      for (const row of rows) handedOff.push({ row, leaseExpiresAtMs });
+      loop.poke();
+    },
+  };
   return {
     runOnce,
-    ...createWorkerLoop('inbox dispatcher', runOnce, { clock, logger, pollMs: options.pollMs }),
+    handoff,
+    ...loop,
+    start(): void {
+      running = true;
+      loop.start();
+    },
+    async stop(): Promise<void> {
+      running = false;
+      await loop.stop();
+      // What is still in hand is processed now (the server stopped taking webhooks before this); what a store error
+      // leaves stays leased in the store, for whichever instance claims it after the lease.
+      while (handedOff.length > 0) {
+        try {
+          await runOnce();
+        } catch {
+          break;
+        }
+      }
+    },
   };
 }
 

@@ -108,10 +108,14 @@ export interface BrokerStore {
       dedupeKey: string;
       receivedAtMs: number;
     }): Promise<{ id: string; duplicate: boolean }>;
-    /** Commits several bodies at once (group commit); answers in order. Optional: `insert` is used without it. */
+    /**
+     * Commits several bodies at once (group commit); answers in order. Optional: `insert` is used without it. With
+     * `lease`, new rows are stored already leased to that owner (no claim needed), and each new row's id is returned.
+     */
     insertMany?(
       inputs: Array<{ rawBody: Uint8Array; dedupeKey: string; receivedAtMs: number }>,
-    ): Promise<Array<{ duplicate: boolean }>>;
+      lease?: { owner: string; expiresAtMs: number },
+    ): Promise<Array<{ id?: string; duplicate: boolean }>>;
     /** Leases pending rows (SKIP LOCKED on PostgreSQL) for processing. */
     claimPending(limit: number, owner: string, nowMs: number, leaseMs: number): Promise<InboxRow[]>;
     markProcessed(id: string, tenantId: string | null, nowMs: number): Promise<void>;

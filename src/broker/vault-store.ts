@@ -111,15 +111,18 @@ export function vaultBrokerStore(store: Store): BrokerStore {
         });
         return { id: String(item.id), duplicate };
       },
-      insertMany: (inputs) =>
-        store.inbox.insertMany(
+      async insertMany(inputs, lease) {
+        const results = await store.inbox.insertMany(
           inputs.map((input) => ({
             body: input.rawBody,
             signatureValid: true,
             dedupeKey: input.dedupeKey,
             receivedAtMs: input.receivedAtMs,
           })),
-        ),
+          lease,
+        );
+        return results.map((r) => ({ id: r.id === undefined ? undefined : String(r.id), duplicate: r.duplicate }));
+      },
       async claimPending(limit, owner, nowMs, leaseMs) {
         return (await store.inbox.claimPending(nowMs, limit, owner, leaseMs)).map(inboxRow);
       },

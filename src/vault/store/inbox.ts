@@ -35,6 +35,15 @@ export interface NewInboxItem {
   status?: InboxStatus;
 }
 
+/**
+ * Rows inserted already leased (`processing`, attempt 1) to the instance that received them, which processes them
+ * from memory without claiming them back; if it dies, the lease lapses and any instance's claim takes them.
+ */
+export interface InboxLease {
+  owner: string;
+  expiresAtMs: number;
+}
+
 export interface InboxRepository {
   /** Stores a delivery; on a dedupe-key clash stores nothing and returns the existing item with `duplicate: true`. */
   insert(item: NewInboxItem): Promise<{ item: InboxItem; duplicate: boolean }>;
@@ -42,7 +51,10 @@ export interface InboxRepository {
    * Stores several deliveries with one statement (one commit: the webhook endpoint's group commit). Answers in order:
    * the new row id, or `duplicate: true` for a key already stored or repeated earlier in the same call.
    */
-  insertMany(items: NewInboxItem[]): Promise<Array<{ id: number | undefined; duplicate: boolean }>>;
+  insertMany(
+    items: NewInboxItem[],
+    lease?: InboxLease,
+  ): Promise<Array<{ id: number | undefined; duplicate: boolean }>>;
   get(id: number): Promise<InboxItem | undefined>;
   /**
    * Leases up to `limit` pending items (and `processing` ones whose lease lapsed) that are available at `nowMs`,
@@ -109,16 +121,20 @@ function newRow(item: NewInboxItem) {
  * query builder (an immutable node tree per value, then compiled) was a visible share of the ingest path's CPU and
  * garbage. Same text for the same `n`, so SQLite reuses its prepared statement.
  */
-function insertManySql(engine: Db['engine'], n: number): string {
-  const per = 7;
+function insertManySql(engine: Db['engine'], n: number, leased: boolean): string {
+  const per = leased ? 10 : 7;
   const rows: string[] = [];
   for (let r = 0; r < n; r++) {
     const p = (i: number) => (engine === 'postgres' ? `$${r * per + i + 1}` : '?');
-    rows.push(`(${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, 0, ${p(4)}, ${p(5)}, ${p(6)})`);
+    // Placeholders in text order (SQLite's `?` are positional), and the parameters pushed in the same order.
+    if (leased)
+      rows.push(`(${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)})`);
+    else rows.push(`(${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, 0, ${p(4)}, ${p(5)}, ${p(6)})`);
   }
   return (
     'INSERT INTO webhook_inbox (body, signature_valid, dedupe_key, status, attempts, received_at_ms, ' +
-    `available_at_ms, tenant_id) VALUES ${rows.join(', ')} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key`
+    `available_at_ms, tenant_id${leased ? ', lease_owner, lease_expires_at_ms' : ''}) VALUES ${rows.join(', ')} ` +
+    'ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key'
   );
 }
 
@@ -126,25 +142,24 @@ export function createInboxRepository(db: Db): InboxRepository {
   const k = db.kysely;
   const insertTexts = new Map<number, string>();
   return {
-    async insertMany(items) {
+    async insertMany(items, lease) {
       if (items.length === 0) return [];
-      let text = insertTexts.get(items.length);
+      // Memoised per row count, leased or not (negative keys: leased).
+      const memo = lease ? -items.length : items.length;
+      let text = insertTexts.get(memo);
       if (text === undefined) {
-        text = insertManySql(db.engine, items.length);
-        if (insertTexts.size < 256) insertTexts.set(items.length, text);
+        text = insertManySql(db.engine, items.length, lease !== undefined);
+        if (insertTexts.size < 256) insertTexts.set(memo, text);
       }
       const params: unknown[] = [];
       for (const item of items) {
         const row = newRow(item);
-        params.push(
-          row.body,
-          row.signature_valid,
-          row.dedupe_key,
-          row.status,
-          row.received_at_ms,
-          row.available_at_ms,
-          item.tenantId ?? null,
-        );
+        // Only a valid delivery waiting for processing is leased; a rejected one keeps its status.
+        const leased = lease !== undefined && row.status === 'pending';
+        params.push(row.body, row.signature_valid, row.dedupe_key, leased ? 'processing' : row.status);
+        if (lease) params.push(leased ? 1 : 0);
+        params.push(row.received_at_ms, row.available_at_ms, item.tenantId ?? null);
+        if (lease) params.push(leased ? lease.owner : null, leased ? lease.expiresAtMs : null);
       }
       const query = CompiledQuery.raw(text, params);
       const rows = await db.run('storing webhook deliveries', () =>
