@@ -46,3 +46,52 @@ describe('access cache: phone numbers for the proxy', () => {
     expect((await access.phoneNumber('t1', '111'))?.credentialId).toBe('c10');
   });
 });
+
+describe('access cache: admin keys behind dashboard sessions', () => {
+  it('answers from memory until the TTL, sees a revocation here at once, and a new key on its first miss', async () => {
+    const rows = [
+      { keyId: 'admin001', tenantId: null, revokedAtMs: null as number | null },
+      { keyId: 'admin002', tenantId: null, revokedAtMs: null as number | null },
+    ];
+    let reads = 0;
+    const store = {
+      apiKeys: {
+        async list(tenantId: string | null | undefined) {
+          reads++;
+          expect(tenantId).toBeNull();
+          return rows.map((r) => ({ ...r, hash: 'h', label: '', createdAtMs: 0 }));
+        },
+      },
+    } as unknown as BrokerStore;
+    const clock = new ManualClock(0);
+    const access = createAccessCache(store, clock, 30_000);
+    expect(await access.isAdminKeyLive('admin001')).toBe(true);
+    // A hit is a plain boolean: no promise, no store read.
+    expect(access.isAdminKeyLive('admin002')).toBe(true);
+    expect(reads).toBe(1);
+
+    // Revoked behind this instance's back (another instance): still live until the TTL runs out...
+    (rows[0] as { revokedAtMs: number | null }).revokedAtMs = 1;
+    await clock.advance(10_000);
+    expect(access.isAdminKeyLive('admin001')).toBe(true);
+    await clock.advance(20_000);
+    expect(await access.isAdminKeyLive('admin001')).toBe(false);
+    expect(reads).toBe(2);
+    // ...and revoked through this instance (invalidateKeys): at once.
+    (rows[1] as { revokedAtMs: number | null }).revokedAtMs = 2;
+    access.invalidateKeys();
+    expect(await access.isAdminKeyLive('admin002')).toBe(false);
+    expect(reads).toBe(3);
+    // A revoked key asked again and again within a second costs no read each time.
+    for (let i = 0; i < 5; i++) expect(await access.isAdminKeyLive('admin002')).toBe(false);
+    expect(reads).toBe(3);
+
+    // A key created meanwhile (say on another instance) is found on its first miss once a second has passed.
+    rows.push({ keyId: 'admin003', tenantId: null, revokedAtMs: null });
+    await clock.advance(1000);
+    expect(await access.isAdminKeyLive('admin003')).toBe(true);
+    expect(reads).toBe(4);
+    expect(access.isAdminKeyLive('admin003')).toBe(true);
+    expect(reads).toBe(4);
+  });
+});

@@ -22,8 +22,14 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
   const objects = new Map<string, TenantObjects>();
   /** Objects created through the proxy (media, templates): kept until restart, bounded. */
   const created = new Map<string, Set<string>>();
+  /** Ids of the admin keys not revoked (dashboard sessions name one): one store read per TTL, not per request. */
+  let adminKeyIds: { ids: Set<string>; atMs: number } | undefined;
+  let adminKeyIdsLoading: Promise<Set<string>> | undefined;
+  /** Bumped by `invalidateKeys`: a list read before a revocation is not cached after it. */
+  let keyGeneration = 0;
 
   async function lookUpKey(key: string): Promise<Principal | undefined> {
+    const generation = keyGeneration;
     const row = await store.apiKeys.findByHash(hashApiKey(key));
     const principal =
       row && row.revokedAtMs === null
@@ -32,6 +38,8 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     keys.delete(key);
     if (keys.size >= maxKeys) keys.delete(keys.keys().next().value as string);
     keys.set(key, { principal, atMs: clock.now() });
+    // A live admin key just read from the store: its sessions are valid without another read.
+    if (principal?.admin && adminKeyIds && generation === keyGeneration) adminKeyIds.ids.add(principal.keyId);
     return principal;
   }
 
@@ -41,6 +49,23 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     if (hit && clock.now() - hit.atMs < ttlMs) return hit.principal;
     if (!apiKeyId(key)) return undefined;
     return lookUpKey(key);
+  }
+
+  function loadAdminKeyIds(): Promise<Set<string>> {
+    if (adminKeyIdsLoading) return adminKeyIdsLoading;
+    const generation = keyGeneration;
+    const loading: Promise<Set<string>> = store.apiKeys
+      .list(null)
+      .then((rows) => {
+        const ids = new Set(rows.filter((r) => r.revokedAtMs === null).map((r) => r.keyId));
+        if (generation === keyGeneration) adminKeyIds = { ids, atMs: clock.now() };
+        return ids;
+      })
+      .finally(() => {
+        if (adminKeyIdsLoading === loading) adminKeyIdsLoading = undefined;
+      });
+    adminKeyIdsLoading = loading;
+    return loading;
   }
 
   async function loadTenant(tenantId: string): Promise<TenantObjects> {
@@ -92,8 +117,23 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
       if (set.size > 100_000) set.clear();
       set.add(objectId);
     },
+    /**
+     * Whether admin key `keyId` still exists unrevoked (a dashboard session's key): in memory (no promise) while the
+     * cached list is fresh, so a session costs no store round trip per request.
+     */
+    isAdminKeyLive(keyId: string): boolean | Promise<boolean> {
+      const age = adminKeyIds ? clock.now() - adminKeyIds.atMs : Number.POSITIVE_INFINITY;
+      if (age < ttlMs && adminKeyIds?.ids.has(keyId)) return true;
+      // Not in a fresh list: revoked, or created since (here or on another instance): read again, at most once a
+      // second (a revoked session's requests cannot turn into a store read each).
+      if (age < 1000) return false;
+      return loadAdminKeyIds().then((ids) => ids.has(keyId));
+    },
     invalidateKeys(): void {
       keys.clear();
+      adminKeyIds = undefined;
+      adminKeyIdsLoading = undefined;
+      keyGeneration++;
     },
     invalidateTenant(tenantId: string): void {
       objects.delete(tenantId);

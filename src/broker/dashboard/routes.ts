@@ -17,12 +17,15 @@ import {
 } from '../connect.js';
 import type { BrokerContext } from '../context.js';
 import { credentialView } from '../credential-view.js';
+import { replayWebhook } from '../inbox.js';
 import { apiKeyId } from '../security/api-key.js';
 import { createRateLimiter } from '../security/rate-limit.js';
 import type { Session } from '../security/session.js';
+import { generateWebhookSecret } from '../standard-webhooks.js';
 import type { SafeHtml } from './html.js';
 import {
   auditPage,
+  deliveriesPage,
   loginPage,
   overviewPage,
   type PageContext,
@@ -59,12 +62,49 @@ const FLASHES: Record<string, { kind: 'ok' | 'error'; text: string }> = {
   },
   sent: { kind: 'ok', text: 'Test message sent.' },
   replayed: { kind: 'ok', text: 'Queued for processing again.' },
+  'webhook-replayed': {
+    kind: 'ok',
+    text: 'Queued again: its deliveries are sent again with their original webhook-id, and subscriptions added since get it too.',
+  },
+  'delivery-replayed': {
+    kind: 'ok',
+    text: 'Delivery queued again, with its original webhook-id and a fresh retry schedule.',
+  },
+  'already-pending': { kind: 'error', text: 'That is pending already: it will be attempted.' },
+  'subscription-deactivated': {
+    kind: 'ok',
+    text: 'Subscription deactivated: nothing more is sent to it (its pending deliveries are dead-lettered).',
+  },
+  'subscription-activated': { kind: 'ok', text: 'Subscription active again.' },
+  'subscription-invalid': {
+    kind: 'error',
+    text: 'Nothing added: the URL must be an http(s) URL, and events a comma-separated list of event types (at most 100).',
+  },
   'tenant-created': { kind: 'ok', text: 'Tenant created.' },
   denied: { kind: 'error', text: 'The WhatsApp connection was cancelled on the consent page.' },
   'connect-failed': { kind: 'error', text: 'The connection could not be completed; see the audit log.' },
 };
 
 const STATUS_ORDER = ['invalid', 'expired', 'revoked', 'expiring', 'active'] as const;
+
+/** A subscription URL from a form: http(s) only, or undefined. */
+function subscriberUrl(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > 2000) return undefined;
+  try {
+    const u = new URL(value.trim());
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An event filter from a form (`message, status`): type names; empty or `*` is every event; undefined if malformed. */
+function eventFilter(value: unknown): string[] | undefined {
+  const items = (typeof value === 'string' ? value : '').split(/[\s,]+/).filter((x) => x !== '');
+  if (items.includes('*')) return items.length === 1 ? [] : undefined;
+  if (items.length > 100 || !items.every((x) => /^[a-z][a-z0-9_.]{0,99}$/.test(x))) return undefined;
+  return [...new Set(items)];
+}
 
 function clientIp(c: Context): string {
   try {
@@ -139,8 +179,13 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   // Everything below needs a session; every POST a CSRF token.
   app.use('*', async (c, next) => {
     const session = ctx.sessions.read(c.req.header('cookie'));
-    // The key behind the session must still be valid (revocation ends sessions within the access-cache TTL).
     if (!session) return c.redirect('/login', 303);
+    // The key behind the session must still be live: revoking it ends its sessions (at once on this instance, within
+    // the access-cache TTL on others). In memory on a cache hit: no store read per request.
+    if (!(await ctx.access.isAdminKeyLive(session.keyId))) {
+      c.header('set-cookie', ctx.sessions.clearCookie());
+      return c.redirect('/login', 303);
+    }
     c.set('session', session);
     if (c.req.method === 'POST') {
       const form = c.get('form');
@@ -345,10 +390,85 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   });
 
   app.post('/webhooks/:id/replay', async (c) => {
-    if (!(await ctx.store.inbox.requeue(c.req.param('id'), ctx.clock.now())))
-      return c.text('no such webhook', 404);
+    const replayed = await replayWebhook(ctx.store, c.req.param('id'), ctx.clock.now());
+    if (!replayed) return c.text('no such webhook', 404);
+    if (replayed.alreadyPending) return c.redirect('/webhooks?flash=already-pending', 303);
     ctx.poke();
-    return c.redirect('/webhooks?flash=replayed', 303);
+    return c.redirect('/webhooks?flash=webhook-replayed', 303);
+  });
+
+  /** A tenant's outbound webhooks: subscriptions and deliveries (`?status=dead`: the dead letters). */
+  const deliveriesView = async (
+    c: Context<Env>,
+    tenant: { id: string; name: string },
+    created?: { url: string; secret: string },
+  ) => {
+    const q = c.req.query('status');
+    const filter = q === 'pending' || q === 'delivered' || q === 'dead' ? q : undefined;
+    const subs = await ctx.store.subscriptions.listByTenant(tenant.id);
+    const rows = await ctx.store.deliveries.listByTenant(tenant.id, 200, filter);
+    const counts = await ctx.store.deliveries.countByStatus(tenant.id);
+    return page(
+      c,
+      deliveriesPage(
+        pageCtx(c),
+        tenant,
+        subs.map(({ secret: _secret, ...rest }) => rest),
+        rows.map(({ payload: _payload, ...rest }) => rest),
+        counts,
+        filter,
+        created,
+      ),
+    );
+  };
+  app.get('/tenants/:id/deliveries', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.param('id'));
+    if (!tenant) return c.text('no such tenant', 404);
+    return deliveriesView(c, tenant);
+  });
+  /** Adds a subscription; the answer is the page itself (not a redirect): the signing secret is shown once, there. */
+  app.post('/tenants/:id/subscriptions', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.param('id'));
+    if (!tenant) return c.text('no such tenant', 404);
+    const back = `/tenants/${encodeURIComponent(tenant.id)}/deliveries`;
+    const form = c.get('form');
+    const url = subscriberUrl(form.url);
+    const events = eventFilter(form.events);
+    if (!url || !events) return c.redirect(`${back}?flash=subscription-invalid`, 303);
+    const secret = generateWebhookSecret();
+    const sub = await ctx.store.subscriptions.create(
+      { tenantId: tenant.id, url, secret, events },
+      ctx.clock.now(),
+    );
+    await ctx.audit('subscription.created', { tenantId: tenant.id, detail: { subscriptionId: sub.id } });
+    return deliveriesView(c, tenant, { url, secret: secret.reveal() });
+  });
+  for (const [action, active] of [
+    ['deactivate', false],
+    ['activate', true],
+  ] as const) {
+    app.post(`/subscriptions/:id/${action}`, async (c) => {
+      const sub = await ctx.store.subscriptions.get(c.req.param('id'));
+      if (!sub) return c.text('no such subscription', 404);
+      await ctx.store.subscriptions.setActive(sub.id, active, ctx.clock.now());
+      await ctx.audit(`subscription.${action}d`, {
+        tenantId: sub.tenantId,
+        detail: { subscriptionId: sub.id },
+      });
+      return c.redirect(
+        `/tenants/${encodeURIComponent(sub.tenantId)}/deliveries?flash=subscription-${action}d`,
+        303,
+      );
+    });
+  }
+  app.post('/deliveries/:id/replay', async (c) => {
+    const delivery = await ctx.store.deliveries.get(c.req.param('id'));
+    if (!delivery) return c.text('no such delivery', 404);
+    const back = `/tenants/${encodeURIComponent(delivery.tenantId)}/deliveries`;
+    if (!(await ctx.store.deliveries.requeue(delivery.id, ctx.clock.now())))
+      return c.redirect(`${back}?flash=already-pending`, 303);
+    ctx.poke();
+    return c.redirect(`${back}?flash=delivery-replayed`, 303);
   });
 
   app.get('/audit', async (c) => {

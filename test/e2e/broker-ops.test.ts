@@ -1,0 +1,193 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vaultBrokerStore } from '../../src/broker/vault-store.js';
+import { Secret } from '../../src/core/secret.js';
+import { openStore } from '../../src/vault/store/open-store.js';
+import { api, type InProcessBroker, startInProcessBroker, Transcript } from '../support/broker.js';
+import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { expectNoSecrets } from '../support/secret-scan.js';
+import { createTestStoreHome } from '../support/store.js';
+
+const form = (fields: Record<string, string>) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(fields).toString(),
+  redirect: 'manual' as const,
+});
+
+describe('dashboard sessions end when their admin key is revoked', () => {
+  let h: InProcessBroker;
+  const transcript = new Transcript();
+
+  beforeAll(async () => {
+    h = await startInProcessBroker();
+  }, 60_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  async function login(key: string): Promise<string> {
+    const res = await transcript.fetch(`${h.base}/login`, form({ key }));
+    expect(res.status).toBe(303);
+    return (res.headers.get('set-cookie') as string).split(';')[0] as string;
+  }
+  const page = (cookie: string, path = '/') =>
+    transcript.fetch(`${h.base}${path}`, { headers: { cookie }, redirect: 'manual' });
+
+  it('a revoked key’s session is sent to the login page at once, with its cookie cleared; other sessions go on', async () => {
+    const admin = api(h.base, h.adminKey);
+    const made = await admin<{ key: string; keyId: string }>('/api-keys', { label: 'second admin' });
+    const doomed = await login(made.key);
+    const other = await login(h.adminKey);
+
+    // No store round trip per request: the live admin key ids come from the access cache.
+    const store = h.broker.context.store;
+    const list = store.apiKeys.list.bind(store.apiKeys);
+    let reads = 0;
+    store.apiKeys.list = (tenantId) => {
+      reads++;
+      return list(tenantId);
+    };
+    for (let i = 0; i < 10; i++) expect((await page(doomed)).status).toBe(200);
+    expect(reads).toBeLessThanOrEqual(1);
+    const overview = await (await page(doomed)).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(overview)?.[1] as string;
+    expect(csrf).toBeTruthy();
+
+    const revoked = await transcript.fetch(`${h.base}/api/v1/api-keys/${made.keyId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${h.adminKey}` },
+    });
+    expect(revoked.status).toBe(204);
+
+    for (const path of ['/', '/audit', '/webhooks']) {
+      const res = await page(doomed, path);
+      expect(res.status, path).toBe(303);
+      expect(res.headers.get('location')).toBe('/login');
+      expect(res.headers.get('set-cookie')).toMatch(/^wacloud_session=; .*Max-Age=0/);
+    }
+    // A form with a valid CSRF token changes nothing either.
+    const before = (await store.tenants.list()).length;
+    const post = await transcript.fetch(`${h.base}/tenants`, {
+      ...form({ name: 'After revocation', csrf }),
+      headers: { cookie: doomed, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(post.status).toBe(303);
+    expect(post.headers.get('location')).toBe('/login');
+    expect((await store.tenants.list()).length).toBe(before);
+    // Nor can the revoked key log in again; the other admin's session is untouched.
+    expect((await transcript.fetch(`${h.base}/login`, form({ key: made.key }))).status).toBe(403);
+    expect((await page(other)).status).toBe(200);
+    store.apiKeys.list = list;
+
+    expectNoSecrets(`${transcript.text()}\n${h.logs.join('\n')}`, [h.adminKey, made.key], 'session run');
+  });
+});
+
+/** A TCP forwarder to PostgreSQL that a test can cut (every connection dropped, new ones refused) and restore. */
+async function cuttableProxy(target: URL) {
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let port = 0;
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      const s = createServer((client) => {
+        const upstream = connect(Number(target.port || 5432), target.hostname);
+        for (const x of [client, upstream]) {
+          sockets.add(x);
+          x.on('close', () => sockets.delete(x));
+          x.on('error', () => undefined);
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => {
+        port = (s.address() as { port: number }).port;
+        server = s;
+        resolve();
+      });
+    });
+  await listen();
+  return {
+    url(): string {
+      const u = new URL(target.href);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.href;
+    },
+    async cut() {
+      const closed = new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+      server = undefined;
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    restore: listen,
+  };
+}
+
+describe('/readyz when the store is unreachable', () => {
+  announcePgSkip('broker-ops.test.ts');
+
+  it.skipIf(!pgTestUrl)(
+    'PostgreSQL cut away: 503 "store unreachable", /healthz still 200; ready again once it is back',
+    async () => {
+      const proxy = await cuttableProxy(new URL(pgTestUrl as string));
+      const home = await createTestStoreHome('postgres');
+      const store = await openStore(
+        { dataDir: home.dataDir, databaseUrl: new Secret(proxy.url(), 'database-url'), masterKey: undefined },
+        { masterKey: home.master, postgres: { schema: home.pg?.schema, connectTimeoutMs: 1000 } },
+      );
+      const h = await startInProcessBroker({ broker: { store: vaultBrokerStore(store) } });
+      try {
+        const ready = await fetch(`${h.base}/readyz`);
+        expect(ready.status).toBe(200);
+        expect(await ready.json()).toMatchObject({ status: 'ready', engine: 'postgres' });
+
+        await proxy.cut();
+        const down = await fetch(`${h.base}/readyz`);
+        expect(down.status).toBe(503);
+        const body = await down.text();
+        expect(JSON.parse(body)).toEqual({ status: 'store unreachable' });
+        expectNoSecrets(body, [pgTestUrl as string, proxy.url()], 'readyz');
+        expect((await fetch(`${h.base}/healthz`)).status).toBe(200);
+
+        await proxy.restore();
+        const deadline = Date.now() + 20_000;
+        let status = 0;
+        while (Date.now() < deadline && status !== 200) {
+          status = (await fetch(`${h.base}/readyz`)).status;
+          if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+        }
+        expect(status).toBe(200);
+      } finally {
+        await h.close();
+        await home.cleanup();
+        await proxy.cut();
+      }
+    },
+    60_000,
+  );
+
+  it('a store whose ping fails: 503, and ready again when it answers', async () => {
+    const home = await createTestStoreHome('sqlite');
+    const inner = vaultBrokerStore(await home.open());
+    let failing = false;
+    const store = {
+      ...inner,
+      ping: () => (failing ? Promise.reject(new Error('disk gone')) : inner.ping()),
+    };
+    const h = await startInProcessBroker({ broker: { store } });
+    try {
+      expect((await fetch(`${h.base}/readyz`)).status).toBe(200);
+      failing = true;
+      const down = await fetch(`${h.base}/readyz`);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toEqual({ status: 'store unreachable' });
+      failing = false;
+      expect((await fetch(`${h.base}/readyz`)).status).toBe(200);
+    } finally {
+      await h.close();
+      await home.cleanup();
+    }
+  });
+});
