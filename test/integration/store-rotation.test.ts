@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.js';
 import type { Store } from '../../src/vault/store/open-store.js';
+import { repoRoot } from '../support/cli-process.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { createTestStoreHome, rawQuery, type TestEngine, type TestStoreHome } from '../support/store.js';
@@ -57,6 +61,92 @@ async function expectAllReadable(store: Store, overrides: Record<string, string>
   }
   for (let i = 0; i < 3; i++)
     expect((await store.subscriptions.get(`s${i}`))?.secret.reveal()).toBe(subSecretOf(i));
+}
+
+/**
+ * Another instance's write under the retiring key, begun and not yet committed: credential `id` set back to the
+ * ciphertext it had under that key (as an instance with a stale keyring writes). It commits once the rotation waits
+ * on it (PostgreSQL: a lock request on credentials not granted) or has finished, whichever comes first; SQLite, whose
+ * waiter blocks the event loop in the busy handler, commits on its own after a second (from another process, as
+ * another instance would).
+ */
+async function holdStaleWrite(
+  home: TestStoreHome,
+  row: { id: string; token_ct: Buffer; key_id: string },
+  rotationDone: () => boolean,
+): Promise<{ committed: Promise<void> }> {
+  if (home.pg) {
+    const writer = new pg.Client({
+      connectionString: home.pg.url.reveal(),
+      options: `-c search_path=${home.pg.schema}`,
+    });
+    await writer.connect();
+    await writer.query('BEGIN');
+    await writer.query('UPDATE credentials SET token_ct = $1, key_id = $2 WHERE id = $3', [
+      row.token_ct,
+      row.key_id,
+      row.id,
+    ]);
+    const pgHome = home.pg;
+    const committed = (async () => {
+      const deadline = Date.now() + 30_000;
+      while (!rotationDone() && Date.now() < deadline) {
+        const waiting = await pgHome.query<{ n: string }>(
+          "SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND relation = 'credentials'::regclass",
+        );
+        if (Number(waiting.rows[0]?.n) > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await writer.query('COMMIT');
+      await writer.end();
+    })();
+    return { committed };
+  }
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const Sqlite = require('better-sqlite3');
+       const db = new Sqlite(process.env.DB, { timeout: 20000 });
+       db.exec('BEGIN IMMEDIATE');
+       db.prepare('UPDATE credentials SET token_ct = ?, key_id = ? WHERE id = ?')
+         .run(Buffer.from(process.env.CT, 'hex'), process.env.KEY, process.env.ID);
+       process.stdout.write('held\\n');
+       setTimeout(() => { db.exec('COMMIT'); db.close(); process.stdout.write('committed\\n'); }, 1000);`,
+    ],
+    {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH,
+        DB: join(home.dataDir, 'wacloud.db'),
+        CT: row.token_ct.toString('hex'),
+        KEY: row.key_id,
+        ID: row.id,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  child.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const said = (word: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => out.includes(word) && resolve();
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        check();
+      });
+      check();
+      void exited.then(() => (out.includes(word) ? resolve() : reject(new Error(`writer: ${out}`))));
+    });
+  await said('held');
+  return {
+    committed: said('committed').then(async () => {
+      expect(await exited).toBe(0);
+    }),
+  };
 }
 
 function rowsOn(status: Awaited<ReturnType<Store['keys']['status']>>, keyId: string | undefined): number {
@@ -173,6 +263,48 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       expect(report.remaining).toBe(0);
       await expectAllReadable(store, { c10: fresh });
       expect((await store.credentials.get('c10'))?.version).toBe(2);
+    });
+
+    it('a write under the retiring key that commits while the rotation retires keys keeps that key in service', async () => {
+      home = await createTestStoreHome(engine);
+      const a = await home.open({ sqlite: { busyTimeoutMs: 20_000 } });
+      await seed(a);
+      const oldKey = (await a.keys.status()).activeKeyId as string;
+      const [before] = await rawQuery<{ id: string; token_ct: Buffer; key_id: string }>(
+        home,
+        'SELECT id, token_ct, key_id FROM credentials WHERE id = ?',
+        ['c03'],
+      );
+      expect(before?.key_id).toBe(oldKey);
+      let done = false;
+      let stale: { committed: Promise<void> } | undefined;
+      const report = await a.keys
+        .rotate({
+          onProgress: async (p) => {
+            // The last row is re-encrypted: every row is on the new key, and the stale write starts now.
+            if (p.done === 30)
+              stale = await holdStaleWrite(home as TestStoreHome, before as never, () => done);
+          },
+        })
+        .finally(() => {
+          done = true;
+        });
+      await stale?.committed;
+      expect(stale).toBeDefined();
+      // The write was counted under the lock that retires keys: the old key is not retired while a row uses it.
+      const status = await a.keys.status();
+      expect(status.keys.find((k) => k.keyId === oldKey)).toMatchObject({ state: 'retiring', rows: 1 });
+      expect(report.retired).toEqual([]);
+      expect(report.remaining).toBe(1);
+      expect((await a.credentials.get('c03'))?.token.reveal()).toBe(tokenOf(3));
+      // The next run is a resume: it moves that row and only then retires the key.
+      const next = await a.keys.rotate();
+      expect(next).toMatchObject({ resumed: true, reencrypted: 1, retired: [oldKey], remaining: 0 });
+      expect((await a.keys.status()).keys.find((k) => k.keyId === oldKey)).toMatchObject({
+        state: 'retired',
+        rows: 0,
+      });
+      await expectAllReadable(a);
     });
 
     it('another instance with a stale keyring keeps working, and its old-key writes are picked up next run', async () => {

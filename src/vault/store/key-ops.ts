@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import { CryptoError } from '../crypto/crypto-error.js';
@@ -10,6 +10,7 @@ import type { Db } from './engine.js';
 import type { KeyStore } from './key-store.js';
 import { readDataKeys } from './key-store.js';
 import { oauthStateContext } from './oauth-states.js';
+import type { Database } from './schema.js';
 import { subscriptionContext } from './subscriptions.js';
 
 /** A column holding ciphertext, with the key id beside it and how to rebuild its additional data. */
@@ -123,6 +124,15 @@ export function createKeyOps(
       }
     }
     return out;
+  }
+
+  /** Whether any encrypted column has a row under `keyId` (an index lookup per table). */
+  async function keyInUse(trx: Kysely<Database> | Transaction<Database>, keyId: string): Promise<boolean> {
+    for (const col of ENCRYPTED_COLUMNS) {
+      const r = await sql`SELECT 1 FROM ${sql.table(col.table)} WHERE key_id = ${keyId} LIMIT 1`.execute(trx);
+      if (r.rows.length > 0) return true;
+    }
+    return false;
   }
 
   async function reencryptColumn(
@@ -241,9 +251,17 @@ export function createKeyOps(
         await reencryptColumn(col, active, batchSize, progress, options.onProgress);
       }
 
-      // Step 3: retire what no row uses (checked under the lock, so no rotation starts in between).
-      const counts = await countsByKey();
+      // Step 3: retire what no row uses. The check and the retirement are one transaction under the store-wide lock
+      // that also keeps every writer of an encrypted column out: an instance whose keyring is stale may still write
+      // under the retiring key, and a write committed after a check made outside it would leave rows under a
+      // retired key. SQLite: BEGIN IMMEDIATE is the single write lock. PostgreSQL: SHARE locks on the encrypted tables
+      // wait for writers in flight to commit (their rows are then seen) and hold new ones off until the commit.
       const retired = await db.exclusive('retiring data keys', async (trx) => {
+        if (db.engine === 'postgres') {
+          await sql`LOCK TABLE ${sql.join(ENCRYPTED_COLUMNS.map((c) => sql.table(c.table)))} IN SHARE MODE`.execute(
+            trx,
+          );
+        }
         const retiring = await trx
           .selectFrom('data_keys')
           .select('key_id')
@@ -251,7 +269,7 @@ export function createKeyOps(
           .execute();
         const done: string[] = [];
         for (const r of retiring) {
-          if (counts.has(r.key_id)) continue;
+          if (await keyInUse(trx, r.key_id)) continue;
           await trx
             .updateTable('data_keys')
             .set({ state: 'retired', retired_at_ms: deps.clock.now() })
@@ -261,6 +279,7 @@ export function createKeyOps(
         }
         return done;
       });
+      const counts = await countsByKey();
       await keys.reload();
       let remaining = 0;
       for (const [keyId, per] of counts) {
