@@ -690,6 +690,7 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
     if (errors !== undefined && !Array.isArray(errors))
       throw new ControlError('errors must be an array of {code, title, message, details}');
     m.status = status;
+    changed();
     const event = statusEvent(core, m, status, (errors as Array<{ code: number }> | undefined) ?? undefined);
     const targets = event ? core.webhooks.emit([event]) : 0;
     return c.json({ success: true, webhook_targets: targets, payload_value: event?.value ?? null });

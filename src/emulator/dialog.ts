@@ -292,5 +292,6 @@ export function issueCode(
     configId: o.configId,
   };
   core.state.codes.set(rec.code, rec);
+  core.state.touch();
   return rec;
 }

@@ -13,7 +13,7 @@ import {
 } from './context.js';
 import { registerControlRoutes } from './control-routes.js';
 import { registerDialogRoutes } from './dialog.js';
-import { type InboundMessageInput, inboundMessageEvent } from './events.js';
+import { type InboundMessageInput, inboundMessageEvent, scheduleStatuses } from './events.js';
 import { trySendFastPath } from './fast-send.js';
 import { checkFaultInput, FaultInjector, type FaultRule, type FaultRuleInput } from './faults.js';
 import { type ErrorStatusMapping, errorBody, graphError } from './graph-errors.js';
@@ -22,12 +22,13 @@ import { traceId } from './ids.js';
 import { RateLimiter, type ThroughputOptions } from './limits.js';
 import { graphErrorParts, metaHeaders } from './responses.js';
 import { formatSeed, refreshSeedToken, type SeedOptions, seedCurl, seedWorld } from './seed.js';
-import { type EmulatorSeed, EmulatorState, type SentMessageRecord } from './state.js';
+import { type EmulatorSeed, EmulatorState, type EmulatorStateData, type SentMessageRecord } from './state.js';
 import { resolveTtls, TokenService, type TokenTtlOptions } from './tokens.js';
 import { warmValidators } from './validate.js';
 import { VirtualClock, type VirtualClockOptions } from './virtual-clock.js';
 import {
   type DeliveryRecord,
+  type PendingWebhooksData,
   resolveWebhookOptions,
   WebhookDispatcher,
   type WebhookOptions,
@@ -134,10 +135,9 @@ const VERSION_RE = /^\/v(\d+)\.(\d+)(?=\/|$)/;
  * });
  */
 export function createEmulator(options: EmulatorOptions = {}): Emulator {
-  const clock = options.clock instanceof VirtualClock ? options.clock : new VirtualClock(options.clock);
-  const ownsClock = !(options.clock instanceof VirtualClock);
   const maxStored = options.maxStoredMessages ?? 10_000;
   let state: EmulatorState;
+  let saved: SavedExtras = {};
   const fromFile = options.stateFile !== undefined && existsSync(options.stateFile);
   if (fromFile) {
     const file = options.stateFile as string;
@@ -149,12 +149,18 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     }
     try {
       state = EmulatorState.fromJSON(data, maxStored);
+      saved = savedExtras(data as Record<string, unknown>);
     } catch (err) {
       throw new Error(`emulator state file ${file}: ${(err as Error).message}`);
     }
   } else {
     state = new EmulatorState(maxStored);
   }
+  const clock =
+    options.clock instanceof VirtualClock
+      ? options.clock
+      : new VirtualClock(clockOptions(options.clock, saved.clock));
+  const ownsClock = !(options.clock instanceof VirtualClock);
 
   const settings: CoreSettings = {
     apiVersion: options.apiVersion ?? 'v26.0',
@@ -177,10 +183,17 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
   if (!/^v\d+\.\d+$/.test(settings.apiVersion)) throw new Error('apiVersion must look like v26.0');
 
   let persistTimer: ReturnType<typeof setTimeout> | undefined;
+  let unsubscribeClock: (() => void) | undefined;
   const writeState = (): void => {
     if (!options.stateFile) return;
     const tmp = `${options.stateFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+    const now = clock.now();
+    const data: EmulatorStateData & SavedExtras = {
+      ...state.toJSON(),
+      clock: { nowMs: now, offsetMs: now - Date.now(), frozen: clock.frozen },
+      webhooks: core.webhooks.toJSON(),
+    };
+    writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
     renameSync(tmp, options.stateFile);
   };
 
@@ -196,8 +209,10 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     dialogs: new Map(),
     dialogUserId: undefined,
     mediaUrlKey: randomBytes(32),
+    // Every change lands here (state.touch(), clock moves, webhook queue changes): the send path pays one check of
+    // the armed timer, and the whole file is written at most once per 200 ms, after the first change.
     persist() {
-      if (!options.stateFile || persistTimer) return;
+      if (persistTimer || !options.stateFile) return;
       persistTimer = setTimeout(() => {
         persistTimer = undefined;
         try {
@@ -212,9 +227,27 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
   core.webhooks = new WebhookDispatcher(state, clock, resolveWebhookOptions(options.webhooks));
   const world = new World(core);
 
-  if (fromFile) refreshSeedToken(core);
-  else if (options.seed !== false) seedWorld(core, world, options.seed ?? {});
-  if (options.stateFile) writeState();
+  if (fromFile) {
+    refreshSeedToken(core);
+    if (saved.webhooks) core.webhooks.restore(saved.webhooks);
+    // Status webhooks still to come for restored messages (each is sent once: a job skips a status already reached).
+    for (const m of state.messages.values()) {
+      const phone = state.phoneNumbers.get(m.phoneNumberId);
+      if (
+        m.status !== 'read' &&
+        m.status !== 'failed' &&
+        phone &&
+        core.webhooks.targets(phone.wabaId, 'messages', phone.id).length
+      )
+        scheduleStatuses(core, m);
+    }
+  } else if (options.seed !== false) seedWorld(core, world, options.seed ?? {});
+  if (options.stateFile) {
+    writeState();
+    state.onChange = core.persist;
+    core.webhooks.onChange = core.persist;
+    unsubscribeClock = clock.onChange(core.persist);
+  }
 
   const app = buildApp(core, world);
   let server: Server | undefined;
@@ -284,6 +317,9 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
       });
     },
     async close() {
+      unsubscribeClock?.();
+      state.onChange = undefined;
+      core.webhooks.onChange = undefined;
       core.webhooks.close();
       if (ownsClock) clock.close();
       if (persistTimer) {
@@ -349,6 +385,47 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     },
   };
   return emulator;
+}
+
+/** What the state file keeps besides the world: the clock and the webhook queue. */
+interface SavedExtras {
+  /** Virtual time at the write, how far ahead of real time it was, and whether it stood still. */
+  clock?: { nowMs: number; offsetMs: number; frozen: boolean };
+  webhooks?: PendingWebhooksData;
+}
+
+function savedExtras(data: Record<string, unknown>): SavedExtras {
+  const out: SavedExtras = {};
+  const c = data.clock as SavedExtras['clock'] | undefined;
+  if (c !== undefined) {
+    if (!c || typeof c !== 'object' || !Number.isFinite(c.nowMs) || !Number.isFinite(c.offsetMs)) {
+      throw new Error('"clock" must be {"nowMs": number, "offsetMs": number, "frozen": boolean}');
+    }
+    out.clock = { nowMs: c.nowMs, offsetMs: c.offsetMs, frozen: c.frozen === true };
+  }
+  const w = data.webhooks as PendingWebhooksData | undefined;
+  if (w !== undefined) {
+    if (!w || typeof w !== 'object' || !Array.isArray(w.deliveries) || !Array.isArray(w.batches)) {
+      throw new Error('"webhooks" must be {"deliveries": [...], "batches": [...]}');
+    }
+    out.webhooks = w;
+  }
+  return out;
+}
+
+/**
+ * The clock after a restart: the saved offset from real time (time that passed while the emulator was down passes
+ * for it too), or the saved instant for a clock that stood still. An explicit `startMs` wins.
+ */
+function clockOptions(
+  requested: VirtualClockOptions | undefined,
+  saved: SavedExtras['clock'],
+): VirtualClockOptions | undefined {
+  if (!saved || requested?.startMs !== undefined) return requested;
+  return {
+    ...requested,
+    startMs: saved.frozen ? saved.nowMs : Date.now() + saved.offsetMs,
+  };
 }
 
 /**

@@ -91,6 +91,7 @@ export function scheduleStatuses(core: EmulatorCore, m: SentMessageRecord): void
       const order = { accepted: 0, sent: 1, delivered: 2, read: 3, failed: 4 } as const;
       if (order[m.status] >= order[status]) return;
       m.status = status;
+      core.state.touch();
       const event = statusEvent(core, m, status);
       if (event) core.webhooks.emit([event]);
     });

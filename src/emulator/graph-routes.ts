@@ -187,6 +187,7 @@ export function registerGraphRoutes(
       }
     }
     rec.used = true;
+    changed();
     const config = rec.configId ? a.configs[rec.configId] : undefined;
     if (config?.tokenType === 'system_user') {
       const su = integrationUser(a, rec);

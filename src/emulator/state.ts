@@ -223,6 +223,8 @@ export interface EmulatorStateData {
   media: Array<Omit<MediaRecord, 'data'> & { data: string }>;
   tokens: TokenRecord[];
   messages: SentMessageRecord[];
+  /** OAuth codes with their expiry and single-use mark (absent in files written before they were saved). */
+  codes?: OAuthCodeRecord[];
 }
 
 export type ObjectKind =
@@ -300,6 +302,8 @@ export class EmulatorState {
   readonly messages: SentMessageLog;
   /** Bumped on every change that should reach the state file. */
   revision = 0;
+  /** Called by {@link touch}: the emulator's debounced state-file write (cheap: it only arms a timer). */
+  onChange: (() => void) | undefined = undefined;
 
   constructor(readonly maxMessages = 10_000) {
     this.messages = new SentMessageLog(maxMessages);
@@ -320,6 +324,7 @@ export class EmulatorState {
 
   addMessage(record: SentMessageRecord): void {
     this.messages.add(record);
+    this.touch();
   }
 
   /** Forgets every sent message. */
@@ -327,8 +332,10 @@ export class EmulatorState {
     this.messages.clear();
   }
 
+  /** Marks the state changed: the state file is rewritten shortly after. */
   touch(): void {
     this.revision++;
+    this.onChange?.();
   }
 
   toJSON(): EmulatorStateData {
@@ -345,6 +352,7 @@ export class EmulatorState {
       media: [...this.media.values()].map((m) => ({ ...m, data: m.data.toString('base64') })),
       tokens: [...this.tokens.values()],
       messages: [...this.messages.values()],
+      codes: [...this.codes.values()],
     };
   }
 
@@ -374,6 +382,7 @@ export class EmulatorState {
     }
     for (const t of list<TokenRecord>('tokens')) state.tokens.set(t.value, t);
     for (const m of list<SentMessageRecord>('messages')) state.addMessage(m);
+    for (const c of list<OAuthCodeRecord>('codes')) state.codes.set(c.code, c);
     return state;
   }
 }

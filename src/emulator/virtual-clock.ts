@@ -46,6 +46,7 @@ export class VirtualClock implements Clock {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
+  #listeners = new Set<() => void>();
 
   constructor(options: VirtualClockOptions = {}) {
     const real = Date.now();
@@ -65,6 +66,12 @@ export class VirtualClock implements Clock {
   /** Milliseconds virtual time is ahead of real time (negative when behind). */
   get offsetMs(): number {
     return this.now() - Date.now();
+  }
+
+  /** Calls `listener` each time `advance`/`set` moves the time (the emulator saves the offset). Returns an unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Number of scheduled jobs not yet run. */
@@ -160,6 +167,7 @@ export class VirtualClock implements Clock {
     if (!Number.isFinite(targetMs)) throw new RangeError('set() takes a finite time in ms');
     if (this.#frozenAt !== undefined) this.#frozenAt = targetMs;
     else this.#offset = targetMs - Date.now();
+    for (const listener of this.#listeners) listener();
     await this.runDue();
   }
 

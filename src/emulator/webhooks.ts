@@ -26,7 +26,7 @@ export interface WebhookOptions {
   sha1Header?: boolean;
   /** Delivery attempts kept for the control API. Default 1000. */
   maxLogEntries?: number;
-  /** Random source in [0, 1) for duplicates. Default Math.random. */
+  /** Random source in [0, 1) for duplicates and their delay (100-999 ms). Default Math.random. */
   random?: () => number;
 }
 
@@ -125,6 +125,28 @@ interface PendingBatch {
   target: Target;
   events: WebhookEvent[];
   cancel: (() => void) | undefined;
+  /** Virtual time the batch window closes. */
+  dueAtMs: number;
+}
+
+/** Deliveries not yet settled and open batches, as the state file keeps them. */
+export interface PendingWebhooksData {
+  deliveries: Array<{
+    deliveryId: string;
+    appId: string;
+    url: string;
+    body: string;
+    signature256: string;
+    signature1: string | undefined;
+    events: number;
+    firstAtMs: number;
+    /** Attempts made so far. */
+    attempt: number;
+    duplicate: boolean;
+    /** Virtual time of the next attempt. */
+    dueAtMs: number;
+  }>;
+  batches: Array<{ appId: string; url: string; events: WebhookEvent[]; dueAtMs: number }>;
 }
 
 /**
@@ -159,6 +181,10 @@ export class WebhookDispatcher {
   readonly log: DeliveryRecord[] = [];
   #batches = new Map<string, PendingBatch>();
   #inFlight = new Set<Promise<unknown>>();
+  /** Deliveries waiting for an attempt or in one, with the virtual time of that attempt (for the state file). */
+  #pending = new Map<Delivery, number>();
+  /** Called when pending work changes (the emulator's debounced state-file write). */
+  onChange: (() => void) | undefined = undefined;
 
   constructor(
     private readonly state: EmulatorState,
@@ -202,14 +228,18 @@ export class WebhookDispatcher {
     }
     const key = `${target.app.id} ${target.url}`;
     let pending = this.#batches.get(key);
-    if (!pending) {
-      pending = { target, events: [], cancel: undefined };
-      this.#batches.set(key, pending);
-      const p = pending;
-      pending.cancel = this.clock.schedule(this.clock.now() + batch.windowMs, () => this.#flushBatch(key, p));
-    }
+    if (!pending) pending = this.#openBatch(target, [], this.clock.now() + batch.windowMs);
     pending.events.push(event);
+    this.onChange?.();
     if (pending.events.length >= batch.maxEvents) this.#flushBatch(key, pending);
+  }
+
+  #openBatch(target: Target, events: WebhookEvent[], dueAtMs: number): PendingBatch {
+    const key = `${target.app.id} ${target.url}`;
+    const pending: PendingBatch = { target, events, cancel: undefined, dueAtMs };
+    this.#batches.set(key, pending);
+    pending.cancel = this.clock.schedule(dueAtMs, () => this.#flushBatch(key, pending));
+    return pending;
   }
 
   #flushBatch(key: string, pending: PendingBatch): void {
@@ -241,6 +271,8 @@ export class WebhookDispatcher {
   }
 
   #schedule(delivery: Delivery, atMs: number): void {
+    this.#pending.set(delivery, atMs);
+    this.onChange?.();
     this.clock.schedule(atMs, () => {
       const p = this.#attempt(delivery);
       this.#inFlight.add(p);
@@ -249,7 +281,8 @@ export class WebhookDispatcher {
   }
 
   async #attempt(d: Delivery): Promise<void> {
-    d.attempt++;
+    // Counted once the attempt is over: one cut short by a crash is made again after a restart.
+    const attempt = d.attempt + 1;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'facebookexternalua',
@@ -271,8 +304,11 @@ export class WebhookDispatcher {
     } catch (err) {
       error = describeFetchError(err);
     }
+    d.attempt = attempt;
     const ok = status === 200;
     const nowMs = this.clock.now();
+    this.#pending.delete(d);
+    this.onChange?.();
     let outcome: DeliveryRecord['outcome'] = 'delivered';
     if (!ok) {
       const delay = this.options.retryScheduleMs[d.attempt - 1];
@@ -303,7 +339,8 @@ export class WebhookDispatcher {
       this.options.duplicateRate > 0 &&
       this.options.random() < this.options.duplicateRate
     ) {
-      this.#schedule({ ...d, attempt: 0, duplicate: true }, nowMs + randomInt(100, 1_000));
+      const delayMs = 100 + Math.min(899, Math.floor(this.options.random() * 900));
+      this.#schedule({ ...d, attempt: 0, duplicate: true }, nowMs + delayMs);
     }
   }
 
@@ -353,6 +390,50 @@ export class WebhookDispatcher {
       return { ok: true, status: 200 };
     } catch (err) {
       return { ok: false, status: 0, reason: describeFetchError(err) };
+    }
+  }
+
+  /** Pending deliveries (waiting for an attempt or in one) and open batches, for the state file. */
+  toJSON(): PendingWebhooksData {
+    return {
+      deliveries: [...this.#pending].map(([d, dueAtMs]) => ({
+        deliveryId: d.deliveryId,
+        appId: d.target.app.id,
+        url: d.target.url,
+        body: d.body,
+        signature256: d.signature256,
+        signature1: d.signature1,
+        events: d.events,
+        firstAtMs: d.firstAtMs,
+        attempt: d.attempt,
+        duplicate: d.duplicate,
+        dueAtMs,
+      })),
+      batches: [...this.#batches.values()].map((b) => ({
+        appId: b.target.app.id,
+        url: b.target.url,
+        events: b.events,
+        dueAtMs: b.dueAtMs,
+      })),
+    };
+  }
+
+  /**
+   * Schedules what a state file had pending, at its saved (virtual) times: a due one goes out at once. An attempt
+   * a crash cut short is made again (a duplicate for the receiver, which Meta allows). Bodies and signatures are the
+   * saved bytes; deliveries of apps since deleted are dropped.
+   */
+  restore(data: PendingWebhooksData): void {
+    for (const d of data.deliveries) {
+      const app = this.state.apps.get(d.appId);
+      if (!app || app.removed) continue;
+      const { appId: _a, url, dueAtMs, ...rest } = d;
+      this.#schedule({ ...rest, target: { url, app } }, dueAtMs);
+    }
+    for (const b of data.batches) {
+      const app = this.state.apps.get(b.appId);
+      if (!app || app.removed || !b.events.length) continue;
+      this.#openBatch({ url: b.url, app }, b.events, b.dueAtMs);
     }
   }
 

@@ -1,7 +1,7 @@
 // `wacloud emulator` as users run it (the built CLI), with the seed curl executed by a real curl process.
 // Needs `npm run build` first (npm test does it).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +88,134 @@ describe('wacloud emulator (built CLI)', () => {
       expect(second.appId).toBe(first.appId);
       expect(second.phoneNumberId).toBe(first.phoneNumberId);
       expect(second.accessToken).toBe(first.accessToken);
+    } finally {
+      await proc?.stop();
+      proc = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--state writes every change shortly after it happens: after kill -9 the messages, templates, numbers and the advanced clock are back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wacloud-emu-crash-'));
+    const file = join(dir, 'emulator.json');
+    /** Polls the state file (it is replaced atomically, so every read is a whole document) until `ok` holds. */
+    type Saved = {
+      messages?: Array<{ id: string }>;
+      templates?: Array<{ name: string }>;
+      phoneNumbers?: Array<{ id: string; registered: boolean }>;
+      clock?: { nowMs: number };
+    };
+    const fileShows = async (what: string, ok: (data: Saved) => boolean | undefined) => {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const data = (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {}) as Saved;
+        if (ok(data)) return data;
+        if (Date.now() > deadline) throw new Error(`the state file never showed ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const start = async () => {
+      proc = spawnCli(['emulator', '--port', '0', '--json', '--state', file]);
+      await proc.waitFor(/"curl": "curl[^\n]*\n}\n/);
+      return JSON.parse(proc.output()) as Record<string, string>;
+    };
+    try {
+      const seed = await start();
+      const E = seed.url as string;
+      const graph = (path: string, init: RequestInit = {}, token = seed.accessToken) =>
+        fetch(`${E}/v23.0${path}`, {
+          ...init,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        });
+
+      const send = (base: string, token: string) =>
+        fetch(`${base}/v23.0/${seed.phoneNumberId}/messages`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            messaging_product: 'whatsapp',
+            to: seed.recipient,
+            type: 'text',
+            text: { body: 'survives' },
+          }),
+        });
+      const sent = await send(E, seed.accessToken as string);
+      expect(sent.status).toBe(200);
+      const wamid = ((await sent.json()) as { messages: Array<{ id: string }> }).messages[0]?.id as string;
+      // The send alone reaches the file (nothing else has changed since).
+      await fileShows('the sent message', (d) => d.messages?.some((m) => m.id === wamid));
+
+      const template = await graph(`/${seed.wabaId}/message_templates`, {
+        method: 'POST',
+        body: JSON.stringify({
+          name: 'order_shipped',
+          language: 'en_US',
+          category: 'UTILITY',
+          components: [{ type: 'BODY', text: 'Your order has shipped.' }],
+        }),
+      });
+      expect(template.status).toBe(200);
+      const number = await fetch(`${E}/_emulator/phone-numbers`, {
+        method: 'POST',
+        body: JSON.stringify({ display_phone_number: '+1 555 010 7788', registered: false }),
+      });
+      const phoneId = ((await number.json()) as { id: string }).id;
+      const registered = await graph(`/${phoneId}/register`, {
+        method: 'POST',
+        body: JSON.stringify({ messaging_product: 'whatsapp', pin: '123456' }),
+      });
+      expect(registered.status).toBe(200);
+
+      const before = (await (await fetch(`${E}/_emulator/clock`)).json()) as { now_ms: number };
+      await fetch(`${E}/_emulator/clock/advance`, {
+        method: 'POST',
+        body: JSON.stringify({ seconds: 90_000 }),
+      });
+      const expired = await send(E, seed.accessToken as string);
+      expect(expired.status).toBe(401);
+      expect(((await expired.json()) as { error: unknown }).error).toMatchObject({
+        code: 190,
+        error_subcode: 463,
+      });
+
+      await fileShows(
+        'the template, the registered number and the advanced clock',
+        (d) =>
+          d.templates?.some((t) => t.name === 'order_shipped') &&
+          d.phoneNumbers?.some((p) => p.id === phoneId && p.registered) &&
+          (d.clock?.nowMs ?? 0) >= before.now_ms + 90_000_000,
+      );
+      (proc as CliProcess).proc.kill('SIGKILL');
+      expect(await (proc as CliProcess).exited).toBe(null);
+
+      const again = await start();
+      const E2 = again.url as string;
+      // The clock is still ahead: the old token stays expired (the seed gets a fresh one, as after any restart).
+      const clock = (await (await fetch(`${E2}/_emulator/clock`)).json()) as { now_ms: number };
+      expect(clock.now_ms).toBeGreaterThanOrEqual(before.now_ms + 90_000_000);
+      const stillExpired = await send(E2, seed.accessToken as string);
+      expect(stillExpired.status).toBe(401);
+      expect(((await stillExpired.json()) as { error: unknown }).error).toMatchObject({
+        code: 190,
+        error_subcode: 463,
+      });
+      expect(again.accessToken).not.toBe(seed.accessToken);
+
+      const messages = (await (await fetch(`${E2}/_emulator/messages`)).json()) as {
+        data: Array<{ id: string; body: { text: { body: string } } }>;
+      };
+      expect(messages.data.find((m) => m.id === wamid)?.body.text.body).toBe('survives');
+      const templates = await fetch(`${E2}/v23.0/${again.wabaId}/message_templates`, {
+        headers: { authorization: `Bearer ${again.accessToken}` },
+      });
+      expect(
+        ((await templates.json()) as { data: Array<{ name: string }> }).data.map((t) => t.name),
+      ).toContain('order_shipped');
+      const phone = (await (await fetch(`${E2}/_emulator/phone-numbers/${phoneId}`)).json()) as Record<
+        string,
+        unknown
+      >;
+      expect(phone).toMatchObject({ id: phoneId, registered: true });
     } finally {
       await proc?.stop();
       proc = undefined;
