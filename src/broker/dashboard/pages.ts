@@ -173,7 +173,7 @@ export function tenantPage(
     ctx,
     tenant.name,
     html`<section><h1>${tenant.name}</h1><p class="muted">Tenant id <code>${tenant.id}</code></p>
-<a class="button" href="${connectUrl}">Connect WhatsApp</a></section>
+<a class="button" href="${connectUrl}">Connect WhatsApp</a> <a class="button" href="/tenants/${tenant.id}/deliveries">Outbound webhooks</a></section>
 <section><h2>Credentials</h2>
 ${credentials.length ? expiryTimeline(ctx.nowMs, credentials) : ''}
 <table><thead><tr><th>Kind</th><th>Status</th><th>Expires</th><th>Data access until</th><th>Next</th></tr></thead><tbody>
@@ -231,6 +231,92 @@ export function auditPage(ctx: PageContext, entries: AuditView[]): SafeHtml {
     html`<section><h1>Audit log</h1><table><thead><tr><th>When</th><th>Event</th><th>Credential</th><th>Detail</th></tr></thead><tbody>
 ${entries.map((e) => html`<tr><td>${formatTime(e.atMs)}</td><td>${e.event}</td><td><code>${e.credentialId ?? ''}</code></td><td>${e.detail}</td></tr>`)}
 ${entries.length === 0 ? html`<tr><td colspan="4" class="muted">No events yet.</td></tr>` : ''}
+</tbody></table></section>`,
+  );
+}
+
+export interface SubscriptionView {
+  id: string;
+  url: string;
+  events: string[];
+  active: boolean;
+  createdAtMs: number;
+}
+
+export interface DeliveryView {
+  id: string;
+  subscriptionId: string;
+  eventType: string;
+  eventId: string;
+  status: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  nextAttemptAtMs: number;
+  lastError: string | null;
+  createdAtMs: number;
+}
+
+const DELIVERY_COLOR: Record<string, string> = { pending: '#b35900', delivered: '#1a7f37', dead: '#cf222e' };
+
+/**
+ * A tenant's outbound webhooks: its subscriptions (add, deactivate), and its deliveries with status, attempts, last
+ * error and next attempt, filterable to the dead letters, each dead or delivered one with a Replay button. `created`
+ * is a subscription just added: its signing secret is on this page only.
+ */
+export function deliveriesPage(
+  ctx: PageContext,
+  tenant: { id: string; name: string },
+  subscriptions: SubscriptionView[],
+  deliveries: DeliveryView[],
+  counts: Record<'pending' | 'delivered' | 'dead', number>,
+  filter: 'pending' | 'delivered' | 'dead' | undefined,
+  created?: { url: string; secret: string },
+): SafeHtml {
+  const csrf = html`<input type="hidden" name="csrf" value="${ctx.csrfToken}">`;
+  const urlOf = new Map(subscriptions.map((s) => [s.id, s.url]));
+  const tab = (label: string, status?: 'pending' | 'delivered' | 'dead') =>
+    filter === status
+      ? html`<strong>${label}</strong>`
+      : html`<a href="/tenants/${tenant.id}/deliveries${status ? `?status=${status}` : ''}">${label}</a>`;
+  return layout(
+    ctx,
+    `${tenant.name}: outbound webhooks`,
+    html`<section><h1>Outbound webhooks</h1><p class="muted"><a href="/tenants/${tenant.id}">${tenant.name}</a> · signed the Standard Webhooks way (<code>webhook-id</code>, <code>webhook-timestamp</code>, <code>webhook-signature</code>); retried with backoff, then dead-lettered.</p></section>
+${
+  created
+    ? html`<section class="flash ok" role="status" data-secret-once><strong>Subscription added for ${created.url}.</strong> Its signing secret, shown this once (only an encrypted copy is kept):
+<p><code data-subscription-secret>${created.secret}</code></p><p class="muted">Verify deliveries with it, e.g. <code>new Webhook(secret).verify(body, headers)</code> from the <code>standardwebhooks</code> package.</p></section>`
+    : ''
+}
+<section><h2>Subscriptions</h2>
+<table><thead><tr><th>URL</th><th>Events</th><th>State</th><th></th></tr></thead><tbody>
+${subscriptions.map(
+  (
+    s,
+  ) => html`<tr data-subscription="${s.id}"><td><code>${s.url}</code></td><td>${s.events.length ? s.events.join(', ') : html`<span class="muted">every event</span>`}</td>
+<td>${s.active ? 'active' : html`<span class="muted">inactive</span>`}</td>
+<td><form class="inline" method="post" action="/subscriptions/${s.id}/${s.active ? 'deactivate' : 'activate'}">${csrf}<button class="secondary" type="submit">${s.active ? 'Deactivate' : 'Activate'}</button></form></td></tr>`,
+)}
+${subscriptions.length === 0 ? html`<tr><td colspan="4" class="muted">No subscriptions: nothing is delivered onward yet.</td></tr>` : ''}
+</tbody></table>
+<h3>Add a subscription</h3>
+<form method="post" action="/tenants/${tenant.id}/subscriptions">${csrf}
+<label>URL <input name="url" type="url" required maxlength="2000" size="50" placeholder="https://service.example/hooks/whatsapp"></label>
+<label>Events <input name="events" maxlength="2000" size="30" placeholder="message, status"></label>
+<button type="submit">Add</button></form>
+<p class="muted">Events: comma-separated types (<code>message</code>, <code>status</code>, <code>template_status</code>, <code>credential.expiring</code>, <code>credential.invalid</code>, …); empty means every event.</p></section>
+<section><h2>Deliveries</h2>
+<p>${tab('All')} · ${tab(`Dead letters (${counts.dead})`, 'dead')} · ${tab(`Pending (${counts.pending})`, 'pending')} · ${tab(`Delivered (${counts.delivered})`, 'delivered')}</p>
+<table><thead><tr><th>Created</th><th>Event</th><th>To</th><th>Status</th><th>Attempts</th><th>Last error</th><th>Next attempt</th><th></th></tr></thead><tbody>
+${deliveries.map(
+  (
+    d,
+  ) => html`<tr data-delivery="${d.id}" data-delivery-status="${d.status}"><td>${formatTime(d.createdAtMs)}</td><td>${d.eventType} <span class="muted">${d.eventId}</span></td>
+<td><code>${urlOf.get(d.subscriptionId) ?? d.subscriptionId}</code></td>
+<td><span class="badge" style="background:${DELIVERY_COLOR[d.status]}">${d.status}</span></td><td>${d.attempts}</td><td>${d.lastError ?? ''}</td>
+<td>${d.status === 'pending' ? formatTime(d.nextAttemptAtMs) : ''}</td>
+<td>${d.status === 'pending' ? '' : html`<form class="inline" method="post" action="/deliveries/${d.id}/replay">${csrf}<button class="secondary" type="submit">Replay</button></form>`}</td></tr>`,
+)}
+${deliveries.length === 0 ? html`<tr><td colspan="8" class="muted">${filter === 'dead' ? 'No dead letters.' : 'No deliveries yet.'}</td></tr>` : ''}
 </tbody></table></section>`,
   );
 }
