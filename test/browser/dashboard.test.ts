@@ -4,12 +4,15 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliProcess, repoRoot, spawnCli } from '../support/cli-process.js';
+import { announceSkip } from '../support/require-all.js';
 
 const CHROMIUM = process.env.WACLOUD_CHROMIUM ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium)
-  console.warn(
-    `[browser tests] skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`,
+  announceSkip(
+    'browser tests',
+    'the dashboard tests',
+    `no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`,
   );
 
 const ARTIFACTS = join(repoRoot, 'test-artifacts', 'browser');

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api } from '../support/broker.js';
 import { pgTestUrl } from '../support/pg.js';
+import { announceSkip } from '../support/require-all.js';
 import {
   type BrokerInstance,
   metaSignature,
@@ -17,7 +18,7 @@ import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
 const FILE = 'test/e2e/scale-pg-restart.test.ts';
 const unavailable = pgTestUrl ? privatePgUnavailable() : 'WACLOUD_TEST_DATABASE_URL is not set';
-if (unavailable) console.log(`[${FILE}] PostgreSQL restart test skipped: ${unavailable}`);
+if (unavailable) announceSkip(FILE, 'PostgreSQL restart test', unavailable);
 
 const DAY_MS = 86_400_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -17,7 +17,7 @@ import {
 
 const FILE = 'test/e2e/scale-redis-limits.test.ts';
 const unavailable = pgTestUrl ? privateRedisUnavailable() : 'WACLOUD_TEST_DATABASE_URL is not set';
-if (unavailable) announceSkip(FILE, `shared send-limit test: ${unavailable}`);
+if (unavailable) announceSkip(FILE, 'shared send-limit test', unavailable);
 
 const DAY_MS = 86_400_000;
 /** WACLOUD_SEND_RATE_LIMIT (per number per second, across all instances) and WACLOUD_INSTANCES. */

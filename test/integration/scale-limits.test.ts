@@ -15,9 +15,10 @@ import {
   type SendDecision,
   type SendLimiter,
 } from '../../src/scale/send-limiter.js';
+import { announceSkip } from '../support/require-all.js';
 
 const redisUrl = process.env.WACLOUD_TEST_REDIS_URL?.trim() || undefined;
-if (!redisUrl) console.log('[scale-limits.test.ts] WACLOUD_TEST_REDIS_URL is not set: Redis tests skipped');
+if (!redisUrl) announceSkip('scale-limits.test.ts', 'Redis tests', 'WACLOUD_TEST_REDIS_URL is not set');
 
 function recordingLogger(lines: string[]): Logger {
   const rec = (level: string) => (msg: string, fields?: Record<string, unknown>) =>

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.js';
 import { repoRoot } from '../support/cli-process.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { announceSkip } from '../support/require-all.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from '../support/store.js';
 import { draft } from './store-credential-contract.js';
 
@@ -15,7 +16,7 @@ announcePgSkip('store-rotation-kill');
 
 const distVault = join(repoRoot, 'dist', 'vault', 'index.js');
 if (!existsSync(distVault))
-  console.log('[store-rotation-kill] dist/ is not built (npm run build): SIGKILL tests skipped');
+  announceSkip('store-rotation-kill', 'SIGKILL tests', 'dist/ is not built (npm run build)');
 const tokenOf = (i: number) => `EAAGkilledRotation${String(i).padStart(3, '0')}${'k'.repeat(24)}`;
 
 /** Child: open the store, rotate two rows at a time, say "mid" after 9 rows and then wait to be killed. */

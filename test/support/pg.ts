@@ -1,17 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Secret } from '../../src/core/secret.js';
+import { announceSkip, requireAll } from './require-all.js';
 
 /** The PostgreSQL the store's tests use (`.ci/run` sets it); unset means the PostgreSQL half is skipped. */
 export const pgTestUrl: string | undefined = process.env.WACLOUD_TEST_DATABASE_URL?.trim() || undefined;
 
-const announced = new Set<string>();
+// Under WACLOUD_TEST_REQUIRE_ALL=1 (CI) every file using PostgreSQL fails at once without it, announced or not.
+if (requireAll && !pgTestUrl)
+  announceSkip('test/support/pg.ts', 'PostgreSQL tests', 'WACLOUD_TEST_DATABASE_URL is not set');
 
-/** Prints one line per test file when the PostgreSQL half is skipped, so a green run says what it did not test. */
+/**
+ * Prints one line per test file when the PostgreSQL half is skipped, so a green run says what it did not test
+ * (a failure under WACLOUD_TEST_REQUIRE_ALL=1).
+ */
 export function announcePgSkip(file: string): void {
-  if (pgTestUrl || announced.has(file)) return;
-  announced.add(file);
-  console.log(`[${file}] WACLOUD_TEST_DATABASE_URL is not set: PostgreSQL tests skipped`);
+  if (pgTestUrl) return;
+  announceSkip(file, 'PostgreSQL tests', 'WACLOUD_TEST_DATABASE_URL is not set');
 }
 
 /** A fresh schema for one test file; `drop()` removes it and everything in it. */

@@ -7,13 +7,13 @@ export const requireAll = process.env.WACLOUD_TEST_REQUIRE_ALL === '1';
 
 const announced = new Set<string>();
 
-/** Prints `[file] reason: skipped` once per file; throws instead under WACLOUD_TEST_REQUIRE_ALL=1. */
-export function announceSkip(file: string, reason: string): void {
+/** Prints `[file] why: what skipped` once; throws instead under WACLOUD_TEST_REQUIRE_ALL=1. */
+export function announceSkip(file: string, what: string, why: string): void {
   if (requireAll)
     throw new Error(
-      `[${file}] ${reason}; WACLOUD_TEST_REQUIRE_ALL=1 (CI) does not allow skipping these tests`,
+      `[${file}] ${what} cannot run: ${why} (WACLOUD_TEST_REQUIRE_ALL=1, as in CI, does not allow skipping them)`,
     );
-  const line = `[${file}] ${reason}: skipped`;
+  const line = `[${file}] ${why}: ${what} skipped`;
   if (announced.has(line)) return;
   announced.add(line);
   console.log(line);
