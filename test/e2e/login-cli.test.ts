@@ -8,8 +8,12 @@ import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Emulator, startEmulator } from '../../src/emulator/index.js';
 import { runCli, spawnCli } from '../support/cli-process.js';
+import { announcePgSkip, createPgSchema, type PgTestSchema, pgTestUrl } from '../support/pg.js';
 import { freePort } from '../support/ports.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
+import { testMasterKey } from '../support/store.js';
+
+announcePgSkip('login-cli');
 
 let emu: Emulator;
 let url: string;
@@ -55,11 +59,14 @@ async function browse(dialogUrl: string, decision: 'continue' | 'cancel'): Promi
   return fetch(res.headers.get('location') as string);
 }
 
-async function startLogin(extra: string[] = []) {
+async function startLogin(extra: string[] = [], extraEnv: Record<string, string> = {}) {
   const port = await freePort();
   const redirect = `http://127.0.0.1:${port}/callback`;
   emu.world.app(emu.seed?.appId as string).redirectUris.push(redirect);
-  const cli = spawnCli(['login', '--port', String(port), '--no-open', ...extra], { env: env(), cwd: dir });
+  const cli = spawnCli(['login', '--port', String(port), '--no-open', ...extra], {
+    env: { ...env(), ...extraEnv },
+    cwd: dir,
+  });
   const m = await cli.waitFor(/^\s+(http:\/\/127\.0\.0\.1:\d+\/v\d+\.\d+\/dialog\/oauth\?\S+)$/m);
   return { cli, dialogUrl: m[1] as string, redirect };
 }
@@ -154,6 +161,88 @@ describe('wacloud login', () => {
         .filter((f) => existsSync(f));
       expect(files.length).toBeGreaterThan(0);
       for (const f of files) expect(readFileSync(f).includes(Buffer.from(token))).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe.skipIf(!pgTestUrl)('--save store on PostgreSQL', () => {
+  let schema: PgTestSchema;
+  let storeEnv: Record<string, string>;
+  const master = testMasterKey();
+  beforeAll(async () => {
+    schema = await createPgSchema();
+    storeEnv = {
+      // A fresh schema: the CLI migrates it on first use, as on a new deployment.
+      DATABASE_URL: `${pgTestUrl}${pgTestUrl?.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema.schema}`)}`,
+      WACLOUD_MASTER_KEY: master.key.toString('base64'),
+    };
+  });
+  afterAll(async () => schema?.drop());
+
+  const mint = async (kind: string) => {
+    const res = await fetch(`${url}/_emulator/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kind }),
+    });
+    return ((await res.json()) as { access_token: string }).access_token;
+  };
+
+  it('login and token exchange store the token encrypted in PostgreSQL; a second login replaces it in place', async () => {
+    const first = await startLogin(['--save', 'store', '--tenant', 'acme'], storeEnv);
+    await browse(first.dialogUrl, 'continue');
+    expect(await first.cli.exited).toBe(0);
+    expect(first.cli.output()).toMatch(
+      /Stored encrypted in the PostgreSQL store: tenant "acme", credential \S+ v1\./,
+    );
+    const second = await startLogin(['--save', 'store', '--tenant', 'acme', '--json'], storeEnv);
+    await browse(second.dialogUrl, 'continue');
+    expect(await second.cli.exited).toBe(0);
+    const out = JSON.parse(second.cli.output().slice(second.cli.output().indexOf('{'))) as {
+      store: { tenantName: string; version: number; replaced: boolean; engine: string };
+    };
+    expect(out.store).toMatchObject({ tenantName: 'acme', version: 2, replaced: true, engine: 'postgres' });
+
+    const short = await mint('user');
+    const ex = await runCli(['token', 'exchange', '--stdin', '--save', 'store', '--tenant', 'ops'], {
+      env: { ...env(), ...storeEnv },
+      cwd: dir,
+      stdin: short,
+    });
+    expect(ex.code, ex.output).toBe(0);
+    expect(ex.output).toMatch(/Stored encrypted: tenant "ops", credential \S+ v1\./);
+    // Nothing went to the local data dir: no SQLite file, no generated master key.
+    expect(existsSync(join(dir, '.wacloud', 'wacloud.db'))).toBe(false);
+    expect(existsSync(join(dir, '.wacloud', 'master-key.json'))).toBe(false);
+
+    const { openStore } = await import('../../src/vault/store/open-store.js');
+    const { loadConfig } = await import('../../src/core/config.js');
+    const store = await openStore(
+      loadConfig({}, { env: { WACLOUD_DATA_DIR: join(dir, '.wacloud'), ...storeEnv }, envFile: false }),
+    );
+    try {
+      expect(store.engine).toBe('postgres');
+      const tenants = await store.tenants.list();
+      expect(tenants.map((t) => t.name).sort()).toEqual(['acme', 'ops']);
+      const tokens: string[] = [];
+      for (const t of tenants) {
+        const creds = await store.credentials.listByTenant(t.id);
+        expect(creds).toHaveLength(1);
+        expect(creds[0]).toMatchObject({
+          kind: 'user-long',
+          status: 'active',
+          version: t.name === 'acme' ? 2 : 1,
+        });
+        tokens.push(creds[0]?.token.reveal() as string);
+      }
+      expectNoSecrets(first.cli.output() + second.cli.output() + ex.output, [...tokens, short], 'CLI output');
+      // The rows hold ciphertext only.
+      const rows = await schema.query<{ token_ct: Buffer }>('SELECT token_ct FROM credentials');
+      expect(rows.rows).toHaveLength(2);
+      for (const r of rows.rows)
+        for (const t of tokens) expect(r.token_ct.includes(Buffer.from(t))).toBe(false);
     } finally {
       await store.close();
     }
