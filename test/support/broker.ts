@@ -5,7 +5,9 @@ import { createBrokerLogger } from '../../src/broker/logger.js';
 import { type Sandbox, startSandbox } from '../../src/broker/sandbox.js';
 import { generateApiKey } from '../../src/broker/security/api-key.js';
 import { vaultBrokerStore } from '../../src/broker/vault-store.js';
+import { derive } from '../../src/cli/commands/up.js';
 import { Secret } from '../../src/core/secret.js';
+import { MASTER_KEY_FILE } from '../../src/vault/crypto/master-key.js';
 import { consent } from '../integration/auth-support.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from './store.js';
@@ -128,6 +130,7 @@ export async function startInProcessBroker(
     verifyToken,
     sessionKey: new Secret(generateApiKey().hash, 'session'),
     sandbox: true,
+    embeddedSignupConfigId: sandbox.embeddedSignupConfigId,
     clock: sandbox.emulator.clock,
     logger,
     ...options.broker,
@@ -160,16 +163,100 @@ export async function startInProcessBroker(
   };
 }
 
-/** Anything the broker answered or logged during a test, for a secret scan at the end. */
+/**
+ * Anything the broker answered, sent or logged during a test, for a secret scan at the end. `fetch` records every
+ * response in full (status line, every header, the body) before handing it back; tests send all their broker traffic
+ * (API, proxy, dashboard) through it, and give the SDKs it through `createFetchTransport(transcript.fetch)`.
+ */
 export class Transcript {
   readonly parts: string[] = [];
-  add(what: string, res: { status: number; headers: Headers }, text: string): void {
+  /** Per part: secrets it shows on purpose (an API key or a subscription secret in its create response). */
+  private readonly allowed = new Map<number, string[]>();
+
+  add(what: string, res: { status: number; statusText?: string; headers: Headers }, text: string): void {
     const headers = [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
-    this.parts.push(`${what} -> ${res.status}\n${headers}\n\n${text}`);
+    this.parts.push(`${what} -> HTTP ${res.status} ${res.statusText ?? ''}\n${headers}\n\n${text}`);
   }
+
+  /** `fetch`, recording the response; the body is read from a clone, so the caller still reads the original. */
+  readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const res = await fetch(input, init);
+    const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+    const url = input instanceof Request ? input.url : String(input);
+    this.add(`${method} ${url}`, res, await res.clone().text());
+    return res;
+  };
+
+  /** A request the broker made to a test server (an outbound delivery): every header and the body. */
+  addReceived(what: string, headers: Record<string, string | string[] | undefined>, body: string): void {
+    const lines = Object.entries(headers).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : v}`);
+    this.parts.push(`${what} <- broker\n${lines.join('\n')}\n\n${body}`);
+  }
+
+  /**
+   * `secret` is shown on purpose in the latest recorded part holding it (a new key or subscription secret, shown
+   * once): the scan skips it there and only there.
+   */
+  shownOnce(secret: string): void {
+    for (let i = this.parts.length - 1; i >= 0; i--) {
+      if ((this.parts[i] as string).includes(secret)) {
+        this.allowed.set(i, [...(this.allowed.get(i) ?? []), secret]);
+        return;
+      }
+    }
+    throw new Error('shownOnce: no recorded response holds that secret');
+  }
+
   text(): string {
-    return this.parts.join('\n---\n');
+    return this.parts
+      .map((p, i) => (this.allowed.get(i) ?? []).reduce((t, s) => t.split(s).join('[shown once]'), p))
+      .join('\n---\n');
   }
+}
+
+/**
+ * Every secret of a `wacloud up` sandbox run, from its data dir and its emulator: the master key (base64 and hex),
+ * the secrets the broker derives from it (session signing key, webhook verify token), the sandbox app's secret, and
+ * every token the emulator issued so far (the seeded one included). Waits until the emulator's state file has caught
+ * up with its live token count (it is written at most every 200 ms).
+ */
+export async function brokerRunSecrets(
+  dataDir: string,
+  emulatorUrl: string,
+): Promise<{ all: string[]; metaTokens: string[]; masterKey: string; sessionKey: string }> {
+  const dir = join(dataDir, '.wacloud');
+  const live = async () =>
+    ((await (await fetch(`${emulatorUrl}/_emulator/state`)).json()) as { tokens: number }).tokens;
+  type Saved = {
+    seed?: { accessToken: string };
+    apps: Array<{ secret: string }>;
+    tokens: Array<{ value: string }>;
+  };
+  const deadline = Date.now() + 10_000;
+  let state: Saved;
+  for (;;) {
+    state = JSON.parse(readFileSync(join(dir, 'sandbox-emulator.json'), 'utf8')) as Saved;
+    if (state.tokens.length >= (await live())) break;
+    if (Date.now() > deadline) throw new Error('the emulator state file never caught up with its tokens');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const masterKey = (JSON.parse(readFileSync(join(dir, MASTER_KEY_FILE), 'utf8')) as { key: string }).key;
+  const keyBytes = Buffer.from(masterKey, 'base64');
+  const sessionKey = derive(keyBytes, 'session').reveal();
+  const metaTokens = [
+    ...new Set([...(state.seed ? [state.seed.accessToken] : []), ...state.tokens.map((t) => t.value)]),
+  ];
+  const all = [
+    masterKey,
+    keyBytes.toString('hex'),
+    keyBytes.toString('base64url'),
+    sessionKey,
+    derive(keyBytes, 'verify-token').reveal(),
+    sandboxAppSecret(dataDir),
+    ...state.apps.map((a) => a.secret),
+    ...metaTokens,
+  ];
+  return { all, metaTokens, masterKey, sessionKey };
 }
 
 /** Every secret the sandbox world holds: its app secret and every token the emulator ever minted or exchanged. */
@@ -306,5 +393,28 @@ export async function setUpTenant(
     subscriptionSecret: sub.secret,
     deliveryId,
     inboxId,
+  };
+}
+
+/** A Prometheus text exposition, parsed: `value(name, labels)` sums the samples whose labels include `labels`. */
+export function parseMetrics(text: string) {
+  const samples: Array<{ name: string; labels: Record<string, string>; value: number }> = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[l[1] as string] = l[2] as string;
+    samples.push({ name: m[1] as string, labels, value: Number(m[3]) });
+  }
+  return {
+    samples,
+    /** The sum over matching samples; undefined when none matches (a metric that is not there at all). */
+    value(name: string, labels: Record<string, string> = {}): number | undefined {
+      const hits = samples.filter(
+        (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+      );
+      return hits.length === 0 ? undefined : hits.reduce((a, s) => a + s.value, 0);
+    },
   };
 }

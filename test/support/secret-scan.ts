@@ -1,19 +1,31 @@
 import { expect } from 'vitest';
 
+const WINDOW = 12;
+
 /**
- * Asserts that none of `secrets` appears in `text`, whole or as a long-enough piece (a 12-character window catches
- * truncated prints such as "first 20 chars of the token", which peers leak).
+ * Where any of `secrets` appears in `text`, whole or as any 12-character piece of it (catches truncated prints such
+ * as "first 20 chars of the token", which peers leak). One pass over `text` against a set of every 12-character piece
+ * of the longer secrets. Names a secret by its index only, never by its value.
  */
-export function expectNoSecrets(text: string, secrets: string[], where = 'output'): void {
-  for (const secret of secrets) {
-    if (!secret) continue;
-    expect(text.includes(secret), `${where} contains a secret in full`).toBe(false);
-    const window = 12;
-    if (secret.length > window * 2) {
-      for (let i = 0; i + window <= secret.length; i += 4) {
-        const piece = secret.slice(i, i + window);
-        expect(text.includes(piece), `${where} contains part of a secret (${i}..${i + window})`).toBe(false);
-      }
+export function findSecrets(text: string, secrets: string[]): string[] {
+  const hits = new Map<number, string>();
+  const pieces = new Map<string, number>();
+  secrets.forEach((secret, n) => {
+    if (!secret) return;
+    if (text.includes(secret)) hits.set(n, `secret #${n} in full`);
+    else if (secret.length > WINDOW * 2)
+      for (let i = 0; i + WINDOW <= secret.length; i++) pieces.set(secret.slice(i, i + WINDOW), n);
+  });
+  if (pieces.size > 0) {
+    for (let i = 0; i + WINDOW <= text.length; i++) {
+      const n = pieces.get(text.slice(i, i + WINDOW));
+      if (n !== undefined && !hits.has(n)) hits.set(n, `part of secret #${n} at ${i}`);
     }
   }
+  return [...hits.values()];
+}
+
+/** Asserts that none of `secrets` appears in `text`, whole or in part (see {@link findSecrets}). */
+export function expectNoSecrets(text: string, secrets: string[], where = 'output'): void {
+  expect(findSecrets(text, secrets), `${where} contains a secret`).toEqual([]);
 }

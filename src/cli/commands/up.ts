@@ -6,7 +6,7 @@ import { type CliCommand, CliExit, EXIT } from '../io.js';
 const usage = 'wacloud up [--port 8080] [--host 127.0.0.1] [--sandbox-port 0] [--log-level info]';
 
 /** Derives a named broker secret from the master key, so every instance sharing the key agrees on it. */
-function derive(masterKey: Buffer, purpose: string): Secret {
+export function derive(masterKey: Buffer, purpose: string): Secret {
   return new Secret(
     createHmac('sha256', masterKey).update(`wacloud/broker/${purpose}/v1`).digest('base64url'),
     purpose,
