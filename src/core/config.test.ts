@@ -74,6 +74,12 @@ describe('loadConfig: every variable of the contract', () => {
     expect(c.redisUrl?.reveal()).toBe('redis://127.0.0.1:6379');
   });
 
+  it('reads WA_LOGIN_CONFIG_ID (a Login for Business configuration id) and refuses a non-numeric one', () => {
+    const env = (v: string) => loadConfig({}, { env: { WA_LOGIN_CONFIG_ID: v }, envFile: false });
+    expect(env(' 1402837746938113 ').loginConfigId).toBe('1402837746938113');
+    expect(() => env('my-config')).toThrow(/WA_LOGIN_CONFIG_ID.*not a numeric Meta id/);
+  });
+
   it('has the documented defaults', () => {
     const c = loadConfig({}, { env: {}, envFile: false, cwd: '/srv/app' });
     expect(c.accessToken).toBeUndefined();
@@ -86,6 +92,7 @@ describe('loadConfig: every variable of the contract', () => {
     expect(DEFAULT_GRAPH_URL).toBe('https://graph.facebook.com');
     expect(c.dialogUrl).toBe(DEFAULT_DIALOG_URL);
     expect(DEFAULT_DIALOG_URL).toBe('https://www.facebook.com');
+    expect(c.loginConfigId).toBeUndefined();
     expect(c.dataDir).toBe(resolve('/srv/app', '.wacloud'));
     expect(c.databaseUrl).toBeUndefined();
     expect(c.debug).toBe(false);

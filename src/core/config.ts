@@ -26,6 +26,11 @@ export interface WacloudConfig {
   previousAppSecrets: Secret[];
   graphUrl: string;
   dialogUrl: string;
+  /**
+   * `WA_LOGIN_CONFIG_ID`: a Facebook Login for Business configuration id. When set the broker's Connect sends
+   * `config_id` instead of scopes, and its dashboard offers Embedded Signup (Meta's JS SDK) with it.
+   */
+  loginConfigId: string | undefined;
   dataDir: string;
   databaseUrl: Secret | undefined;
   masterKey: Secret | undefined;
@@ -57,6 +62,7 @@ export interface ConfigOptions {
   previousAppSecrets?: Array<string | Secret>;
   graphUrl?: string;
   dialogUrl?: string;
+  loginConfigId?: string;
   dataDir?: string;
   databaseUrl?: string | Secret;
   masterKey?: string | Secret;
@@ -253,6 +259,7 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
   const debug = options.debug !== undefined ? ['options.debug', String(options.debug)] : get('DEBUG');
   const graphUrl = str(options.graphUrl, 'WA_GRAPH_URL');
   const dialogUrl = str(options.dialogUrl, 'WA_DIALOG_URL');
+  const loginConfigId = str(options.loginConfigId, 'WA_LOGIN_CONFIG_ID');
   const dataDir = str(options.dataDir, 'WACLOUD_DATA_DIR');
   const brokerPort = options.port !== undefined ? ['options.port', String(options.port)] : get('PORT');
 
@@ -355,6 +362,7 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
     previousAppSecrets: previousAppSecrets.filter((s): s is Secret => s !== undefined),
     graphUrl: graphUrl ? parseBaseUrl(graphUrl[0], graphUrl[1].trim()) : DEFAULT_GRAPH_URL,
     dialogUrl: dialogUrl ? parseBaseUrl(dialogUrl[0], dialogUrl[1].trim()) : DEFAULT_DIALOG_URL,
+    loginConfigId: loginConfigId ? parseId(loginConfigId[0], loginConfigId[1]) : undefined,
     dataDir: resolve(cwd, dataDir ? dataDir[1].trim() : '.wacloud'),
     databaseUrl: dbUrl,
     masterKey: secretOf(options.masterKey ?? get('WACLOUD_MASTER_KEY')?.[1], 'master-key'),

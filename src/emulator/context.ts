@@ -38,6 +38,8 @@ export interface DialogRequest {
   codeChallenge: string | undefined;
   codeChallengeMethod: 'S256' | 'plain' | undefined;
   configId: string | undefined;
+  /** `extras={"setup":{...}}` with a config: Embedded Signup, finished with the session info (facts §7). */
+  embeddedSignup: boolean;
   expiresAtMs: number;
 }
 

@@ -266,6 +266,7 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
     const tokenType = str(b, 'token_type') as 'user' | 'system_user' | undefined;
     const expiry = str(b, 'expiry') as 'never' | '60d' | undefined;
     const config = world.addLoginConfig(c.req.param('id'), {
+      ...(str(b, 'id') ? { id: str(b, 'id') as string } : {}),
       ...(strList(b, 'scopes') ? { scopes: strList(b, 'scopes') as string[] } : {}),
       ...(tokenType ? { tokenType } : {}),
       ...(expiry ? { expiry } : {}),
@@ -758,7 +759,7 @@ export const ROUTES = [
   'DELETE /_emulator/apps/:id/webhook',
   'POST   /_emulator/apps/:id/remove {user_id?}  (user removes the app → 190/458; without user: app deleted)',
   'POST   /_emulator/apps/:id/reset-secret',
-  'POST   /_emulator/apps/:id/configs {scopes?, token_type?: user|system_user, expiry?: never|60d}',
+  'POST   /_emulator/apps/:id/configs {id?, scopes?, token_type?: user|system_user, expiry?: never|60d}',
   'POST   /_emulator/users {id?, name?, business_ids?, waba_ids?}',
   'POST   /_emulator/users/:id/change-password  (→ 190/460 for older tokens)',
   'POST   /_emulator/system-users {business_id?, name?, role?, app_ids?, waba_ids?}',

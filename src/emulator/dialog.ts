@@ -113,6 +113,24 @@ export function registerDialogRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pref
       if (scopes.length === 0) scopes = [...config.scopes];
     }
     if (!scopes.includes('public_profile') && !configId) scopes.unshift('public_profile');
+    // The JS SDK's FB.login(cb, {config_id, extras: {setup: {}}}) sends `extras` as JSON: that is Embedded Signup.
+    let embeddedSignup = false;
+    if (q.extras) {
+      let extras: unknown;
+      try {
+        extras = JSON.parse(q.extras);
+      } catch {
+        return errorPage(c, 'Invalid extras', 'The extras parameter must be a JSON object.');
+      }
+      embeddedSignup = typeof extras === 'object' && extras !== null && 'setup' in extras;
+    }
+    if (embeddedSignup && (!configId || responseType !== 'code')) {
+      return errorPage(
+        c,
+        'Invalid Embedded Signup request',
+        'Embedded Signup needs a config_id (a Login for Business configuration) and response_type=code.',
+      );
+    }
     let challengeMethod: 'S256' | 'plain' | undefined;
     if (q.code_challenge) {
       const m = q.code_challenge_method ?? 'plain';
@@ -144,16 +162,30 @@ export function registerDialogRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pref
       codeChallenge: q.code_challenge,
       codeChallengeMethod: challengeMethod,
       configId,
+      embeddedSignup,
       expiresAtMs: core.clock.now() + 3_600_000,
     };
     if (core.dialogs.size > 10_000) core.dialogs.clear();
     core.dialogs.set(request.id, request);
     const wabas = user.wabaIds.map((w) => s.wabas.get(w)).filter((w) => w !== undefined);
+    if (embeddedSignup && wabas.length === 0)
+      return errorPage(
+        c,
+        'No WhatsApp Business Account',
+        'The emulated user has no WhatsApp Business Account to share: create one with the control API.',
+      );
     const scopeItems = scopes
       .map((sc) => `<li>${escapeHtml(SCOPE_LABELS[sc] ?? sc)} <small>(${escapeHtml(sc)})</small></li>`)
       .join('');
-    const assetItems = wabas.length
-      ? `<p>WhatsApp Business Accounts shared with ${escapeHtml(a.name)}:</p><ul>${wabas.map((w) => `<li>${escapeHtml(w.name)} <small>(${escapeHtml(w.id)})</small></li>`).join('')}</ul>`
+    // Embedded Signup shares one WABA (and its number), picked here; a plain login lists what it grants.
+    const assetItems = embeddedSignup
+      ? `<p><label>WhatsApp Business Account to share with ${escapeHtml(a.name)}<br><select name="waba_id" form="decision">${wabas.map((w) => `<option value="${escapeHtml(w.id)}">${escapeHtml(w.name)} (${escapeHtml(w.id)})</option>`).join('')}</select></label></p>`
+      : wabas.length
+        ? `<p>WhatsApp Business Accounts shared with ${escapeHtml(a.name)}:</p><ul>${wabas.map((w) => `<li>${escapeHtml(w.name)} <small>(${escapeHtml(w.id)})</small></li>`).join('')}</ul>`
+        : '';
+    const config = configId ? a.configs[configId] : undefined;
+    const configNote = config
+      ? `<p id="config">Login for Business configuration ${escapeHtml(config.id)}${embeddedSignup ? ' (Embedded Signup)' : ''}: ${escapeHtml(a.name)} receives ${config.tokenType === 'system_user' ? `a business integration system user token (${config.expiry === '60d' ? 'expires in 60 days' : 'never expires'})` : 'a user access token'}.</p>`
       : '';
     const action = `${c.req.path.replace(/\/dialog\/oauth\/?$/, '')}/dialog/oauth/decision`;
     return c.html(
@@ -162,8 +194,9 @@ export function registerDialogRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pref
         `<h1>${escapeHtml(a.name)} is requesting access</h1>
 <p>Continue as <strong>${escapeHtml(user.name)}</strong>. ${escapeHtml(a.name)} will receive:</p>
 <ul id="scopes">${scopeItems}</ul>
+${configNote}
 ${assetItems}
-<form method="post" action="${escapeHtml(action)}">
+<form method="post" action="${escapeHtml(action)}" id="decision">
 <input type="hidden" name="request_id" value="${request.id}">
 <div class="buttons"><button type="submit" name="decision" value="cancel">Cancel</button>
 <button type="submit" name="decision" value="continue">Continue as ${escapeHtml(user.name)}</button></div>
@@ -231,6 +264,38 @@ ${assetItems}
             ...stateParam,
           ],
           true,
+        ),
+        302,
+      );
+    }
+    if (request.embeddedSignup) {
+      // The JS SDK returns a code bound to no redirect URI (30 s) and posts the WA_EMBEDDED_SIGNUP FINISH session
+      // info (facts §7); with no SDK to carry them, both come back on the redirect as query parameters.
+      const shared = user?.wabaIds.includes(String(form.waba_id)) ? String(form.waba_id) : user?.wabaIds[0];
+      const waba = shared ? s.wabas.get(shared) : undefined;
+      if (!waba) return errorPage(c, 'No WhatsApp Business Account', 'Nothing to share: start again.');
+      const phone = [...s.phoneNumbers.values()].find((p) => p.wabaId === waba.id);
+      const code = issueCode(core, {
+        appId: request.appId,
+        userId: request.userId,
+        redirectUri: undefined,
+        scopes: request.scopes,
+        targetIds: [waba.id],
+        ttlSec: core.tokens.ttl.embeddedSignupCodeSec,
+        configId: request.configId,
+      });
+      return c.redirect(
+        withParams(
+          request.redirectUri,
+          [
+            ['code', code.code],
+            ...stateParam,
+            ['waba_id', waba.id],
+            ...(phone ? ([['phone_number_id', phone.id]] as Array<[string, string]>) : []),
+            ['business_id', waba.businessId],
+          ],
+          false,
+          core.settings.loginRedirectFragment,
         ),
         302,
       );

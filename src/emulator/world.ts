@@ -257,10 +257,12 @@ export class World {
     return t;
   }
 
-  addLoginConfig(appId: string, input: Partial<Omit<LoginConfig, 'id'>>): LoginConfig {
+  addLoginConfig(appId: string, input: Partial<LoginConfig>): LoginConfig {
     const app = this.app(appId);
+    if (input.id !== undefined && app.configs[input.id])
+      throw new ControlError(`configuration ${input.id} already exists on app ${app.id}`, 409);
     const config: LoginConfig = {
-      id: this.#freshId(undefined),
+      id: this.#freshId(input.id),
       scopes: input.scopes ?? [...WHATSAPP_SCOPES, 'business_management'],
       tokenType: input.tokenType ?? 'system_user',
       expiry: input.expiry ?? 'never',
