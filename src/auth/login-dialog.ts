@@ -30,6 +30,8 @@ export interface LoginDialogOptions {
   overrideDefaultResponseType?: boolean | undefined;
   /** `display=popup` and the like. */
   display?: 'page' | 'popup' | undefined;
+  /** Sent as JSON, like the JS SDK's `FB.login` option: `{ setup: {} }` asks for Embedded Signup (facts §7). */
+  extras?: Record<string, unknown> | undefined;
 }
 
 const SCOPE = /^[a-z0-9_.]+$/i;
@@ -102,6 +104,7 @@ export function buildLoginDialogUrl(options: LoginDialogOptions): string {
   if (options.overrideDefaultResponseType) params.set('override_default_response_type', 'true');
   if (options.rerequest) params.set('auth_type', 'rerequest');
   if (options.display) params.set('display', options.display);
+  if (options.extras) params.set('extras', JSON.stringify(options.extras));
   if (options.codeChallenge) {
     params.set('code_challenge', options.codeChallenge);
     params.set('code_challenge_method', 'S256');

@@ -2,9 +2,14 @@ import { type Clock, systemClock } from '../core/clock.js';
 import type { Secret } from '../core/secret.js';
 import type { AuthClient, TokenResponse } from './auth-client.js';
 import type { CredentialKind } from './credential-store.js';
-import { buildLoginDialogUrl, checkRedirectUri, parseLoginCallback } from './login-dialog.js';
+import {
+  buildLoginDialogUrl,
+  checkRedirectUri,
+  type LoginCallbackParams,
+  parseLoginCallback,
+} from './login-dialog.js';
 import { OAuthCallbackError, OAuthDeniedError, OAuthError, OAuthStateError } from './oauth-errors.js';
-import { MemoryOAuthStateStore, type OAuthStateStore } from './oauth-state-store.js';
+import { MemoryOAuthStateStore, type OAuthStateRecord, type OAuthStateStore } from './oauth-state-store.js';
 import { createOAuthState, createPkcePair, hashOAuthState } from './pkce.js';
 import { credentialKindOf, type TokenInspection } from './token-inspection.js';
 
@@ -17,6 +22,8 @@ export interface LoginFlowOptions {
   configId?: string | undefined;
   /** Send `override_default_response_type=true` (Login for Business configurations that issue system-user tokens). */
   overrideDefaultResponseType?: boolean | undefined;
+  /** Dialog `extras` (JSON), e.g. `{ setup: {} }` for Embedded Signup. */
+  extras?: Record<string, unknown> | undefined;
   /** PKCE S256 on every login (default true). */
   pkce?: boolean | undefined;
   /** Where pending logins wait for their callback. Default: in memory (one process). */
@@ -96,6 +103,7 @@ export class LoginFlow {
       scopes: this.#o.scopes,
       configId: this.#o.configId,
       overrideDefaultResponseType: this.#o.overrideDefaultResponseType,
+      extras: this.#o.extras,
       rerequest: options.rerequest,
       codeChallenge: pkce?.codeChallenge,
       dialogUrl: this.#o.dialogUrl,
@@ -120,6 +128,52 @@ export class LoginFlow {
    * code; nothing is returned (or stored) in those cases.
    */
   async complete(callback: Parameters<typeof parseLoginCallback>[0]): Promise<LoginResult> {
+    const { code, pending } = await this.verifyCallback(callback);
+    const auth = this.#o.auth;
+    const codeToken = await auth.exchangeCode({
+      code,
+      redirectUri: pending.redirectUri,
+      codeVerifier: pending.codeVerifier,
+    });
+    let token = codeToken.accessToken;
+    let inspection = await auth.inspect(token);
+    assertUsable(inspection, auth.appId);
+    let exchanged = false;
+    const now = this.#clock.now();
+    // A Login for Business configuration that issues system-user tokens issues business integration ones (BISU).
+    const hint = pending.configId ? 'business-integration' : undefined;
+    let kind = credentialKindOf(inspection, now, hint);
+    if (
+      this.#o.exchangeForLongLived !== false &&
+      inspection.kind === 'user' &&
+      (kind === 'user-short' || kind === 'temporary')
+    ) {
+      const long = await auth.exchangeForLongLived(token);
+      token = long.accessToken;
+      inspection = await auth.inspect(token);
+      assertUsable(inspection, auth.appId);
+      exchanged = true;
+      kind = credentialKindOf(inspection, this.#clock.now());
+    }
+    return {
+      token,
+      kind: kind ?? 'user-short',
+      inspection,
+      expiresAtMs: inspection.expiresAtMs,
+      tenantId: pending.tenantId,
+      exchanged,
+      codeToken,
+    };
+  }
+
+  /**
+   * The callback's checks without the code exchange: the state is checked and spent, a denial or an error throws,
+   * and the code comes back with the pending login. For callbacks whose code is exchanged another way (Embedded
+   * Signup: without redirect URI, by `completeEmbeddedSignup`).
+   */
+  async verifyCallback(
+    callback: Parameters<typeof parseLoginCallback>[0],
+  ): Promise<{ code: string; pending: OAuthStateRecord; params: LoginCallbackParams }> {
     const params = parseLoginCallback(callback);
     if (!params.state) {
       throw new OAuthStateError(
@@ -166,39 +220,7 @@ export class LoginFlow {
         'The callback has neither a code nor an error parameter.',
       );
     }
-    const auth = this.#o.auth;
-    const codeToken = await auth.exchangeCode({
-      code: params.code,
-      redirectUri: pending.redirectUri,
-      codeVerifier: pending.codeVerifier,
-    });
-    let token = codeToken.accessToken;
-    let inspection = await auth.inspect(token);
-    assertUsable(inspection, auth.appId);
-    let exchanged = false;
-    const now = this.#clock.now();
-    let kind = credentialKindOf(inspection, now);
-    if (
-      this.#o.exchangeForLongLived !== false &&
-      inspection.kind === 'user' &&
-      (kind === 'user-short' || kind === 'temporary')
-    ) {
-      const long = await auth.exchangeForLongLived(token);
-      token = long.accessToken;
-      inspection = await auth.inspect(token);
-      assertUsable(inspection, auth.appId);
-      exchanged = true;
-      kind = credentialKindOf(inspection, this.#clock.now());
-    }
-    return {
-      token,
-      kind: kind ?? 'user-short',
-      inspection,
-      expiresAtMs: inspection.expiresAtMs,
-      tenantId: pending.tenantId,
-      exchanged,
-      codeToken,
-    };
+    return { code: params.code, pending, params };
   }
 }
 

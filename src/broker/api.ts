@@ -1,12 +1,11 @@
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { createAuthClient } from '../auth/auth-client.js';
-import { completeEmbeddedSignup } from '../auth/embedded-signup.js';
+import { AuthorizationCodeError } from '../auth/oauth-errors.js';
 import { WacloudError } from '../core/errors.js';
 import { Secret, scrubText } from '../core/secret.js';
 import { WhatsApp } from '../whatsapp/whatsapp.js';
 import type { Principal } from './access.js';
-import { type ConnectedAccount, discoverAssets, storeConnection, storePastedToken } from './connect.js';
+import { type ConnectedAccount, connectEmbeddedSignup, discoverAssets, storePastedToken } from './connect.js';
 import type { BrokerContext } from './context.js';
 import { credentialMetadata } from './credential-view.js';
 import { replayWebhook } from './inbox.js';
@@ -264,15 +263,25 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
     const body = await jsonBody(c);
     const wabaIds = Array.isArray(body.wabaIds)
       ? body.wabaIds.filter((x): x is string => typeof x === 'string')
-      : undefined;
-    const result = await completeEmbeddedSignup({
-      auth: createAuthClient({ appId: ctx.appId, appSecret: ctx.appSecret, graph: ctx.graph }),
-      code: str(body, 'code', 2048),
-      pin: typeof body.pin === 'string' ? body.pin : undefined,
-      subscribe: false,
-      wabaIds,
-    });
-    const connected = await storeConnection(ctx, tenant.id, result.token, result.kind, result.inspection);
+      : [];
+    const opt = (name: string) => (typeof body[name] === 'string' ? (body[name] as string) : undefined);
+    let connected: ConnectedAccount;
+    try {
+      connected = await connectEmbeddedSignup(ctx, tenant.id, {
+        code: str(body, 'code', 2048),
+        pin: opt('pin'),
+        session: {
+          wabaId: opt('wabaId') ?? wabaIds[0],
+          phoneNumberId: opt('phoneNumberId'),
+          businessId: opt('businessId'),
+        },
+      });
+    } catch (err) {
+      // An expired, used or foreign code is the caller's to fix (start the signup again), not a Graph failure.
+      if (err instanceof AuthorizationCodeError)
+        throw new ApiError(400, err.reason.replace(/-/g, '_'), err.message);
+      throw err;
+    }
     return c.json({ credential: credentialMetadata(connected.credential), ...discoveryView(connected) }, 201);
   });
   api.get('/credentials/:credentialId', async (c) => c.json(credentialMetadata(await credentialFor(c))));

@@ -43,6 +43,13 @@ export interface BrokerOptions {
   previousAppSecrets?: Secret[];
   graphUrl: string;
   dialogUrl: string;
+  /** `WA_LOGIN_CONFIG_ID`: Connect sends this Login for Business `config_id` instead of scopes. */
+  loginConfigId?: string | undefined;
+  /**
+   * The configuration the dashboard's "Connect with Embedded Signup" uses: the sandbox's seeded one, or
+   * `WA_LOGIN_CONFIG_ID` with a real app (Meta's JS SDK). Unset: no Embedded Signup button.
+   */
+  embeddedSignupConfigId?: string | undefined;
   apiVersion?: string;
   /** The verify token of Meta's webhook handshake. */
   verifyToken: Secret;
@@ -177,6 +184,8 @@ export function createBroker(options: BrokerOptions): Broker {
     appSecret: options.appSecret,
     graphUrl: options.graphUrl,
     dialogUrl: options.dialogUrl,
+    loginConfigId: options.loginConfigId,
+    embeddedSignupConfigId: options.embeddedSignupConfigId,
     apiVersion,
     sandbox: options.sandbox === true,
     publicUrl: () => {

@@ -1,9 +1,15 @@
 import { createAuthClient } from '../auth/auth-client.js';
 import type { CredentialKind, CredentialRecord } from '../auth/credential-store.js';
-import { listWabaPhoneNumbers, sharedWabaIds, subscribeAppToWaba } from '../auth/embedded-signup.js';
+import {
+  completeEmbeddedSignup,
+  listWabaPhoneNumbers,
+  sharedWabaIds,
+  subscribeAppToWaba,
+} from '../auth/embedded-signup.js';
 import { LoginFlow } from '../auth/login-flow.js';
 import type { TokenEventOf } from '../auth/token-events.js';
 import type { TokenInspection } from '../auth/token-inspection.js';
+import { ValidationError, WacloudError } from '../core/errors.js';
 import type { Secret } from '../core/secret.js';
 import { scrubText } from '../core/secret.js';
 import type { BrokerContext } from './context.js';
@@ -15,11 +21,17 @@ export const CONNECT_SCOPES = [
   'whatsapp_business_messaging',
 ];
 
+/**
+ * The dashboard's Connect. With `WA_LOGIN_CONFIG_ID` it is Login for Business: `config_id` instead of scopes (Meta
+ * recommends leaving scope out), `override_default_response_type=true` (business integration configurations need the
+ * code grant) and no PKCE (Login for Business is "Authorization Code grant only"; facts §1.1, §1.4).
+ */
 export function loginFlowFor(ctx: BrokerContext): LoginFlow {
+  const configId = ctx.loginConfigId;
   return new LoginFlow({
     auth: createAuthClient({ appId: ctx.appId, appSecret: ctx.appSecret, graph: ctx.graph }),
     redirectUri: `${ctx.publicUrl()}/connect/callback`,
-    scopes: CONNECT_SCOPES,
+    ...(configId ? { configId, overrideDefaultResponseType: true, pkce: false } : { scopes: CONNECT_SCOPES }),
     stateStore: ctx.store.oauthStates,
     dialogUrl: ctx.dialogUrl,
     apiVersion: ctx.apiVersion,
@@ -208,7 +220,7 @@ export async function storeConnection(
       dataAccessExpiresAtMs: inspection.dataAccessExpiresAtMs,
       issuedAtMs: inspection.issuedAtMs,
       scopes: inspection.scopes,
-      targetIds: inspection.granularScopes.flatMap((g) => g.targetIds ?? []),
+      targetIds: [...new Set(inspection.granularScopes.flatMap((g) => g.targetIds ?? []))],
       subjectId: inspection.userId ?? null,
     });
     await ctx.audit('credential.connected', { tenantId, credentialId: credential.id, detail: { kind } });
@@ -258,4 +270,83 @@ export function rediscoverOnCheck(ctx: BrokerContext): (event: TokenEventOf<'cre
       .catch((err) => ctx.logger.error('rediscovery failed', { error: scrubText(String(err)) }))
       .finally(() => running.delete(event.credentialId));
   };
+}
+
+/** Where the sandbox's Embedded Signup dialog sends the code and the session info back. */
+export const EMBEDDED_SIGNUP_CALLBACK = '/connect/embedded-signup/callback';
+
+/**
+ * Embedded Signup without Meta's JS SDK (the sandbox): the dialog with the Embedded Signup configuration and
+ * `extras={"setup":{}}`, the way `FB.login` opens it, with a single-use state tied to the tenant. The emulator
+ * answers on {@link EMBEDDED_SIGNUP_CALLBACK} with the code and the WA_EMBEDDED_SIGNUP session info.
+ */
+export function embeddedSignupFlowFor(ctx: BrokerContext): LoginFlow {
+  if (!ctx.embeddedSignupConfigId)
+    throw new WacloudError('CONFIG_INVALID', 'Embedded Signup needs WA_LOGIN_CONFIG_ID (a configuration id)');
+  return new LoginFlow({
+    auth: createAuthClient({ appId: ctx.appId, appSecret: ctx.appSecret, graph: ctx.graph }),
+    redirectUri: `${ctx.publicUrl()}${EMBEDDED_SIGNUP_CALLBACK}`,
+    configId: ctx.embeddedSignupConfigId,
+    overrideDefaultResponseType: true,
+    extras: { setup: {} },
+    pkce: false,
+    stateStore: ctx.store.oauthStates,
+    dialogUrl: ctx.dialogUrl,
+    apiVersion: ctx.apiVersion,
+    clock: ctx.clock,
+  });
+}
+
+/** The WA_EMBEDDED_SIGNUP FINISH message's data (facts §7), as far as the broker uses it. */
+export interface EmbeddedSignupSession {
+  wabaId?: string | undefined;
+  phoneNumberId?: string | undefined;
+  businessId?: string | undefined;
+}
+
+/**
+ * Finishes Embedded Signup for a tenant (the API, the dashboard's JS SDK form and the sandbox callback): the code is
+ * exchanged at once without redirect URI (it lives 30 seconds), the business integration token inspected, stored
+ * encrypted and discovered like every other credential. A refused code (expired, used, another app's) throws and
+ * nothing is stored. The session's WABA is used when the token's grant names none; a session phone number the
+ * discovery did not record is reported as a warning.
+ */
+export async function connectEmbeddedSignup(
+  ctx: BrokerContext,
+  tenantId: string,
+  input: { code: string; session?: EmbeddedSignupSession | undefined; pin?: string | undefined },
+): Promise<ConnectedAccount> {
+  const session = input.session ?? {};
+  for (const [name, value] of Object.entries(session))
+    if (value !== undefined && !/^\d{1,32}$/.test(value))
+      throw new ValidationError('must be a numeric id', name);
+  const result = await completeEmbeddedSignup({
+    auth: createAuthClient({ appId: ctx.appId, appSecret: ctx.appSecret, graph: ctx.graph }),
+    code: input.code,
+    pin: input.pin,
+    // Discovery subscribes the app to each WABA that is this tenant's.
+    subscribe: false,
+    wabaIds: session.wabaId ? [session.wabaId] : undefined,
+  });
+  const connected = await storeConnection(ctx, tenantId, result.token, result.kind, result.inspection);
+  if (session.phoneNumberId) {
+    const number = await ctx.store.phoneNumbers.get(session.phoneNumberId);
+    if (number?.tenantId !== tenantId)
+      connected.warnings.push(
+        `the signup's phone number ${session.phoneNumberId} was not recorded for this tenant (not in the token's grant, or another tenant's)`,
+      );
+  }
+  await ctx.audit('credential.embedded_signup', {
+    tenantId,
+    credentialId: connected.credential.id,
+    detail: {
+      wabaId: session.wabaId ?? null,
+      phoneNumberId: session.phoneNumberId ?? null,
+      businessId: session.businessId ?? null,
+      wabaIds: connected.wabaIds,
+      phoneNumbers: connected.phoneNumbers,
+      warnings: connected.warnings,
+    },
+  });
+  return connected;
 }

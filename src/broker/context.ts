@@ -25,6 +25,10 @@ export interface BrokerContext {
   appSecret: Secret;
   graphUrl: string;
   dialogUrl: string;
+  /** Login for Business configuration for Connect (config_id instead of scopes). */
+  loginConfigId: string | undefined;
+  /** Configuration of the dashboard's Embedded Signup; unset: no Embedded Signup. */
+  embeddedSignupConfigId: string | undefined;
   apiVersion: string;
   sandbox: boolean;
   /** The broker's own base URL (redirect URIs, links); known once it listens. */

@@ -25,6 +25,10 @@ export const REQUEST_BODIES: Record<string, BodySchema> = {
       code: { type: 'string', maxLength: 2048 },
       wabaIds: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 100 },
       pin: { type: 'string', maxLength: 6 },
+      // The WA_EMBEDDED_SIGNUP FINISH message's data (session info).
+      wabaId: { type: 'string', maxLength: 32 },
+      phoneNumberId: { type: 'string', maxLength: 32 },
+      businessId: { type: 'string', maxLength: 32 },
     },
     ['code'],
   ),
@@ -256,7 +260,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: 'Complete Embedded Signup with the code from FB.login',
           parameters: [tenantParam],
           requestBody: requestBody('POST /tenants/{tenantId}/embedded-signup'),
-          responses: { 201: ok('connected'), 502: err },
+          responses: { 201: ok('connected'), 400: err, 502: err },
         },
       },
       '/credentials/{credentialId}': {

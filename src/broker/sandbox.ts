@@ -8,12 +8,22 @@ export interface Sandbox {
   url: string;
   appId: string;
   appSecret: string;
+  /**
+   * The sandbox app's Login for Business configuration for Embedded Signup (business integration system user token,
+   * WhatsApp permissions, never expires): `WA_LOGIN_CONFIG_ID` when given, else the one seeded on first start.
+   */
+  embeddedSignupConfigId: string;
   /** Points the emulator's app at the broker: its login redirect and its webhook callback. */
   connect(brokerUrl: string, webhookPath: string, verifyToken: Secret): Promise<void>;
   close(): Promise<void>;
 }
 
-async function control(emulator: Emulator, method: string, path: string, body: unknown): Promise<void> {
+async function control(
+  emulator: Emulator,
+  method: string,
+  path: string,
+  body: unknown,
+): Promise<Record<string, unknown>> {
   const res = await emulator.fetch(`http://sandbox/_emulator${path}`, {
     method,
     headers: { 'content-type': 'application/json' },
@@ -24,6 +34,7 @@ async function control(emulator: Emulator, method: string, path: string, body: u
       'CONFIG_INVALID',
       `sandbox setup failed on ${path}: HTTP ${res.status} ${await res.text()}`,
     );
+  return (await res.json()) as Record<string, unknown>;
 }
 
 /**
@@ -35,6 +46,8 @@ export async function startSandbox(options: {
   dataDir: string;
   port?: number;
   host?: string;
+  /** `WA_LOGIN_CONFIG_ID`: the configuration to use (created in the sandbox when missing). */
+  loginConfigId?: string | undefined;
 }): Promise<Sandbox> {
   const emulator = createEmulator({ stateFile: join(options.dataDir, 'sandbox-emulator.json') });
   const url = await emulator.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
@@ -43,16 +56,34 @@ export async function startSandbox(options: {
     await emulator.close();
     throw new WacloudError('CONFIG_INVALID', 'the sandbox emulator has no seeded app');
   }
+  const configs = emulator.state.apps.get(seed.appId)?.configs ?? {};
+  let embeddedSignupConfigId = options.loginConfigId;
+  if (embeddedSignupConfigId === undefined)
+    embeddedSignupConfigId = Object.values(configs).find((x) => x.tokenType === 'system_user')?.id;
+  if (embeddedSignupConfigId === undefined || !configs[embeddedSignupConfigId]) {
+    try {
+      const made = await control(emulator, 'POST', `/apps/${seed.appId}/configs`, {
+        ...(embeddedSignupConfigId ? { id: embeddedSignupConfigId } : {}),
+        token_type: 'system_user',
+        expiry: 'never',
+      });
+      embeddedSignupConfigId = String(made.id);
+    } catch (err) {
+      await emulator.close();
+      throw err;
+    }
+  }
   return {
     emulator,
     url,
     appId: seed.appId,
     appSecret: seed.appSecret,
+    embeddedSignupConfigId,
     async connect(brokerUrl, webhookPath, verifyToken) {
       const app = emulator.state.apps.get(seed.appId);
-      const redirect = `${brokerUrl}/connect/callback`;
+      const redirects = [`${brokerUrl}/connect/callback`, `${brokerUrl}/connect/embedded-signup/callback`];
       await control(emulator, 'PATCH', `/apps/${seed.appId}`, {
-        redirect_uris: [...new Set([...(app?.redirectUris ?? []), redirect])],
+        redirect_uris: [...new Set([...(app?.redirectUris ?? []), ...redirects])],
       });
       await control(emulator, 'POST', `/apps/${seed.appId}/webhook`, {
         callback_url: `${brokerUrl}${webhookPath}`,

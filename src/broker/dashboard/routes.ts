@@ -22,6 +22,11 @@ import { apiKeyId } from '../security/api-key.js';
 import { createRateLimiter } from '../security/rate-limit.js';
 import type { Session } from '../security/session.js';
 import { generateWebhookSecret } from '../standard-webhooks.js';
+import {
+  embeddedSignupCsp,
+  embeddedSignupFragment,
+  registerEmbeddedSignupRoutes,
+} from './embedded-signup.js';
 import type { SafeHtml } from './html.js';
 import {
   auditPage,
@@ -235,15 +240,21 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       credentialView(x, now, ctx.policies),
     );
     const numbers = await ctx.store.phoneNumbers.listByTenant(tenant.id);
-    return page(
-      c,
-      tenantPage(
-        pageCtx(c),
-        tenant,
-        creds,
-        numbers,
-        `/connect/start?tenant=${encodeURIComponent(tenant.id)}`,
+    const pctx = pageCtx(c);
+    const signup = embeddedSignupFragment(ctx, tenant.id, pctx.csrfToken);
+    return embeddedSignupCsp(
+      page(
+        c,
+        tenantPage(
+          pctx,
+          tenant,
+          creds,
+          numbers,
+          `/connect/start?tenant=${encodeURIComponent(tenant.id)}`,
+          signup.html,
+        ),
       ),
+      signup.nonce,
     );
   });
 
@@ -323,6 +334,8 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       return c.redirect(`/tenants/${encodeURIComponent(tenant.id)}?flash=connect-failed`, 303);
     }
   });
+
+  registerEmbeddedSignupRoutes(app, ctx);
 
   app.get('/connect/start', async (c) => {
     const tenant = await ctx.store.tenants.get(c.req.query('tenant') ?? '');

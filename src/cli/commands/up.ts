@@ -122,6 +122,7 @@ export const command: CliCommand = {
       sandbox = await startSandbox({
         dataDir: config.dataDir,
         port: intFlag(values, 'sandbox-port', 0, 65_535, usage) ?? 0,
+        loginConfigId: config.loginConfigId,
       });
       appId = sandbox.appId;
       appSecret = new Secret(sandbox.appSecret, 'app-secret');
@@ -173,6 +174,8 @@ export const command: CliCommand = {
       ...(sandbox ? {} : { previousAppSecrets: config.previousAppSecrets }),
       graphUrl,
       dialogUrl,
+      loginConfigId: config.loginConfigId,
+      embeddedSignupConfigId: sandbox ? sandbox.embeddedSignupConfigId : config.loginConfigId,
       apiVersion: config.apiVersion,
       // Unset outside the sandbox: an unguessable value, so every handshake is refused until the variable is set.
       verifyToken: verifyToken ?? new Secret(randomBytes(32).toString('hex'), 'verify-token'),
