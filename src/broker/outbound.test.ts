@@ -217,6 +217,13 @@ describe.each(engines)('delivery worker on $engine', ({ engine, skip }) => {
       expect(await w.runOnce()).toBe(0);
       expect(subscriber.received.map((r) => r.answered)).toEqual([500, 500, 204]);
       for (const r of subscriber.received) expectSigned(r, d.secret, d.id, d.payload);
+      // Replaying the received webhook that carried it (by event id): the same row, pending again.
+      const eventId = (await store.deliveries.get(d.id))?.eventId as string;
+      expect(await store.deliveries.requeueEvents([eventId, 'no-such-event'], clock.now())).toBe(1);
+      expect(await store.deliveries.get(d.id)).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(await store.deliveries.requeueEvents([eventId], clock.now())).toBe(0);
+      expect(await w.runOnce()).toBe(1);
+      expect(subscriber.received.map((r) => r.headers['webhook-id'])).toEqual([d.id, d.id, d.id, d.id]);
     },
   );
 
