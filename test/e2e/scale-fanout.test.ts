@@ -162,11 +162,27 @@ describe.skipIf(!pgTestUrl)('scale-out: rotation and webhooks across three broke
       expect([...acked].filter((id) => perMessage.get(id) !== 1)).toEqual([]);
       expect(perMessage.size).toBe(N);
       expect(new Set(subscriber.received.map((r) => r.webhookId)).size).toBe(N);
-      // The inbox holds each body once, processed.
-      const inbox = await c.sql.query<{ status: string; n: string }>(
-        'SELECT status, count(*) AS n FROM webhook_inbox GROUP BY status',
-      );
-      console.log(`[scale-fanout] inbox after the burst: ${JSON.stringify(inbox.rows)}`);
+      // The inbox holds each acknowledged body once, processed (none dead, pending or still leased), and each
+      // delivery is marked delivered (the mark may trail the subscriber's 200 by a moment).
+      const state = async () => {
+        const q = (table: string) =>
+          c.sql
+            .query<{ status: string; n: number }>(
+              `SELECT status, count(*)::int AS n FROM ${table} GROUP BY status ORDER BY status`,
+            )
+            .then((r) => r.rows);
+        return { inbox: await q('webhook_inbox'), deliveries: await q('deliveries') };
+      };
+      const settled = { inbox: [{ status: 'done', n: N }], deliveries: [{ status: 'delivered', n: N }] };
+      await waitUntil(
+        'every inbox row done and every delivery marked delivered',
+        async () => JSON.stringify(await state()) === JSON.stringify(settled),
+        20_000,
+        200,
+      ).catch(() => undefined);
+      const final = await state();
+      console.log(`[scale-fanout] inbox and deliveries after the burst: ${JSON.stringify(final)}`);
+      expect(final).toEqual(settled);
     } finally {
       await subscriber.close();
     }

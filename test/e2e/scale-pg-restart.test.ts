@@ -11,6 +11,7 @@ import {
   seedTenants,
   startScaleCluster,
   startSubscriber,
+  tokenIsValid,
   waitUntil,
 } from '../support/scale-cluster.js';
 import { type PrivatePg, privatePgUnavailable, startPrivatePg } from '../support/scale-private-pg.js';
@@ -166,6 +167,30 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
         30_000,
         200,
       );
+      // The renewal sweep carries on: a credential that falls due after the restart is renewed, once.
+      const [late] = (await seedTenants(cluster, {
+        count: 1,
+        dueAtMs: Date.now() + 2_000,
+        prefix: 'restart-late',
+      })) as [SeededTenant];
+      const lateVersion = async () =>
+        Number(
+          (
+            await cluster.sql.query<{ version: number }>('SELECT version FROM credentials WHERE id = $1', [
+              late.credentialId,
+            ])
+          ).rows[0]?.version,
+        );
+      await waitUntil(
+        'the credential due after the restart renewed by the sweep',
+        async () => (await lateVersion()) === 2,
+        30_000,
+        200,
+      );
+      const lateToken = (await cluster.store.credentials.get(late.credentialId))?.token.reveal();
+      expect(lateToken === undefined || lateToken === late.token).toBe(false);
+      expect(await tokenIsValid(cluster.emulator, lateToken as string)).toBe(true);
+
       // Every instance's proxy forwards the rotated token (notice or resync; the 5-minute TTL is far away).
       const recorder = cluster.recorder as NonNullable<ScaleCluster['recorder']>;
       for (const i of cluster.instances) {
@@ -183,7 +208,24 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
           100,
         );
       }
+      // Every instance's rotation listener is back on LISTEN.
+      await waitUntil(
+        'every instance’s rotation listener listening',
+        async () =>
+          (
+            await Promise.all(
+              cluster.instances.map(async (i) => {
+                const r = await fetch(`${i.base}/readyz`).catch(() => undefined);
+                return r ? ((await r.json()) as { rotationListener?: string }).rotationListener : undefined;
+              }),
+            )
+          ).every((l) => l === 'listening'),
+        20_000,
+        200,
+      );
       await sleep(1_000);
+      // Renewed once: no second instance renewed it again meanwhile.
+      expect(await lateVersion()).toBe(2);
     } finally {
       running = false;
       await Promise.all(lanes);
