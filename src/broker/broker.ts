@@ -27,7 +27,7 @@ import { rediscoverOnCheck } from './connect.js';
 import type { BrokerContext } from './context.js';
 import { createDashboard } from './dashboard/routes.js';
 import { createGraphProxy } from './graph-proxy.js';
-import { createInboxDispatcher, createInboxWriter } from './inbox.js';
+import { createInboxDispatcher, createInboxWriter, subscriptionWants } from './inbox.js';
 import { createBrokerLogger } from './logger.js';
 import { createBrokerMetrics } from './metrics.js';
 import { createDeliveryWorker } from './outbound.js';
@@ -224,7 +224,7 @@ export function createBroker(options: BrokerOptions): Broker {
     if (OUTBOUND_TOKEN_EVENTS.has(type)) {
       void (async () => {
         for (const sub of await store.subscriptions.listByTenant(tenantId)) {
-          if (!sub.active || (sub.events.length > 0 && !sub.events.includes(type))) continue;
+          if (!subscriptionWants(sub, type)) continue;
           await store.deliveries.enqueue(
             {
               subscriptionId: sub.id,

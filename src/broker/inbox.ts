@@ -7,7 +7,7 @@ import type { WebhookEvent } from '../webhooks/events.js';
 import { parseJsonBody } from '../webhooks/parse-json-body.js';
 import { parseWebhook } from '../webhooks/parse-webhook.js';
 import type { VerifiedDelivery } from '../webhooks/webhook-handler.js';
-import type { BrokerStore, InboxRow } from './ports.js';
+import type { BrokerStore, InboxRow, SubscriptionRow } from './ports.js';
 import { createWorkerLoop } from './worker-loop.js';
 
 /** The key a whole delivery is de-duplicated on: Meta's retries resend the same bytes. */
@@ -18,6 +18,11 @@ export function deliveryKey(rawBody: Uint8Array): string {
 /** The event type name subscriptions filter on. */
 export function eventTypeOf(event: WebhookEvent): string {
   return event.type;
+}
+
+/** Whether a subscription takes events of this type: no filter, `*`, or the type named (as the store's filter reads it). */
+export function subscriptionWants(sub: SubscriptionRow, type: string): boolean {
+  return sub.active && (sub.events.length === 0 || sub.events.includes('*') || sub.events.includes(type));
 }
 
 /** A stable id per event: its Meta identity when it has one (message id, status), else its place in the delivery. */
@@ -228,7 +233,7 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
           }
           const subscriptions = await subs;
           for (const sub of subscriptions) {
-            if (!sub.active || (sub.events.length > 0 && !sub.events.includes(type))) continue;
+            if (!subscriptionWants(sub, type)) continue;
             const added = await store.deliveries.enqueue(
               {
                 subscriptionId: sub.id,
