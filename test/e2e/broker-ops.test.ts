@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { Secret } from '../../src/core/secret.js';
 import { openStore } from '../../src/vault/store/open-store.js';
-import { api, type InProcessBroker, startInProcessBroker, Transcript } from '../support/broker.js';
+import {
+  api,
+  control,
+  type InProcessBroker,
+  parseMetrics,
+  startInProcessBroker,
+  Transcript,
+} from '../support/broker.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { createTestStoreHome } from '../support/store.js';
@@ -189,5 +196,56 @@ describe('/readyz when the store is unreachable', () => {
       await h.close();
       await home.cleanup();
     }
+  });
+});
+
+describe('renewal metrics: failures, then the renewal, and the seconds to expiry they leave', () => {
+  const DAY_S = 86_400;
+  let h: InProcessBroker;
+  beforeAll(async () => {
+    // Workers driven by hand (runWorkersOnce) on the emulator's virtual clock.
+    h = await startInProcessBroker({ broker: { background: false } });
+  }, 60_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('counts renewal_failed while Meta fails the exchange, then refreshed, and moves the expiry gauge 60 days on', async () => {
+    const seed = h.sandbox.emulator.seed as NonNullable<typeof h.sandbox.emulator.seed>;
+    const minted = await control(h, 'tokens', {
+      kind: 'system_user_60d',
+      subject_id: seed.systemUserId,
+      target_ids: [seed.wabaId],
+    });
+    const call = api(h.base, h.adminKey);
+    const tenant = await call<{ id: string }>('/tenants', { name: 'Metrics' });
+    const cred = await call<{ id: string }>(`/tenants/${tenant.id}/credentials`, {
+      token: String(minted.access_token),
+    });
+    const metrics = async () => parseMetrics(await (await fetch(`${h.base}/metrics`)).text());
+    const days = async () =>
+      ((await metrics()).value('wacloud_credential_seconds_to_expiry', { credential_id: cred.id }) ?? 0) /
+      DAY_S;
+    expect(Math.round(await days())).toBe(60);
+
+    // 51 days on (9 left: inside the renew window), with Meta's token exchange failing.
+    await control(h, 'faults', { kind: 'status', status: 503, path: '*oauth/access_token', count: 50 });
+    await control(h, 'clock/advance', { seconds: 51 * DAY_S });
+    await h.broker.runWorkersOnce();
+    let m = await metrics();
+    expect(m.value('wacloud_token_events_total', { event: 'renewal_failed' })).toBe(1);
+    expect(m.value('wacloud_token_events_total', { event: 'refreshed' })).toBeUndefined();
+    expect(Math.round(await days())).toBe(9);
+
+    // Meta recovers; once the retry is due the renewal goes through.
+    const faults = await fetch(`${h.sandbox.url}/_emulator/faults`, { method: 'DELETE' });
+    expect(faults.status).toBeLessThan(300);
+    await control(h, 'clock/advance', { seconds: DAY_S });
+    await h.broker.runWorkersOnce();
+    m = await metrics();
+    expect(m.value('wacloud_token_events_total', { event: 'renewal_failed' })).toBe(1);
+    expect(m.value('wacloud_token_events_total', { event: 'refreshed' })).toBe(1);
+    expect(m.value('wacloud_credentials', { state: 'active' })).toBe(1);
+    expect(Math.round(await days())).toBe(60);
   });
 });

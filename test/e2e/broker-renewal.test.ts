@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN_POLICIES } from '../../src/auth/token-manager.js';
-import { type RunningBroker, sandboxAppSecret, startBrokerProcess, Transcript } from '../support/broker.js';
+import {
+  brokerRunSecrets,
+  parseMetrics,
+  type RunningBroker,
+  startBrokerProcess,
+  Transcript,
+} from '../support/broker.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 
 const DAY_S = 86_400;
@@ -33,6 +39,7 @@ describe('60-day system-user renewal through a real `wacloud up` on its sandbox'
       });
       req.on('end', () => {
         received.push({ headers: req.headers as Record<string, string>, body });
+        transcript.addReceived(`${req.method} ${req.url}`, req.headers, body);
         res.writeHead(204).end();
       });
     });
@@ -55,7 +62,13 @@ describe('60-day system-user renewal through a real `wacloud up` on its sandbox'
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    if (record) transcript.add(`${method} ${path}`, res, text);
+    transcript.add(`${method} ${path}`, res, text);
+    // A new key or subscription secret is in its create response on purpose.
+    if (!record)
+      for (const v of [/"key":"([^"]+)"/, /"secret":"([^"]+)"/]) {
+        const shown = v.exec(text)?.[1];
+        if (shown) transcript.shownOnce(shown);
+      }
     // biome-ignore lint/suspicious/noExplicitAny: tests read API responses loosely and assert on them.
     return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, any> };
   }
@@ -153,6 +166,20 @@ describe('60-day system-user renewal through a real `wacloud up` on its sandbox'
     });
     expect(renewed).toMatchObject({ status: 'active', kind: 'system-user', failures: 0, lastError: null });
     const renewedAtMs = (await control('GET', 'clock')).now_ms as number;
+    // /metrics: one renewal, no failure, and the expiry gauge 60 days out again.
+    const metrics = async () =>
+      parseMetrics(await transcript.fetch(`${b.base}/metrics`).then((r) => r.text()));
+    const m = await until('the refreshed event counted', async () => {
+      const got = await metrics();
+      return got.value('wacloud_token_events_total', { event: 'refreshed' }) ? got : undefined;
+    });
+    expect(m.value('wacloud_token_events_total', { event: 'refreshed' })).toBe(1);
+    expect(m.value('wacloud_token_events_total', { event: 'renewal_failed' })).toBeUndefined();
+    const toExpiry = m.value('wacloud_credential_seconds_to_expiry', {
+      credential_id: credentialId,
+      kind: 'system-user',
+    });
+    expect(Math.round((toExpiry ?? 0) / DAY_S)).toBe(60);
     // A fresh 60 days from the renewal (at most a few seconds of real time went by meanwhile).
     expect(Date.parse(renewed.expiresAt)).toBeGreaterThan(expiresAt);
     expect(Math.round((Date.parse(renewed.expiresAt) - renewedAtMs) / (DAY_S * 1000))).toBe(60);
@@ -214,20 +241,17 @@ describe('60-day system-user renewal through a real `wacloud up` on its sandbox'
       status: 'active',
     });
 
-    // Let the emulator write its state file, then take every token it ever issued (the renewed one included).
-    await new Promise((r) => setTimeout(r, 400));
-    const state = JSON.parse(readFileSync(join(dataDir, '.wacloud', 'sandbox-emulator.json'), 'utf8')) as {
-      tokens: Array<{ value: string; subjectId: string }>;
-    };
-    const issued = state.tokens.filter((t) => t.subjectId === seed.systemUserId).map((t) => t.value);
-    expect(issued).toContain(firstToken);
-    expect(issued.length).toBeGreaterThanOrEqual(2);
-    const secrets = [...issued, sandboxAppSecret(dataDir), tenantKey, subscriptionSecret];
+    // Every token the emulator ever issued (the renewed one included), and every other secret of the run.
+    const run = await brokerRunSecrets(dataDir, b.emulatorUrl);
+    expect(run.metaTokens).toContain(firstToken);
+    expect(run.metaTokens.length).toBeGreaterThanOrEqual(3);
+    const secrets = [...run.all, tenantKey, subscriptionSecret];
+    expect(b.proc.output().split(adminKey)).toHaveLength(2);
     const everything = [
       b.proc.output().replace(adminKey, ''), // the banner prints the admin key once, on purpose
       transcript.text(),
-      received.map((r) => `${JSON.stringify(r.headers)}\n${r.body}`).join('\n'),
     ].join('\n');
+    expect(everything).toContain('"type":"credential.refreshed"');
     expectNoSecrets(everything, [...secrets, adminKey], 'renewal run');
     expect(everything).not.toMatch(/EAA[A-Za-z0-9]{20,}/);
   }, 90_000);
