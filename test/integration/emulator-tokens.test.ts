@@ -169,6 +169,48 @@ describe('token validation on every Graph call', () => {
     expect(send.status).toBe(200);
   });
 
+  it('time-stamped appsecret_proof: 5 minutes either side of now, inclusive; a future or a mismatched time fails', async () => {
+    // A frozen clock half-way through a second: "now" in unix seconds is exact, so the boundary is too.
+    const nowSec = 1_800_000_000;
+    emu = createEmulator({
+      clock: { startMs: nowSec * 1000 + 500, frozen: true },
+      seed: { requireAppSecret: true },
+    });
+    const seed = emu.seed!;
+    const token = seed.accessToken;
+    const at = (t: number, proofTime = t) =>
+      call(
+        emu,
+        'GET',
+        `${phonePath(emu)}?appsecret_proof=${computeAppSecretProof(token, seed.appSecret, proofTime)}&appsecret_time=${t}`,
+        { token },
+      );
+    for (const delta of [-300, -299, 0, 299, 300]) {
+      const res = await at(nowSec + delta);
+      expect(
+        res.status,
+        `appsecret_time now${delta >= 0 ? '+' : ''}${delta}s: ${JSON.stringify(res.json)}`,
+      ).toBe(200);
+    }
+    for (const delta of [-301, 301, 3_600, 86_400]) {
+      const res = await at(nowSec + delta);
+      expect(res.status, `appsecret_time now+${delta}s`).toBe(400);
+      expect(res.json.error).toMatchObject({
+        code: 100,
+        type: 'GraphMethodException',
+        message: 'Invalid appsecret_proof provided in the API argument',
+      });
+    }
+    // The proof binds the time: a proof made for another second does not pass with this one.
+    expect((await at(nowSec, nowSec + 1)).json.error).toMatchObject({ code: 100 });
+    expect((await at(Number.NaN)).json.error).toMatchObject({ code: 100 });
+    // The window moves with the virtual clock: 300 s later the same time still passes, 301 s later it does not.
+    await emu.clock.advance(300_000);
+    expect((await at(nowSec)).status).toBe(200);
+    await emu.clock.advance(1_000);
+    expect((await at(nowSec)).status).toBe(400);
+  });
+
   it('app_id|app_secret and client_credentials app tokens are accepted; app tokens die with a secret reset', async () => {
     emu = createEmulator();
     const seed = emu.seed!;
