@@ -2,9 +2,10 @@
 // Extracts from Meta's official OpenAPI spec (facebook/openapi, MIT) the JSON Schemas and examples the emulator
 // needs, so they ship inside the package (../shared is not published). Deterministic: same spec in, same files out.
 //
-//   node scripts/extract-spec.mjs [path/to/business-messaging-api_v23.0.yaml]
+//   node scripts/extract-spec.mjs [path/to/business-messaging-api_v23.0.yaml] [--out DIR]
 //
-// Writes src/emulator/spec/{schemas,message-examples,webhook-examples}.json. What it does to the schemas:
+// Writes src/emulator/spec/{schemas,message-examples,webhook-examples}.json (or into DIR: the drift test,
+// test/integration/emulator-spec.test.ts, re-derives them there and compares). What it does to the schemas:
 //  1. bundles every component schema reachable from the roots under one `$defs` (refs rewritten to #/$defs/X);
 //  2. drops annotation-only keywords (description, example, discriminator, ...);
 //  3. flattens `allOf` of plain objects into one object: the spec writes `allOf: [Base, {additionalProperties:
@@ -21,8 +22,12 @@ import addFormats from 'ajv-formats';
 import YAML from 'yaml';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const specPath = resolve(process.argv[2] ?? resolve(repoRoot, '../shared/spec/business-messaging-api_v23.0.yaml'));
-const outDir = resolve(repoRoot, 'src/emulator/spec');
+const args = process.argv.slice(2);
+const outFlag = args.indexOf('--out');
+const outArg = outFlag >= 0 ? args.splice(outFlag, 2)[1] : undefined;
+if (outFlag >= 0 && !outArg) throw new Error('--out needs a directory');
+const specPath = resolve(args[0] ?? resolve(repoRoot, '../shared/spec/business-messaging-api_v23.0.yaml'));
+const outDir = resolve(outArg ?? resolve(repoRoot, 'src/emulator/spec'));
 
 const raw = readFileSync(specPath);
 const sha256 = createHash('sha256').update(raw).digest('hex');
@@ -309,8 +314,11 @@ const write = (file, value) => writeFileSync(resolve(outDir, file), `${JSON.stri
 write('schemas.json', schemas);
 write('message-examples.json', { provenance, examples: messageExamples });
 write('webhook-examples.json', { provenance, examples: webhookExamples });
-// The repo's formatter owns JSON layout; running it here keeps `biome check` clean and the output stable.
-execFileSync(resolve(repoRoot, 'node_modules/.bin/biome'), ['format', '--write', outDir], { stdio: 'ignore' });
+// The repo's formatter owns JSON layout; running it here keeps `biome check` clean and the output stable. Biome
+// formats files of this repo only: with --out elsewhere the layout is JSON.stringify's (the content is the same).
+if (!outArg) {
+  execFileSync(resolve(repoRoot, 'node_modules/.bin/biome'), ['format', '--write', outDir], { stdio: 'ignore' });
+}
 console.log(
   `extract-spec: ${names.length} schemas, ${messageExamples.length} message examples, ${webhookExamples.length} webhook examples → ${outDir}`,
 );
