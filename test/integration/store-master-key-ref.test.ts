@@ -5,17 +5,20 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.js';
 import { loadMasterKey } from '../../src/vault/crypto/master-key.js';
-import { runCliInProcess as run } from '../support/cli-process.js';
+import { type OpenStoreOptions, openStore, type Store } from '../../src/vault/store/open-store.js';
+import { runCliInProcess as run, runCli } from '../support/cli-process.js';
+import { type FakeAws, startFakeAwsSecretsManager } from '../support/fake-aws-secrets-manager.js';
+import { type FakeGcp, startFakeGcpSecretManager } from '../support/fake-gcp-secret-manager.js';
 import { type FakeVault, startFakeVault } from '../support/fake-vault-kv.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { freePort } from '../support/ports.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
-import { createTestStoreHome, type TestEngine, type TestStoreHome } from '../support/store.js';
+import { createTestStoreHome, rawQuery, type TestEngine, type TestStoreHome } from '../support/store.js';
 import { draft } from './store-credential-contract.js';
 
 // WACLOUD_MASTER_KEY as a secret reference, resolved at start by `wacloud keys` (and `wacloud up`, openStore): from
-// a local file, and from Vault KV v2 (test/support/fake-vault-kv.ts over a real loopback socket; no Vault server
-// ships with Debian or npm).
+// a local file, from Vault KV v2, AWS Secrets Manager and GCP Secret Manager (test/support/fake-*.ts over a real
+// loopback socket; no Vault server ships with Debian or npm, and there is no AWS or GCP here).
 announcePgSkip('store-master-key-ref');
 
 const VAULT_TOKEN = 'hvs.CAESIQx7vT2kLp9ZrW4mN8bYcJ5dF3gH6sK1aE0uR';
@@ -215,6 +218,186 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
         expect(r.code).toBe(1);
         expect(r.err).toMatch(/WACLOUD_MASTER_KEY is wrong/);
         expectNoSecrets(r.err, secrets, 'errors');
+      });
+    },
+  );
+}
+
+// aws-sm:// through the real AWS SDK (SigV4 checked by test/support/fake-aws-secrets-manager.ts) and gcp-sm:// over
+// GCP's REST API (test/support/fake-gcp-secret-manager.ts): no AWS or GCP here, so small servers speaking their
+// documented protocols on a loopback socket.
+const AWS_KEY_ID = 'AKIAFAKEMASTERREF001';
+const AWS_SECRET_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYMASTERREF01';
+const AWS_DENIED_ID = 'AKIAFAKEMASTERDENY01';
+const GCP_TOKEN = 'ya29.fakeMasterRefAccessToken0000000000000000';
+let aws: FakeAws;
+let gcp: FakeGcp;
+beforeAll(async () => {
+  aws = await startFakeAwsSecretsManager({
+    credentials: {
+      [AWS_KEY_ID]: AWS_SECRET_KEY,
+      [AWS_DENIED_ID]: 'deniedMasterRefSecretKey00000000000000001',
+    },
+    denied: [AWS_DENIED_ID],
+  });
+  gcp = await startFakeGcpSecretManager({ project: 'wacloud-keys', tokens: [GCP_TOKEN] });
+});
+afterAll(async () => {
+  await aws?.close();
+  await gcp?.close();
+});
+
+for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
+  describe.skipIf(engine === 'postgres' && !pgTestUrl)(
+    `WACLOUD_MASTER_KEY as an aws-sm:// or gcp-sm:// reference (${engine})`,
+    () => {
+      let home: TestStoreHome;
+      let secrets: string[];
+      const opened: Store[] = [];
+      beforeAll(async () => {
+        home = await createTestStoreHome(engine);
+        const store = await home.open();
+        for (const [i, t] of TOKENS.entries())
+          await store.credentials.insert(draft({ id: `ref${i}`, token: new Secret(t) }), 1);
+        await store.close();
+        aws.create(`wacloud/${engine}`, {
+          string: JSON.stringify({
+            master_key: home.master.key.toString('base64'),
+            other_key: randomBytes(32).toString('hex'),
+          }),
+        });
+        gcp.addVersion(`wacloud-master-key-${engine}`, home.master.key.toString('hex'));
+        secrets = [
+          ...TOKENS,
+          home.master.key.toString('base64'),
+          home.master.key.toString('hex'),
+          AWS_SECRET_KEY,
+          GCP_TOKEN,
+        ];
+      });
+      afterAll(async () => {
+        for (const s of opened) await s.close();
+        await home?.cleanup();
+      });
+
+      /** Opens the store as `wacloud up` does: the master key resolved from the reference, nothing given directly. */
+      const openWith = async (ref: string, sources: OpenStoreOptions['secretSources']) => {
+        const store = await openStore(
+          { dataDir: home.dataDir, databaseUrl: home.pg?.url, masterKey: new Secret(ref) },
+          { secretSources: sources, postgres: home.pg ? { schema: home.pg.schema } : {} },
+        );
+        opened.push(store);
+        return store;
+      };
+      const awsSources = (accessKeyId = AWS_KEY_ID, secret = AWS_SECRET_KEY) => ({
+        aws: { endpoint: aws.url, credentials: { accessKeyId, secretAccessKey: new Secret(secret) } },
+        timeoutMs: 3_000,
+      });
+      const gcpSources = (token = GCP_TOKEN) => ({
+        gcpEndpoint: gcp.url,
+        gcpAccessToken: async () => new Secret(token),
+        timeoutMs: 3_000,
+      });
+      const expectKeptTokens = async (store: Store) => {
+        for (const [i, t] of TOKENS.entries())
+          expect((await store.credentials.get(`ref${i}`))?.token.reveal()).toBe(t);
+      };
+
+      it('aws-sm://: the key is read with a signed GetSecretValue; the store opens, decrypts and rotates', async () => {
+        aws.requests.length = 0;
+        const store = await openWith(`aws-sm://wacloud/${engine}?region=us-east-1#master_key`, awsSources());
+        const status = await store.keys.status();
+        expect(status).toMatchObject({ masterKeyId: home.master.id, masterKeySource: 'reference' });
+        expect(status.masterKeyReference).toMatch(/^aws-sm\(127\.0\.0\.1:\d+\) wacloud\/\w+#master_key$/);
+        const get = aws.requests.find((r) => r.headers['x-amz-target'] === 'secretsmanager.GetSecretValue');
+        expect(get?.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIAFAKEMASTERREF001\//);
+        await expectKeptTokens(store);
+        expect(await store.keys.rotate()).toMatchObject({ reencrypted: 2, remaining: 0 });
+        await expectKeptTokens(store);
+        expectNoSecrets(JSON.stringify(status), secrets, 'keys status');
+      });
+
+      it('aws-sm:// from the CLI as deployed: AWS_* variables, the SDK finds the endpoint and credentials itself', async () => {
+        const r = await runCli(['keys', 'status', '--json'], {
+          env: {
+            WACLOUD_DATA_DIR: home.dataDir,
+            DATABASE_URL: home.pg
+              ? `${pgTestUrl}${pgTestUrl?.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${home.pg.schema}`)}`
+              : undefined,
+            WACLOUD_MASTER_KEY: `aws-sm://wacloud/${engine}#master_key`,
+            AWS_REGION: 'us-east-1',
+            AWS_ACCESS_KEY_ID: AWS_KEY_ID,
+            AWS_SECRET_ACCESS_KEY: AWS_SECRET_KEY,
+            AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.url,
+            AWS_EC2_METADATA_DISABLED: 'true',
+          },
+        });
+        expect(r.code, r.output).toBe(0);
+        const json = JSON.parse(r.output.slice(r.output.indexOf('{')));
+        expect(json).toMatchObject({ masterKeyId: home.master.id, masterKeySource: 'reference' });
+        expect(json.keys.find((k: { state: string }) => k.state === 'active')).toMatchObject({ rows: 2 });
+        expectNoSecrets(r.output, secrets, 'keys status output');
+      });
+
+      it('gcp-sm://: the key is read over the REST API with a bearer token; the store opens and decrypts', async () => {
+        gcp.requests.length = 0;
+        const store = await openWith(`gcp-sm://wacloud-keys/wacloud-master-key-${engine}`, gcpSources());
+        const status = await store.keys.status();
+        expect(status).toMatchObject({ masterKeyId: home.master.id, masterKeySource: 'reference' });
+        expect(status.masterKeyReference).toMatch(/^gcp-sm\(.+\) wacloud-master-key-\w+$/);
+        const access = gcp.requests.find((r) => r.path.endsWith(':access'));
+        expect(access?.headers.authorization).toBe(`Bearer ${GCP_TOKEN}`);
+        await expectKeptTokens(store);
+        expectNoSecrets(JSON.stringify(status), secrets, 'keys status');
+      });
+
+      it('a refused credential, a missing secret or another valid key: the store does not open, and says why', async () => {
+        const keysBefore = await rawQuery(home, 'SELECT key_id, state FROM data_keys ORDER BY key_id');
+        const errors: string[] = [];
+        const fails = async (p: Promise<unknown>, pattern: RegExp) => {
+          const err = await p.then(
+            () => undefined,
+            (e: Error) => e,
+          );
+          expect(err, 'the store opened').toBeInstanceOf(Error);
+          expect((err as Error).message).toMatch(pattern);
+          errors.push((err as Error).message, String((err as Error).stack));
+        };
+        await fails(
+          openWith(
+            `aws-sm://wacloud/${engine}?region=us-east-1#master_key`,
+            awsSources(AWS_DENIED_ID, 'deniedMasterRefSecretKey00000000000000001'),
+          ),
+          /cannot read WACLOUD_MASTER_KEY .*AccessDeniedException.*check the credentials and the IAM policy/,
+        );
+        await fails(
+          openWith(
+            `aws-sm://wacloud/${engine}?region=us-east-1#master_key`,
+            awsSources(AWS_KEY_ID, 'wrongSecretKeyWrongSecretKey0000000000001'),
+          ),
+          /cannot read WACLOUD_MASTER_KEY .*InvalidSignatureException/,
+        );
+        await fails(
+          openWith(`gcp-sm://wacloud-keys/no-such-secret-${engine}`, gcpSources()),
+          /WACLOUD_MASTER_KEY: points at gcp-sm\(.+\) no-such-secret-\w+, which does not exist/,
+        );
+        await fails(
+          openWith(`gcp-sm://wacloud-keys/wacloud-master-key-${engine}`, gcpSources('ya29.notATokenItKnows')),
+          /gcp-sm\(wacloud-keys\): cannot read WACLOUD_MASTER_KEY .*UNAUTHENTICATED.*check the access token/,
+        );
+        await fails(
+          openWith(`aws-sm://wacloud/${engine}?region=us-east-1#other_key`, awsSources()),
+          /WACLOUD_MASTER_KEY is wrong/,
+        );
+        // Nothing changed: same data keys, same states.
+        expect(await rawQuery(home, 'SELECT key_id, state FROM data_keys ORDER BY key_id')).toEqual(
+          keysBefore,
+        );
+        expectNoSecrets(
+          errors.join('\n'),
+          [...secrets, 'deniedMasterRefSecretKey00000000000000001'],
+          'errors',
+        );
       });
     },
   );
