@@ -51,10 +51,7 @@ describe('whatsapp-api-js through the broker’s Graph proxy', () => {
       expect(url.startsWith('https://graph.facebook.com/')).toBe(true);
       const target = url.replace('https://graph.facebook.com/', `${h.base}/graph/`);
       seen.push(target);
-      const res = await fetch(target, init);
-      const text = await res.clone().text();
-      transcript.add(`${init?.method ?? 'GET'} ${target}`, res, text);
-      return res;
+      return transcript.fetch(target, init);
     };
     return new WhatsAppAPI({ token: key, v: 'v26.0', secure: false, ponyfill: { fetch: brokerFetch } });
   }
@@ -100,6 +97,11 @@ describe('whatsapp-api-js through the broker’s Graph proxy', () => {
 
   it('no token or secret reached the peer SDK or the logs', () => {
     expect(transcript.parts.length).toBe(4);
-    expectNoSecrets(`${transcript.text()}\n${h.logs.join('')}`, [A.key, h.adminKey, ...sandboxSecrets(h)]);
+    expectNoSecrets(`${transcript.text()}\n${h.logs.join('')}`, [
+      A.key,
+      A.subscriptionSecret,
+      h.adminKey,
+      ...sandboxSecrets(h),
+    ]);
   });
 });
