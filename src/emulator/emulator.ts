@@ -33,7 +33,7 @@ import {
   WebhookDispatcher,
   type WebhookOptions,
 } from './webhooks.js';
-import { registerWhatsAppRoutes } from './whatsapp-routes.js';
+import { registerWhatsAppRoutes, scheduleTemplateReview } from './whatsapp-routes.js';
 import { ControlError, World } from './world.js';
 
 /** Options of {@link createEmulator}. Every default follows graph-api-facts.md; UNVERIFIED facts are options. */
@@ -230,6 +230,7 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
   if (fromFile) {
     refreshSeedToken(core);
     if (saved.webhooks) core.webhooks.restore(saved.webhooks);
+    for (const t of state.templates.values()) scheduleTemplateReview(core, t);
     // Status webhooks still to come for restored messages (each is sent once: a job skips a status already reached).
     for (const m of state.messages.values()) {
       const phone = state.phoneNumbers.get(m.phoneNumberId);

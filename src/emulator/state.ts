@@ -118,6 +118,8 @@ export interface TemplateRecord {
   status: 'APPROVED' | 'PENDING' | 'REJECTED' | 'PAUSED' | 'DISABLED';
   components: unknown[];
   parameterFormat: string | undefined;
+  /** Virtual time a template under review (`templateApproval.delayMs`) gets its outcome; absent otherwise. */
+  reviewAtMs?: number | undefined;
 }
 
 export interface MediaRecord {

@@ -414,22 +414,11 @@ export function registerWhatsAppRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pr
       status: approval.delayMs > 0 ? 'PENDING' : approval.status,
       components,
       parameterFormat: params.parameter_format?.toUpperCase(),
+      ...(approval.delayMs > 0 ? { reviewAtMs: core.clock.now() + approval.delayMs } : {}),
     };
     s.templates.set(record.id, record);
     changed();
-    const decide = () => {
-      if (!s.templates.has(record.id)) return;
-      record.status = approval.status;
-      changed();
-      core.webhooks.emit([
-        templateStatusEvent(
-          record,
-          approval.status,
-          approval.status === 'REJECTED' ? 'INVALID_FORMAT' : 'NONE',
-        ),
-      ]);
-    };
-    if (approval.delayMs > 0) core.clock.schedule(core.clock.now() + approval.delayMs, decide);
+    if (approval.delayMs > 0) scheduleTemplateReview(core, record);
     else
       core.clock.schedule(core.clock.now(), () =>
         core.webhooks.emit([templateStatusEvent(record, record.status)]),
@@ -577,6 +566,25 @@ export function registerWhatsAppRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pr
     s.touch();
     core.persist();
   }
+}
+
+/**
+ * A template under review (`templateApproval.delayMs`) gets the configured outcome at `reviewAtMs` (virtual time),
+ * with its `message_template_status_update`. Also re-armed for templates restored from a state file.
+ */
+export function scheduleTemplateReview(core: EmulatorCore, record: TemplateRecord): void {
+  const at = record.reviewAtMs;
+  if (at === undefined) return;
+  core.clock.schedule(at, () => {
+    if (!core.state.templates.has(record.id) || record.reviewAtMs !== at) return;
+    const status = core.settings.templateApproval.status;
+    record.status = status;
+    record.reviewAtMs = undefined;
+    core.state.touch();
+    core.webhooks.emit([
+      templateStatusEvent(record, status, status === 'REJECTED' ? 'INVALID_FORMAT' : 'NONE'),
+    ]);
+  });
 }
 
 function safeJson(v: string): unknown {

@@ -152,6 +152,29 @@ describe('the state file after a crash', () => {
     expect(b.sentMessages().find((m) => m.id === wamid)?.status).toBe('read');
   });
 
+  it('a template under review gets its outcome after the restart, at the saved time', async () => {
+    const file = join(dir, 'state.json');
+    const templateApproval = { status: 'APPROVED' as const, delayMs: 60_000 };
+    const a = start(file, { templateApproval });
+    const created = await call(a, 'POST', `/v23.0/${a.seed!.wabaId}/message_templates`, {
+      token: a.seed!.accessToken,
+      body: {
+        name: 'in_review',
+        language: 'en_US',
+        category: 'UTILITY',
+        components: [{ type: 'BODY', text: 'Hi' }],
+      },
+    });
+    expect(created.json).toMatchObject({ status: 'PENDING' });
+    const copy = await crashCopy(file, (d) => d.templates?.some((t: LooseJson) => t.id === created.json.id));
+    const b = start(copy, { templateApproval });
+    const status = () => b.state.templates.get(created.json.id)?.status;
+    await b.clock.advance(59_000);
+    expect(status()).toBe('PENDING');
+    await b.clock.advance(1_000);
+    expect(status()).toBe('APPROVED');
+  });
+
   it('a state file with a malformed clock or webhook queue is refused with a clear error', async () => {
     const file = join(dir, 'state.json');
     start(file);
