@@ -14,6 +14,8 @@ import { expectNoSecrets, findSecrets } from '../support/secret-scan.js';
 
 /** Every response the broker gives this test's clients, and every request it sends the test's subscriber. */
 const transcript = new Transcript();
+/** Every session cookie the dashboard issued: a bearer credential, shown only in its login response's Set-Cookie. */
+const sessionCookies: string[] = [];
 
 /** A browser-ish client: keeps one cookie, never follows redirects by itself; its responses are recorded. */
 function session(base: string) {
@@ -27,6 +29,11 @@ function session(base: string) {
       });
       const set = res.headers.get('set-cookie');
       if (set) cookie = set.split(';')[0] as string;
+      const value = set ? cookie.slice(cookie.indexOf('=') + 1) : '';
+      if (value) {
+        transcript.shownOnce(value);
+        sessionCookies.push(value);
+      }
       return res;
     },
   };
@@ -381,7 +388,8 @@ describe('broker end to end: a real `wacloud up` process on its sandbox', () => 
     const run = await brokerRunSecrets(dataDir, emulatorUrl);
     // The seeded token and the ones the consent page's code was exchanged for (short-lived, then long-lived).
     expect(run.metaTokens.length).toBeGreaterThanOrEqual(3);
-    const secrets = [...secretsSeen, ...run.all];
+    expect(sessionCookies.length).toBeGreaterThanOrEqual(3);
+    const secrets = [...secretsSeen, ...sessionCookies, ...run.all];
     const output = broker.output();
     // The banner prints the admin key once, on purpose, and nothing else does.
     expect(output.split(adminKey)).toHaveLength(2);
