@@ -10,6 +10,7 @@ import { dueCredentialIds } from '../../src/vault/store/credentials.js';
 import { NEVER_MS } from '../../src/vault/store/engine.js';
 import { openStore, type Store } from '../../src/vault/store/open-store.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { announceSkip } from '../support/require-all.js';
 import { type PrivatePg, privatePgUnavailable, startPrivatePg } from '../support/scale-private-pg.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import {
@@ -23,8 +24,7 @@ import { draft } from './store-credential-contract.js';
 
 announcePgSkip('store-scan');
 const privatePgSkip = privatePgUnavailable();
-if (privatePgSkip)
-  console.log(`[store-scan] ${privatePgSkip}: the PostgreSQL data-directory scan is skipped`);
+if (privatePgSkip) announceSkip('store-scan', 'the PostgreSQL data-directory scan', privatePgSkip);
 
 /** Alphanumeric, like Meta's tokens (the scrubber that guards free text in audit details knows that shape). */
 const secretText = () =>
