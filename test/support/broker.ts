@@ -109,6 +109,8 @@ export interface InProcessBroker {
   adminKey: string;
   /** Every log line the broker wrote. */
   logs: string[];
+  /** The secrets this broker was started with: its session signing key and webhook verify token. */
+  brokerSecrets: string[];
   close(): Promise<void>;
 }
 
@@ -121,6 +123,7 @@ export async function startInProcessBroker(
   const sandbox = await startSandbox({ dataDir: home.dataDir, port: 0 });
   const store = vaultBrokerStore(await home.open({ logger }));
   const verifyToken = new Secret(generateApiKey().hash, 'verify-token');
+  const sessionKey = new Secret(generateApiKey().hash, 'session');
   const broker = createBroker({
     store,
     appId: sandbox.appId,
@@ -128,7 +131,7 @@ export async function startInProcessBroker(
     graphUrl: sandbox.url,
     dialogUrl: sandbox.url,
     verifyToken,
-    sessionKey: new Secret(generateApiKey().hash, 'session'),
+    sessionKey,
     sandbox: true,
     embeddedSignupConfigId: sandbox.embeddedSignupConfigId,
     clock: sandbox.emulator.clock,
@@ -153,6 +156,7 @@ export async function startInProcessBroker(
     home,
     adminKey: made.key.reveal(),
     logs,
+    brokerSecrets: [sessionKey.reveal(), verifyToken.reveal()],
     async close() {
       if (closed) return;
       closed = true;
@@ -259,10 +263,13 @@ export async function brokerRunSecrets(
   return { all, metaTokens, masterKey, sessionKey };
 }
 
-/** Every secret the sandbox world holds: its app secret and every token the emulator ever minted or exchanged. */
+/**
+ * Every secret the sandbox world holds: its app secret and every token the emulator ever minted or exchanged, and the
+ * broker's own session signing key and verify token.
+ */
 export function sandboxSecrets(h: InProcessBroker): string[] {
   const emu = h.sandbox.emulator;
-  return [emu.seed?.appSecret ?? '', ...[...emu.state.tokens.keys()]];
+  return [emu.seed?.appSecret ?? '', ...[...emu.state.tokens.keys()], ...h.brokerSecrets];
 }
 
 /**
