@@ -121,7 +121,10 @@ export function vaultBrokerStore(store: Store): BrokerStore {
           })),
           lease,
         );
-        return results.map((r) => ({ id: r.id === undefined ? undefined : String(r.id), duplicate: r.duplicate }));
+        return results.map((r) => ({
+          id: r.id === undefined ? undefined : String(r.id),
+          duplicate: r.duplicate,
+        }));
       },
       async claimPending(limit, owner, nowMs, leaseMs) {
         return (await store.inbox.claimPending(nowMs, limit, owner, leaseMs)).map(inboxRow);
