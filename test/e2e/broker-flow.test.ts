@@ -10,6 +10,7 @@ import { WhatsApp } from '../../src/whatsapp/index.js';
 import { consent } from '../integration/auth-support.js';
 import { brokerRunSecrets, parseMetrics, Transcript } from '../support/broker.js';
 import { type CliProcess, spawnCli } from '../support/cli-process.js';
+import { until } from '../support/poll.js';
 import { expectNoSecrets, findSecrets } from '../support/secret-scan.js';
 
 /** Every response the broker gives this test's clients, and every request it sends the test's subscriber. */
@@ -261,16 +262,6 @@ describe('broker end to end: a real `wacloud up` process on its sandbox', () => 
       ).status,
     ).toBe(403);
   });
-
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const got = await probe();
-      if (got !== undefined) return got;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   it('a 190 from Meta on a proxied send: the client gets it, the credential turns invalid everywhere, and the tenant is told', async () => {
     const { tenantId, key, phoneNumberId } = acme;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, connectTenant, type RunningBroker, startBrokerProcess } from '../support/broker.js';
+import { until } from '../support/poll.js';
 
 interface Hit {
   id: string;
@@ -20,17 +21,6 @@ interface Delivery {
   status: string;
   attempts: number;
   lastError: string | null;
-}
-
-/** Polls `check` until it gives a value (generous deadline; no fixed sleeps decide anything). */
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** A browser without JavaScript: one cookie, no automatic redirects, forms posted with the page's CSRF token. */

@@ -13,6 +13,7 @@ import {
   startBrokerProcess,
   Transcript,
 } from '../support/broker.js';
+import { until } from '../support/poll.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 
 const DAY_S = 86_400;
@@ -100,16 +101,6 @@ describe('60-day system-user renewal through a real `wacloud up` on its sandbox'
     const text = await res.text();
     transcript.add(`proxy ${phoneNumberId}`, res, text);
     return { status: res.status, json: JSON.parse(text) as { messages?: Array<{ id: string }> } };
-  }
-
-  async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const got = await probe();
-      if (got !== undefined) return got;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 
   it('renews once in the renew window, sends with the new token, audits it and signs the outbound event', async () => {

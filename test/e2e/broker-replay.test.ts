@@ -12,6 +12,7 @@ import {
   type InProcessBroker,
   startInProcessBroker,
 } from '../support/broker.js';
+import { until } from '../support/poll.js';
 
 interface Hit {
   path: string;
@@ -19,17 +20,6 @@ interface Hit {
   headers: Record<string, string>;
   body: string;
   answered: number;
-}
-
-/** Polls `check` until it holds (generous deadline, no fixed sleeps in assertions). */
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 interface Delivery {

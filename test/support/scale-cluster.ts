@@ -11,6 +11,7 @@ import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { Secret } from '../../src/core/secret.js';
 import { openStore, type Store } from '../../src/vault/store/open-store.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
+import { until } from './poll.js';
 
 /**
  * The scale-out harness (issue #8): one standalone emulator process, N `wacloud up` processes on one fresh PostgreSQL
@@ -392,13 +393,8 @@ export async function waitUntil(
   check: () => Promise<boolean>,
   timeoutMs: number,
   everyMs = 100,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+): Promise<void> {
+  await until(what, async () => ((await check()) ? true : undefined), timeoutMs, everyMs);
 }
 
 /** X-Hub-Signature-256 of a body with the app secret, as Meta signs it. */
