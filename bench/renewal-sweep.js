@@ -1,6 +1,6 @@
 // Renewal sweep with 100,000 credentials, of which 1,000 are due: how long the token manager takes to process the
 // due ones (a `debug_token` health check each, against an in-process emulator), how many queries it issues (counted
-// at the driver: better-sqlite3 prepare / pg query), that it claims only the due rows, the query plan of the due-row
+// at the driver: better-sqlite3 statement runs / pg queries), that it claims only the due rows, the query plan of the due-row
 // pick on each engine (EXPLAIN), and the manager's memory per credential it holds (heap delta after GC).
 // Budget (design.md): touches only the due ones (indexed); memory <= 1 KB per credential.
 // Each engine runs in a child process started with --expose-gc:
@@ -23,7 +23,7 @@ export async function run({ quick = false } = {}) {
   const rows = [];
   const notes = [
     `${TOTAL.toLocaleString('en-US')} credentials seeded with batched inserts straight into the store (tokens encrypted as usual); ${DUE.toLocaleString('en-US')} of them due. The sweep is the token manager's runDue() repeated until nothing is claimed (batches of 100, 4 at a time), each due credential getting a debug_token health check from an in-process emulator.`,
-    'Queries are counted at the driver (every better-sqlite3 prepare, every pg query, BEGIN/COMMIT included) while the sweep runs.',
+    'Queries are counted at the driver (every better-sqlite3 statement run, every pg query, BEGIN/COMMIT included) while the sweep runs.',
   ];
   for (const engine of ['sqlite', ...(pgUrl ? ['postgres'] : [])]) {
     const r = await child(engine, pgUrl, quick);
@@ -119,10 +119,21 @@ async function childMain(engine) {
   // Driver-level query counters: every statement the sweep sends, whatever layer built it.
   let queries = 0;
   let counting = false;
-  const prepare = BetterSqlite3.prototype.prepare;
-  BetterSqlite3.prototype.prepare = function (...args) {
+  // better-sqlite3: statement executions, not prepares (the store reuses prepared statements by SQL text).
+  const probe = new BetterSqlite3(':memory:');
+  const Statement = Object.getPrototypeOf(probe.prepare('SELECT 1'));
+  probe.close();
+  for (const method of ['run', 'get', 'all', 'iterate']) {
+    const original = Statement[method];
+    Statement[method] = function (...args) {
+      if (counting) queries++;
+      return original.apply(this, args);
+    };
+  }
+  const exec = BetterSqlite3.prototype.exec;
+  BetterSqlite3.prototype.exec = function (...args) {
     if (counting) queries++;
-    return prepare.apply(this, args);
+    return exec.apply(this, args);
   };
   const query = pg.Client.prototype.query;
   pg.Client.prototype.query = function (...args) {
