@@ -12,6 +12,7 @@ import { replayWebhook } from './inbox.js';
 import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
 import { generateApiKey } from './security/api-key.js';
 import { generateWebhookSecret } from './standard-webhooks.js';
+import { setSubscriptionActive, subscriptionView } from './subscriptions.js';
 
 type Env = { Variables: { principal: Principal; body: Record<string, unknown> } };
 
@@ -351,7 +352,7 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   api.get('/tenants/:tenantId/subscriptions', async (c) => {
     const tenant = await tenantFor(c);
     const subs = await ctx.store.subscriptions.listByTenant(tenant.id);
-    return c.json({ data: subs.map(({ secret: _secret, ...rest }) => rest) });
+    return c.json({ data: subs.map(subscriptionView) });
   });
   /** Outbound webhooks for a tenant; the signing secret (Standard Webhooks) is in this response only. */
   api.post('/tenants/:tenantId/subscriptions', async (c) => {
@@ -379,10 +380,20 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
       201,
     );
   });
-  api.delete('/subscriptions/:subscriptionId', async (c) => {
-    const sub = await ctx.store.subscriptions.get(c.req.param('subscriptionId'));
+  const subscriptionFor = async (c: Context<Env>) => {
+    const sub = await ctx.store.subscriptions.get(c.req.param('subscriptionId') as string);
     const p = c.get('principal');
     if (!sub || (!p.admin && p.tenantId !== sub.tenantId)) throw notFound('subscription');
+    return sub;
+  };
+  /** Deactivates (nothing new is sent; pending deliveries are dead-lettered when due) or reactivates. */
+  api.patch('/subscriptions/:subscriptionId', async (c) => {
+    const sub = await subscriptionFor(c);
+    const body = await jsonBody(c);
+    return c.json(await setSubscriptionActive(ctx, sub, body.active === true));
+  });
+  api.delete('/subscriptions/:subscriptionId', async (c) => {
+    const sub = await subscriptionFor(c);
     await ctx.store.subscriptions.delete(sub.id);
     return c.body(null, 204);
   });

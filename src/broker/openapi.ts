@@ -1,4 +1,4 @@
-/** A request body's JSON Schema (the subset api.ts enforces: string, string-or-null and string-array fields). */
+/** A request body's JSON Schema (the subset api.ts enforces: string, string-or-null, boolean and string-array fields). */
 export interface BodySchema {
   type: 'object';
   properties: Record<string, Record<string, unknown>>;
@@ -42,6 +42,10 @@ export const REQUEST_BODIES: Record<string, BodySchema> = {
       events: { type: 'array', items: { type: 'string', maxLength: 100 }, maxItems: 100 },
     },
     ['url'],
+  ),
+  'PATCH /subscriptions/{subscriptionId}': body(
+    { active: { type: 'boolean', description: 'false deactivates, true reactivates' } },
+    ['active'],
   ),
   // Any Cloud API message body plus `from`; the message itself is validated like the SDK validates it.
   'POST /tenants/{tenantId}/messages': body(
@@ -180,6 +184,8 @@ export function openApiDocument(): Record<string, unknown> {
             tenantId: { type: 'string' },
             url: { type: 'string' },
             events: { type: 'array', items: { type: 'string' } },
+            active: { type: 'boolean' },
+            createdAtMs: { type: 'integer' },
           },
         },
         Delivery: {
@@ -338,6 +344,17 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
       '/subscriptions/{subscriptionId}': {
+        patch: {
+          summary:
+            'Deactivate ({"active": false}: nothing new is sent, its pending deliveries are dead-lettered when due) or reactivate',
+          parameters: [idParam('subscriptionId')],
+          requestBody: requestBody('PATCH /subscriptions/{subscriptionId}'),
+          responses: {
+            200: ok('subscription', { $ref: '#/components/schemas/Subscription' }),
+            404: err,
+            422: err,
+          },
+        },
         delete: {
           summary: 'Remove a subscription',
           parameters: [idParam('subscriptionId')],

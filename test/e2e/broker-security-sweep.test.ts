@@ -160,6 +160,8 @@ describe('security sweep: tenant A’s key against tenant B’s ids on every rou
         return { tenantId: B.tenantId, label: 'sweep' };
       case 'POST /tenants/{tenantId}/subscriptions':
         return { url: 'http://127.0.0.1:9/steal', events: [] };
+      case 'PATCH /subscriptions/{subscriptionId}':
+        return { active: false };
       case 'POST /tenants/{tenantId}/messages':
         return {
           from: B.phoneNumberId,
@@ -247,6 +249,51 @@ describe('security sweep: tenant A’s key against tenant B’s ids on every rou
     // The collections A may list show A's rows (the sweep is not vacuous).
     const mine = await call(A.key, 'GET', '/api/v1/webhooks');
     expect(mine.text).toContain(`"id":"${A.inboxId}"`);
+  });
+
+  it('PATCH /subscriptions/{id}: B’s subscription is a 404 to A, malformed bodies are 400/422, A’s own works', async () => {
+    const before = await snapshot();
+    const active = async (id: string) => (await h.broker.context.store.subscriptions.get(id))?.active;
+    const bPath = `/api/v1/subscriptions/${encodeURIComponent(B.subscriptionId)}`;
+    const aPath = `/api/v1/subscriptions/${encodeURIComponent(A.subscriptionId)}`;
+    for (const body of [{ active: false }, { active: true }]) {
+      const res = await call(A.key, 'PATCH', bPath, body);
+      expect(res.status, res.text).toBe(404);
+      expect(JSON.parse(res.text)).toMatchObject({ error: { code: 'not_found' } });
+      expectNothingOfB('PATCH B subscription', res.sent, res.text);
+    }
+    const malformed: Array<[unknown, number]> = [
+      ['{"active":', 400],
+      ['[]', 400],
+      ['null', 400],
+      [{}, 422],
+      [{ active: 'false' }, 422],
+      [{ active: 0 }, 422],
+      [{ active: null }, 422],
+      [{ active: false, url: 'http://127.0.0.1:9/steal' }, 422],
+    ];
+    for (const [body, status] of malformed) {
+      for (const [key, path] of [
+        [A.key, aPath],
+        [h.adminKey, bPath],
+      ] as const) {
+        const res = await call(key, 'PATCH', path, body);
+        expect(res.status, `${JSON.stringify(body)}: ${res.text}`).toBe(status);
+      }
+    }
+    expect(await snapshot()).toBe(before);
+    expect(await active(A.subscriptionId)).toBe(true);
+
+    // Control: A's key on A's own subscription deactivates and reactivates it (and shows no secret).
+    const off = await call(A.key, 'PATCH', aPath, { active: false });
+    expect(off.status, off.text).toBe(200);
+    expect(JSON.parse(off.text)).toMatchObject({ id: A.subscriptionId, tenantId: A.tenantId, active: false });
+    expect(off.text).not.toContain('secret');
+    expect(await active(A.subscriptionId)).toBe(false);
+    const on = await call(A.key, 'PATCH', aPath, { active: true });
+    expect(JSON.parse(on.text)).toMatchObject({ id: A.subscriptionId, active: true });
+    expect(await active(A.subscriptionId)).toBe(true);
+    expect(await snapshot()).toBe(before);
   });
 
   it('admin-only operations refuse a tenant key with 403, even on its own tenant', async () => {

@@ -22,6 +22,7 @@ import { apiKeyId } from '../security/api-key.js';
 import { createRateLimiter } from '../security/rate-limit.js';
 import type { Session } from '../security/session.js';
 import { generateWebhookSecret } from '../standard-webhooks.js';
+import { setSubscriptionActive, subscriptionView } from '../subscriptions.js';
 import {
   embeddedSignupCsp,
   embeddedSignupFragment,
@@ -426,7 +427,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       deliveriesPage(
         pageCtx(c),
         tenant,
-        subs.map(({ secret: _secret, ...rest }) => rest),
+        subs.map(subscriptionView),
         rows.map(({ payload: _payload, ...rest }) => rest),
         counts,
         filter,
@@ -463,11 +464,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     app.post(`/subscriptions/:id/${action}`, async (c) => {
       const sub = await ctx.store.subscriptions.get(c.req.param('id'));
       if (!sub) return c.text('no such subscription', 404);
-      await ctx.store.subscriptions.setActive(sub.id, active, ctx.clock.now());
-      await ctx.audit(`subscription.${action}d`, {
-        tenantId: sub.tenantId,
-        detail: { subscriptionId: sub.id },
-      });
+      await setSubscriptionActive(ctx, sub, active);
       return c.redirect(
         `/tenants/${encodeURIComponent(sub.tenantId)}/deliveries?flash=subscription-${action}d`,
         303,
