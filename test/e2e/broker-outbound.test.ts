@@ -38,7 +38,12 @@ function browser(base: string) {
     });
     const set = res.headers.get('set-cookie');
     if (set) cookie = set.split(';')[0] as string;
-    return { status: res.status, location: res.headers.get('location'), text: await res.text() };
+    return {
+      status: res.status,
+      location: res.headers.get('location'),
+      headers: res.headers,
+      text: await res.text(),
+    };
   };
   return { go };
 }
@@ -180,5 +185,62 @@ describe('broker outbound webhooks end to end: dashboard subscription, dead lett
       (await call<{ data: Array<{ active: boolean }> }>(`/tenants/${tenantId}/subscriptions`)).data[0]
         ?.active,
     ).toBe(false);
+
+    // The API's PATCH is the same switch: reactivated there, the page shows it active (and Deactivate asks first).
+    const on = await call<{ id: string; active: boolean; secret?: string }>(
+      `/subscriptions/${subId}`,
+      {
+        active: true,
+      },
+      'PATCH',
+    );
+    expect(on).toMatchObject({ id: subId, active: true });
+    expect(on.secret).toBeUndefined();
+    const back = await web.go(`/tenants/${tenantId}/deliveries`);
+    expect(back.text).toContain(`action="/subscriptions/${subId}/deactivate" data-confirm="Deactivate`);
+    shared = { web, tenantId, secret };
+  });
+
+  let shared: { web: ReturnType<typeof browser>; tenantId: string; secret: string } | undefined;
+
+  it('without JavaScript every page renders and posts; the one script is served as JS, from self, under the CSP', async () => {
+    const { web, tenantId } = shared as NonNullable<typeof shared>;
+    const pages = ['/', `/tenants/${tenantId}`, `/tenants/${tenantId}/deliveries`, '/webhooks', '/audit'];
+    for (const path of pages) {
+      const res = await web.go(path);
+      expect(res.status, path).toBe(200);
+      // No inline code: no on* handler attributes, no javascript: URLs, and the only <script> is the served file.
+      expect(res.text, path).not.toMatch(/\son[a-z]+\s*=/i);
+      expect(res.text, path).not.toContain('onclick=');
+      expect(res.text, path).not.toMatch(/javascript:/i);
+      expect(res.text.match(/<script[^>]*>/g), path).toEqual(['<script src="/assets/dashboard.js" defer>']);
+      expect(res.text, path).toMatch(/<script src="\/assets\/dashboard.js" defer><\/script>/);
+      // Every form posts on its own: a method, an action and (behind the session) its CSRF token.
+      const forms = res.text.match(/<form[^>]*>/g) ?? [];
+      expect(forms.length, path).toBeGreaterThan(0);
+      for (const f of forms) expect(f, path).toMatch(/method="post" action="\/[^"]*"/);
+      expect(res.text.match(/name="csrf"/g)?.length, path).toBe(forms.length);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect(csp, path).toContain("script-src 'self'");
+      expect(csp.match(/script-src/g), path).toHaveLength(1);
+      expect(/script-src[^;]*unsafe-inline/.test(csp), path).toBe(false);
+    }
+    // Server-rendered relative times (the script only keeps them live): the credential's expiry in ~60 days.
+    const tenant = await web.go(`/tenants/${tenantId}`);
+    expect(tenant.text).toMatch(/data-relative-to="\d+">in (59|60) d \d+ h</);
+    // The login page loads no script at all.
+    const login = await fetch(`${b.base}/login`).then((r) => r.text());
+    expect(login).not.toContain('<script');
+
+    const js = await web.go('/assets/dashboard.js');
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript\b/);
+    expect(js.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(js.text).toContain('data-confirm');
+    expect(js.text).toContain('[data-copy]');
+    // Behind the session like the pages.
+    const anonymous = await fetch(`${b.base}/assets/dashboard.js`, { redirect: 'manual' });
+    expect(anonymous.status).toBe(303);
+    expect(anonymous.headers.get('location')).toBe('/login');
   });
 });

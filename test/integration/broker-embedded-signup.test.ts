@@ -323,7 +323,10 @@ describe('broker: Embedded Signup with a real Meta app (JS SDK snippet; the SDK 
     const csp = res.headers.get('content-security-policy') as string;
     const nonce = /<script nonce="([^"]+)">/.exec(page)?.[1] as string;
     expect(nonce).toBeTruthy();
-    expect(csp).toContain(`script-src 'nonce-${nonce}' https://connect.facebook.net`);
+    expect(csp).toContain(`script-src 'self' 'nonce-${nonce}' https://connect.facebook.net`);
+    // One script-src (a repeated directive would be ignored), never 'unsafe-inline'.
+    expect(csp.match(/script-src/g)).toHaveLength(1);
+    expect(/script-src[^;]*unsafe-inline/.test(csp)).toBe(false);
     expect(page).toContain('src="https://connect.facebook.net/en_US/sdk.js"');
     expect(page).toContain(
       `config_id: '${h.sandbox.embeddedSignupConfigId}', response_type: 'code', override_default_response_type: true, extras: { setup: {} }`,

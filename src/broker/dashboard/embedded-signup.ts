@@ -79,10 +79,19 @@ export function embeddedSignupFragment(
 /** The tenant page's CSP with the SDK snippet allowed: its nonce, Meta's SDK host, and the dialog's frames. */
 export function embeddedSignupCsp(res: Response, nonce: string | undefined): Response {
   if (!nonce) return res;
-  const base = res.headers.get('content-security-policy') ?? "default-src 'self'";
+  // A directive given twice counts once (the first): the page's own script-src is replaced, keeping its 'self'.
+  const base = (res.headers.get('content-security-policy') ?? "default-src 'self'")
+    .split(';')
+    .map((d) => d.trim())
+    .filter((d) => d !== '' && !/^(script|frame|connect)-src\b/.test(d));
   res.headers.set(
     'content-security-policy',
-    `${base}; script-src 'nonce-${nonce}' https://connect.facebook.net; frame-src https://*.facebook.com; connect-src 'self' https://*.facebook.com`,
+    [
+      ...base,
+      `script-src 'self' 'nonce-${nonce}' https://connect.facebook.net`,
+      'frame-src https://*.facebook.com',
+      "connect-src 'self' https://*.facebook.com",
+    ].join('; '),
   );
   return res;
 }

@@ -1,4 +1,5 @@
 import { html, type SafeHtml } from './html.js';
+import { DASHBOARD_SCRIPT_PATH, relativeTime } from './script.js';
 
 /** What every page needs. */
 export interface PageContext {
@@ -70,6 +71,12 @@ export function formatTime(ms: number | null): string {
   return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 16)} UTC`;
 }
 
+/** A time, and how long until or since it: the script keeps that part live (without it, it is as of rendering). */
+function when(ms: number | null, nowMs: number): SafeHtml | string {
+  if (ms === null) return formatTime(ms);
+  return html`<time datetime="${new Date(ms).toISOString()}">${formatTime(ms)}</time> <span class="muted" data-relative-to="${ms}">${relativeTime(ms, nowMs)}</span>`;
+}
+
 function statusBadge(status: string): SafeHtml {
   return html`<span class="badge" data-status="${status}" style="background:${STATUS_COLOR[status] ?? '#6e7781'}">${status}</span>`;
 }
@@ -87,14 +94,14 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.35rem .
 form.inline{display:inline}button,.button{background:#1f883d;color:#fff;border:0;border-radius:6px;padding:.4rem .9rem;font:inherit;cursor:pointer;text-decoration:none;display:inline-block}
 button.secondary{background:#6e7781}input,select,textarea{font:inherit;padding:.3rem .4rem;border:1px solid #d0d7de;border-radius:6px}
 .muted{color:#656d76}.reconnect{background:#ffebe9;border:1px solid #cf222e;padding:.5rem .8rem;border-radius:6px;margin:.4rem 0}
-code{background:#eaeef2;border-radius:4px;padding:0 .3rem}
+code{background:#eaeef2;border-radius:4px;padding:0 .3rem}button.copy{padding:.1rem .6rem;font-size:.85rem}
 `;
 
 export function layout(ctx: PageContext, title: string, body: SafeHtml, loggedIn = true): SafeHtml {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${title} · wacloud</title><style>${STYLE}</style></head>
-<body>
+<title>${title} · wacloud</title><style>${STYLE}</style>${loggedIn ? html`<script src="${DASHBOARD_SCRIPT_PATH}" defer></script>` : ''}</head>
+<body data-server-now="${ctx.nowMs}">
 <header><a class="brand" href="/">wacloud</a>${
     loggedIn
       ? html`<a href="/">Tenants</a><a href="/webhooks">Webhooks</a><a href="/audit">Audit log</a>
@@ -183,7 +190,7 @@ ${credentials.map(
   (
     c,
   ) => html`<tr data-credential="${c.id}"><td>${c.kind} <span class="muted">v${c.version}</span></td><td>${statusBadge(c.status)}</td>
-<td>${formatTime(c.expiresAtMs)}</td><td>${formatTime(c.dataAccessExpiresAtMs)}</td>
+<td>${when(c.expiresAtMs, ctx.nowMs)}</td><td>${when(c.dataAccessExpiresAtMs, ctx.nowMs)}</td>
 <td>${c.needsReconnect ? html`<div class="reconnect">${c.nextAction} <a href="${connectUrl}">Reconnect</a></div>` : c.nextAction}${c.lastError ? html`<div class="muted">${c.lastError}</div>` : ''}
 ${c.status === 'active' || c.status === 'expiring' ? html`<form class="inline" method="post" action="/credentials/${c.id}/discover"><input type="hidden" name="csrf" value="${ctx.csrfToken}"><button class="secondary" type="submit">Re-discover numbers</button></form>` : ''}</td></tr>`,
 )}
@@ -219,7 +226,7 @@ ${items.map(
   (
     i,
   ) => html`<tr><td>${formatTime(i.receivedAtMs)}</td><td>${i.status} <span class="muted">(${i.attempts})</span></td><td>${i.summary}</td><td>${i.tenantId ?? ''}</td>
-<td><form class="inline" method="post" action="/webhooks/${i.id}/replay"><input type="hidden" name="csrf" value="${ctx.csrfToken}"><button class="secondary" type="submit">Replay</button></form></td></tr>`,
+<td><form class="inline" method="post" action="/webhooks/${i.id}/replay" data-confirm="Process this webhook again? Its deliveries are sent again to every active subscription."><input type="hidden" name="csrf" value="${ctx.csrfToken}"><button class="secondary" type="submit">Replay</button></form></td></tr>`,
 )}
 ${items.length === 0 ? html`<tr><td colspan="5" class="muted">Nothing received yet.</td></tr>` : ''}
 </tbody></table></section>`,
@@ -286,7 +293,7 @@ export function deliveriesPage(
 ${
   created
     ? html`<section class="flash ok" role="status" data-secret-once><strong>Subscription added for ${created.url}.</strong> Its signing secret, shown this once (only an encrypted copy is kept):
-<p><code data-subscription-secret>${created.secret}</code></p><p class="muted">Verify deliveries with it, e.g. <code>new Webhook(secret).verify(body, headers)</code> from the <code>standardwebhooks</code> package.</p></section>`
+<p><code data-copy="signing secret" data-subscription-secret>${created.secret}</code></p><p class="muted">Verify deliveries with it, e.g. <code>new Webhook(secret).verify(body, headers)</code> from the <code>standardwebhooks</code> package.</p></section>`
     : ''
 }
 <section><h2>Subscriptions</h2>
@@ -296,7 +303,7 @@ ${subscriptions.map(
     s,
   ) => html`<tr data-subscription="${s.id}"><td><code>${s.url}</code></td><td>${s.events.length ? s.events.join(', ') : html`<span class="muted">every event</span>`}</td>
 <td>${s.active ? 'active' : html`<span class="muted">inactive</span>`}</td>
-<td><form class="inline" method="post" action="/subscriptions/${s.id}/${s.active ? 'deactivate' : 'activate'}">${csrf}<button class="secondary" type="submit">${s.active ? 'Deactivate' : 'Activate'}</button></form></td></tr>`,
+<td><form class="inline" method="post" action="/subscriptions/${s.id}/${s.active ? 'deactivate' : 'activate'}"${s.active ? html` data-confirm="Deactivate the subscription for ${s.url}? Nothing more is sent to it and its pending deliveries are dead-lettered."` : ''}>${csrf}<button class="secondary" type="submit">${s.active ? 'Deactivate' : 'Activate'}</button></form></td></tr>`,
 )}
 ${subscriptions.length === 0 ? html`<tr><td colspan="4" class="muted">No subscriptions: nothing is delivered onward yet.</td></tr>` : ''}
 </tbody></table>
@@ -315,8 +322,8 @@ ${deliveries.map(
   ) => html`<tr data-delivery="${d.id}" data-delivery-status="${d.status}"><td>${formatTime(d.createdAtMs)}</td><td>${d.eventType} <span class="muted">${d.eventId}</span></td>
 <td><code>${urlOf.get(d.subscriptionId) ?? d.subscriptionId}</code></td>
 <td><span class="badge" style="background:${DELIVERY_COLOR[d.status]}">${d.status}</span></td><td>${d.attempts}</td><td>${d.lastError ?? ''}</td>
-<td>${d.status === 'pending' ? formatTime(d.nextAttemptAtMs) : ''}</td>
-<td>${d.status === 'pending' ? '' : html`<form class="inline" method="post" action="/deliveries/${d.id}/replay">${csrf}<button class="secondary" type="submit">Replay</button></form>`}</td></tr>`,
+<td>${d.status === 'pending' ? when(d.nextAttemptAtMs, ctx.nowMs) : ''}</td>
+<td>${d.status === 'pending' ? '' : html`<form class="inline" method="post" action="/deliveries/${d.id}/replay" data-confirm="Send this delivery again (same webhook-id, a fresh 8 attempts)?">${csrf}<button class="secondary" type="submit">Replay</button></form>`}</td></tr>`,
 )}
 ${deliveries.length === 0 ? html`<tr><td colspan="8" class="muted">${filter === 'dead' ? 'No dead letters.' : 'No deliveries yet.'}</td></tr>` : ''}
 </tbody></table></section>`,

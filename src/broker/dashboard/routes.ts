@@ -39,6 +39,7 @@ import {
   tenantPage,
   webhooksPage,
 } from './pages.js';
+import { DASHBOARD_SCRIPT, DASHBOARD_SCRIPT_PATH } from './script.js';
 
 type Env = { Variables: { session: Session; form: Record<string, unknown> } };
 
@@ -121,7 +122,8 @@ function clientIp(c: Context): string {
 }
 
 /**
- * The dashboard: server-rendered pages that work without JavaScript. An admin key logs in (HttpOnly, SameSite=Strict
+ * The dashboard: server-rendered pages that work without JavaScript (one small script, script.ts, only adds copy
+ * buttons, confirmations and live times). An admin key logs in (HttpOnly, SameSite=Strict
  * signed session cookie; login attempts rate-limited per address); every form carries a CSRF token bound to the
  * session. Tokens are accepted in forms but never shown.
  */
@@ -134,7 +136,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       'cache-control': 'no-store',
       'x-frame-options': 'DENY',
       'content-security-policy':
-        "default-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' " +
+        "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' " +
         new URL(ctx.dialogUrl).origin,
     });
   const pageCtx = (c: Context<Env>): PageContext => {
@@ -200,6 +202,15 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     }
     await next();
   });
+
+  // The one script (script.ts): static, from 'self', behind the session like the pages that load it.
+  app.get(DASHBOARD_SCRIPT_PATH, (c) =>
+    c.body(DASHBOARD_SCRIPT, 200, {
+      'content-type': 'text/javascript; charset=utf-8',
+      'cache-control': 'private, max-age=300',
+      'x-content-type-options': 'nosniff',
+    }),
+  );
 
   app.post('/logout', (c) => {
     c.header('set-cookie', ctx.sessions.clearCookie());
