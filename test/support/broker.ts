@@ -45,13 +45,17 @@ export function sandboxAppSecret(dataDir: string): string {
   return state.seed.appSecret;
 }
 
-export function api(base: string, key: string) {
+/** A JSON client for the broker's API; `fetchImpl` (a {@link Transcript}'s, say) makes every call. */
+/** What the helpers below call to reach the broker: `fetch`, or a {@link Transcript}'s. */
+export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+export function api(base: string, key: string, fetchImpl: FetchLike = fetch) {
   return async <T = Record<string, unknown>>(
     path: string,
     body?: unknown,
     method = body === undefined ? 'GET' : 'POST',
   ): Promise<T> => {
-    const res = await fetch(`${base}/api/v1${path}`, {
+    const res = await fetchImpl(`${base}/api/v1${path}`, {
       method,
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -61,13 +65,21 @@ export function api(base: string, key: string) {
   };
 }
 
-/** Creates a tenant and connects it through the dashboard and the sandbox's consent page; returns its ids. */
-export async function connectTenant(b: { base: string }, adminKey: string, name: string) {
-  const call = api(b.base, adminKey);
+/**
+ * Creates a tenant and connects it through the dashboard and the sandbox's consent page; returns its ids. Every call
+ * to the broker goes through `fetchImpl` (the consent page is the emulator's, fetched directly).
+ */
+export async function connectTenant(
+  b: { base: string },
+  adminKey: string,
+  name: string,
+  fetchImpl: FetchLike = fetch,
+) {
+  const call = api(b.base, adminKey, fetchImpl);
   const tenant = await call<{ id: string }>('/tenants', { name });
   let cookie = '';
   const get = async (url: string, init: RequestInit = {}) => {
-    const res = await fetch(url.startsWith('http') ? url : `${b.base}${url}`, {
+    const res = await fetchImpl(url.startsWith('http') ? url : `${b.base}${url}`, {
       ...init,
       redirect: 'manual',
       headers: { cookie, ...(init.headers ?? {}) },
@@ -219,27 +231,46 @@ export class Transcript {
 }
 
 /**
- * Every secret of a `wacloud up` sandbox run, from its data dir and its emulator: the master key (base64 and hex),
- * the secrets the broker derives from it (session signing key, webhook verify token), the sandbox app's secret, and
+ * `transcript.fetch` for a dashboard client: a session cookie is a bearer credential, shown on purpose only in the
+ * Set-Cookie of the response that issued it; each one is pushed onto `secrets`, so the scan looks for it elsewhere.
+ */
+export function dashboardFetch(transcript: Transcript, secrets: string[]): FetchLike {
+  return async (input, init) => {
+    const res = await transcript.fetch(input, init);
+    const value = /^[^=;]+=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+    if (value) {
+      transcript.shownOnce(value);
+      secrets.push(value);
+    }
+    return res;
+  };
+}
+
+/**
+ * Every secret of a `wacloud up` run on its sandbox (or against a `wacloud emulator` process), from its data dir and
+ * the emulator: the master key (base64 and hex), the secrets the broker derives from it (session signing key, webhook
+ * verify token), the emulator's app secrets, and
  * every token the emulator issued so far (the seeded one included). Waits until the emulator's state file has caught
  * up with its live token count (it is written at most every 200 ms).
  */
 export async function brokerRunSecrets(
   dataDir: string,
   emulatorUrl: string,
+  /** The emulator's state file: the sandbox's by default, or that of a `wacloud emulator --state FILE` process. */
+  emulatorStateFile = join(dataDir, '.wacloud', 'sandbox-emulator.json'),
 ): Promise<{ all: string[]; metaTokens: string[]; masterKey: string; sessionKey: string }> {
   const dir = join(dataDir, '.wacloud');
   const live = async () =>
     ((await (await fetch(`${emulatorUrl}/_emulator/state`)).json()) as { tokens: number }).tokens;
   type Saved = {
-    seed?: { accessToken: string };
+    seed?: { accessToken: string; appSecret: string };
     apps: Array<{ secret: string }>;
     tokens: Array<{ value: string }>;
   };
   const deadline = Date.now() + 10_000;
   let state: Saved;
   for (;;) {
-    state = JSON.parse(readFileSync(join(dir, 'sandbox-emulator.json'), 'utf8')) as Saved;
+    state = JSON.parse(readFileSync(emulatorStateFile, 'utf8')) as Saved;
     if (state.tokens.length >= (await live())) break;
     if (Date.now() > deadline) throw new Error('the emulator state file never caught up with its tokens');
     await new Promise((r) => setTimeout(r, 100));
@@ -256,7 +287,7 @@ export async function brokerRunSecrets(
     keyBytes.toString('base64url'),
     sessionKey,
     derive(keyBytes, 'verify-token').reveal(),
-    sandboxAppSecret(dataDir),
+    ...(state.seed ? [state.seed.appSecret] : []),
     ...state.apps.map((a) => a.secret),
     ...metaTokens,
   ];
