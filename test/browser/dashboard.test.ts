@@ -26,6 +26,7 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (Debian chromium + pl
   let base: string;
   let emulatorUrl: string;
   let adminKey: string;
+  const pageProblems: string[] = [];
 
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
@@ -53,7 +54,17 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (Debian chromium + pl
         '--disable-sync',
       ],
     });
-    page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    // 1280 wide: the README's screenshot (docs/dashboard.png) is taken here. The clipboard is granted for Copy.
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    page = await context.newPage();
+    // The script runs under the page's CSP: any refusal or script error shows up here and fails the tests.
+    page.on('console', (m) => {
+      // (Chromium's own favicon.ico request is not the page's: neither server has one.)
+      if (m.type() === 'error' && !m.location().url.endsWith('/favicon.ico'))
+        pageProblems.push(`${m.text()} ${m.location().url}`);
+    });
+    page.on('pageerror', (e) => pageProblems.push(e.message));
   }, 120_000);
 
   afterAll(async () => {
@@ -107,6 +118,18 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (Debian chromium + pl
     await expect.poll(() => page.locator('.reconnect').first().textContent()).toMatch(/reconnect before/i);
     await shot('3-expiring-reconnect-prompt');
 
+    // The expiry countdown is live (the script re-renders it from data-relative-to, on the server's clock: the
+    // emulator's, 53 days ahead of this machine's), and reads what the server rendered.
+    const countdown = page.locator('[data-credential] [data-relative-to]').first();
+    const first = (await countdown.textContent()) as string;
+    expect(first).toMatch(/^in (6 d 23 h \d+ min \d+ s|7 d 0 h \d+ min \d+ s)$/);
+    await expect.poll(() => countdown.textContent(), { timeout: 10_000 }).not.toBe(first);
+    expect(await countdown.textContent()).toMatch(/^in (6 d 23 h|7 d 0 h) /);
+    // The README's picture (docs/dashboard.png is copied from this file): the tenant page, no flash, top of the page.
+    await page.goto(page.url().replace(/\?.*$/, ''));
+    await page.waitForSelector('.reconnect');
+    await page.screenshot({ path: join(ARTIFACTS, 'readme-dashboard.png') });
+
     await connectThroughConsent();
     await expect.poll(() => page.getByRole('status').textContent()).toContain('Reconnected');
     expect(await page.locator('[data-credential] .badge').first().getAttribute('data-status')).toBe('active');
@@ -121,6 +144,55 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (Debian chromium + pl
     const html = await page.content();
     expect(html).not.toMatch(/EAA[A-Za-z0-9]{20,}/);
     expect(html).not.toContain(adminKey);
+  });
+
+  it('Copy puts a shown-once secret on the clipboard; destructive forms ask first, and cancelling posts nothing', async () => {
+    await page.getByRole('link', { name: 'Tenants' }).click();
+    await page.getByRole('link', { name: 'Acme Sandbox' }).click();
+    await page.getByRole('link', { name: 'Outbound webhooks' }).click();
+    await page.getByLabel('URL').fill('http://127.0.0.1:9/hooks/whatsapp');
+    await page.getByLabel('Events').fill('template_status');
+    await page.getByRole('button', { name: 'Add' }).click();
+    const secret = (await page.locator('[data-subscription-secret]').textContent()) as string;
+    expect(secret).toMatch(/^whsec_/);
+    await page.getByRole('button', { name: 'Copy signing secret' }).click();
+    await expect.poll(() => page.locator('.copied').textContent()).toContain('Copied to the clipboard');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    // The artifact shows the confirmation, not the secret (painted over).
+    await page.screenshot({
+      path: join(ARTIFACTS, '6-secret-copied.png'),
+      fullPage: true,
+      mask: [page.locator('[data-subscription-secret]')],
+    });
+
+    const posts: string[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'POST') posts.push(new URL(r.url()).pathname);
+    });
+    const deactivate = page.getByRole('button', { name: 'Deactivate' });
+    let asked = '';
+    page.once('dialog', (d) => {
+      asked = `${d.type()}: ${d.message()}`;
+      void d.dismiss();
+    });
+    await deactivate.click();
+    await expect
+      .poll(() => asked)
+      .toMatch(/^confirm: Deactivate the subscription for http:\/\/127\.0\.0\.1:9\/hooks\/whatsapp\?/);
+    // Cancelled: nothing posted, still on the page with the secret, still active.
+    // A round trip into the page after the click's handlers ran: a submission would have started by now.
+    expect(await page.evaluate(() => document.readyState)).toBe('complete');
+    expect(posts).toEqual([]);
+    expect(await page.locator('[data-subscription-secret]').count()).toBe(1);
+    expect(await page.locator('[data-subscription] td').nth(2).textContent()).toBe('active');
+
+    page.once('dialog', (d) => void d.accept());
+    await deactivate.click();
+    await page.waitForURL(/flash=subscription-deactivated/);
+    expect(posts).toEqual([expect.stringMatching(/^\/subscriptions\/[^/]+\/deactivate$/)]);
+    expect(await page.locator('[data-subscription] td').nth(2).textContent()).toBe('inactive');
+    expect(await page.content()).not.toContain(secret);
+    expect(pageProblems).toEqual([]);
   });
 
   it('refuses a form without its CSRF token and a cross-session CSRF token', async () => {

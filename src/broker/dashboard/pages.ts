@@ -94,7 +94,7 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.35rem .
 form.inline{display:inline}button,.button{background:#1f883d;color:#fff;border:0;border-radius:6px;padding:.4rem .9rem;font:inherit;cursor:pointer;text-decoration:none;display:inline-block}
 button.secondary{background:#6e7781}input,select,textarea{font:inherit;padding:.3rem .4rem;border:1px solid #d0d7de;border-radius:6px}
 .muted{color:#656d76}.reconnect{background:#ffebe9;border:1px solid #cf222e;padding:.5rem .8rem;border-radius:6px;margin:.4rem 0}
-code{background:#eaeef2;border-radius:4px;padding:0 .3rem}button.copy{padding:.1rem .6rem;font-size:.85rem}
+code{background:#eaeef2;border-radius:4px;padding:0 .3rem}button.copy{padding:.1rem .6rem;font-size:.85rem}[data-relative-to]{display:block;font-size:.9em}
 `;
 
 export function layout(ctx: PageContext, title: string, body: SafeHtml, loggedIn = true): SafeHtml {
