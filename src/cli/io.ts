@@ -1,3 +1,4 @@
+import type { Clock } from '../core/clock.js';
 import { WacloudError } from '../core/errors.js';
 
 /** Exit codes, stable for scripts. */
@@ -22,6 +23,8 @@ export interface CliIo {
   /** Resolves when the process is asked to stop (SIGINT/SIGTERM); long-running commands await it. */
   stopSignal: AbortSignal;
   isTTY: boolean;
+  /** Time for commands that wait (`keys rotate --wait`); tests pass a ManualClock. Default: the system clock. */
+  clock?: Clock;
 }
 
 /** Thrown by commands for a clean exit with a message; only the bin calls process.exit. */

@@ -3,10 +3,12 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
 import { Secret } from '../../src/core/secret.js';
 import type { Store } from '../../src/vault/store/open-store.js';
 import { repoRoot } from '../support/cli-process.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { until } from '../support/poll.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { createTestStoreHome, rawQuery, type TestEngine, type TestStoreHome } from '../support/store.js';
 import { draft } from './store-credential-contract.js';
@@ -149,6 +151,35 @@ async function holdStaleWrite(
   };
 }
 
+/** Default keyring refresh 60 s: a replaced key may be retired 2 min after its successor became active. */
+const GRACE_MS = 120_000;
+
+/** `rotate({ wait: true })`, advancing `clock` through the grace period when the rotation sleeps on it. */
+async function rotateWaiting(
+  store: Store,
+  clock: ManualClock,
+  options: Parameters<Store['keys']['rotate']>[0] = {},
+) {
+  let untilMs: number | undefined;
+  let finished = false;
+  const run = store.keys.rotate({
+    ...options,
+    wait: true,
+    onWait: (ms) => {
+      untilMs = ms;
+    },
+  });
+  const settle = () => {
+    finished = true;
+  };
+  void run.then(settle, settle);
+  await until('the rotation to finish or wait on the clock', async () =>
+    finished || clock.pendingSleepers > 0 ? true : undefined,
+  );
+  if (!finished && untilMs !== undefined) await clock.set(untilMs);
+  return run;
+}
+
 function rowsOn(status: Awaited<ReturnType<Store['keys']['status']>>, keyId: string | undefined): number {
   return status.keys.find((k) => k.keyId === keyId)?.rows ?? -1;
 }
@@ -180,7 +211,8 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
 
     it('a rotation that crashes midway loses nothing and the next run finishes it', async () => {
       home = await createTestStoreHome(engine);
-      const store = await home.open();
+      const clock = new ManualClock(Date.now());
+      const store = await home.open({ clock });
       await seed(store);
       const before = await store.keys.status();
       const oldKey = before.activeKeyId;
@@ -210,7 +242,9 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       await store.credentials.update('c20', c20?.version ?? 0, { token: new Secret(fresh) }, 5);
 
       // A process restart: a new store on the same data resumes (adds no key).
-      const reopened = await home.open();
+      // It runs after the grace period (no instance can still be writing with the old key), so it also retires.
+      await clock.advance(GRACE_MS);
+      const reopened = await home.open({ clock });
       const report = await reopened.keys.rotate({ batchSize: 4 });
       expect(report).toMatchObject({
         resumed: true,
@@ -219,6 +253,8 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
         reencrypted: 22,
         remaining: 0,
         retired: [oldKey],
+        retiring: [],
+        retireAfterMs: null,
       });
       const after = await reopened.keys.status();
       expect(after.keys.find((k) => k.keyId === oldKey)).toMatchObject({ state: 'retired', rows: 0 });
@@ -228,8 +264,8 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       const consumed = await reopened.oauthStates.consume(hashOf('state-1'), 10);
       expect(consumed.status === 'ok' && consumed.record.codeVerifier?.reveal()).toBe(verifierOf(1));
 
-      // A later rotation adds another key; retired keys stay retired.
-      const again = await reopened.keys.rotate();
+      // A later rotation adds another key, waits out the grace period and retires the one it replaced.
+      const again = await rotateWaiting(reopened, clock);
       expect(again.resumed).toBe(false);
       expect(again.addedKeyId).toMatch(/^dk_[0-9a-f]{12}$/);
       expect(again.retired).toEqual([newKey]);
@@ -267,7 +303,8 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
 
     it('a write under the retiring key that commits while the rotation retires keys keeps that key in service', async () => {
       home = await createTestStoreHome(engine);
-      const a = await home.open({ sqlite: { busyTimeoutMs: 20_000 } });
+      const clock = new ManualClock(Date.now());
+      const a = await home.open({ clock, sqlite: { busyTimeoutMs: 20_000 } });
       await seed(a);
       const oldKey = (await a.keys.status()).activeKeyId as string;
       const [before] = await rawQuery<{ id: string; token_ct: Buffer; key_id: string }>(
@@ -281,9 +318,12 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       const report = await a.keys
         .rotate({
           onProgress: async (p) => {
-            // The last row is re-encrypted: every row is on the new key, and the stale write starts now.
-            if (p.done === 30)
+            // The last row is re-encrypted: every row is on the new key, and the stale write starts now. The grace
+            // period is over by the retirement step, so only the count under the lock keeps the key.
+            if (p.done === 30) {
+              await clock.advance(GRACE_MS);
               stale = await holdStaleWrite(home as TestStoreHome, before as never, () => done);
+            }
           },
         })
         .finally(() => {
@@ -295,7 +335,7 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       const status = await a.keys.status();
       expect(status.keys.find((k) => k.keyId === oldKey)).toMatchObject({ state: 'retiring', rows: 1 });
       expect(report.retired).toEqual([]);
-      expect(report.remaining).toBe(1);
+      expect(report).toMatchObject({ retiring: [oldKey], retireAfterMs: null, remaining: 1 });
       expect((await a.credentials.get('c03'))?.token.reveal()).toBe(tokenOf(3));
       // The next run is a resume: it moves that row and only then retires the key.
       const next = await a.keys.rotate();
@@ -307,40 +347,131 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       await expectAllReadable(a);
     });
 
-    it('another instance with a stale keyring keeps working, and its old-key writes are picked up next run', async () => {
+    it('an instance with a stale keyring writes under the retiring key, which is retired only after the grace period', async () => {
       home = await createTestStoreHome(engine);
-      const a = await home.open();
-      const b = await home.open();
+      const clock = new ManualClock(Date.now());
+      const a = await home.open({ clock });
+      const b = await home.open({ clock });
+      // Opened before the rotation and reading nothing afterwards: its keyring (60 s refresh) keeps the old active key.
+      const stale = await home.open({ clock });
       await seed(a);
-      const oldKey = (await a.keys.status()).activeKeyId;
+      const oldKey = (await a.keys.status()).activeKeyId as string;
       const first = await a.keys.rotate();
-      // b still holds the old active key (refreshes every 60 s): it can read rows under the new key...
+      const newKey = first.activeKeyId;
+      const activatedAt = clock.now();
+      // Everything is moved, but the old key stays retiring: an instance may still encrypt with it.
+      expect(first).toMatchObject({
+        reencrypted: 30,
+        remaining: 0,
+        retired: [],
+        retiring: [oldKey],
+        retireAfterMs: activatedAt + GRACE_MS,
+        retirementGraceMs: GRACE_MS,
+      });
+      const status = await a.keys.status();
+      expect(status.keys.find((k) => k.keyId === oldKey)).toMatchObject({
+        state: 'retiring',
+        rows: 0,
+        retireAfterMs: activatedAt + GRACE_MS,
+      });
+      expect(status.keys.find((k) => k.keyId === newKey)?.retireAfterMs).toBeNull();
+      // b reads a row under the new key: its keyring reloads on the unknown key id, so its next write uses it.
       expect((await b.credentials.get('c03'))?.token.reveal()).toBe(tokenOf(3));
-      // ...and b's keyring reloaded on meeting the new key id, so its next write uses the new key.
-      const written = await b.credentials.insert(draft({ id: 'from-b', token: new Secret(tokenOf(99)) }), 1);
-      const [row] = await rawQuery<{ key_id: string }>(home, 'SELECT key_id FROM credentials WHERE id = ?', [
-        written.id,
-      ]);
-      expect(row?.key_id).toBe(first.activeKeyId);
-      // A process that never refreshes its keyring writes with the old key even after it was retired...
-      const staleKeyId = oldKey;
-      expect((await a.keys.status()).keys.find((k) => k.keyId === staleKeyId)?.state).toBe('retired');
-      const stale = await home.open({ keyringRefreshMs: Number.MAX_SAFE_INTEGER });
-      await rawQuery(home, "UPDATE data_keys SET state = 'retired' WHERE state = 'active'");
-      await rawQuery(home, "UPDATE data_keys SET state = 'active' WHERE key_id = ?", [staleKeyId]);
-      await stale.keys.reload();
-      await rawQuery(home, "UPDATE data_keys SET state = 'retired' WHERE key_id = ?", [staleKeyId]);
-      await rawQuery(home, "UPDATE data_keys SET state = 'active' WHERE key_id = ?", [first.activeKeyId]);
+      await b.credentials.insert(draft({ id: 'from-b', token: new Secret(tokenOf(99)) }), 1);
+      const keyOf = async (id: string) =>
+        (
+          await rawQuery<{ key_id: string }>(
+            home as TestStoreHome,
+            'SELECT key_id FROM credentials WHERE id = ?',
+            [id],
+          )
+        )[0]?.key_id;
+      expect(await keyOf('from-b')).toBe(newKey);
+
+      // Just under one refresh interval later the stale instance still writes with the old key...
+      await clock.advance(59_999);
       await stale.credentials.insert(draft({ id: 'from-stale', token: new Secret(tokenOf(98)) }), 1);
+      expect(await keyOf('from-stale')).toBe(oldKey);
+      // ...which is still retiring (not retired) and still decrypts.
       const mid = await a.keys.status();
-      expect(mid.keys.find((k) => k.keyId === staleKeyId)).toMatchObject({ state: 'retired', rows: 1 });
-      // ...nothing is lost (retired keys still decrypt), and the next rotation moves that row too.
+      expect(mid.keys.find((k) => k.keyId === oldKey)).toMatchObject({ state: 'retiring', rows: 1 });
       expect((await a.credentials.get('from-stale'))?.token.reveal()).toBe(tokenOf(98));
-      const next = await a.keys.rotate();
-      expect(next.remaining).toBe(0);
+      // A run inside the grace period moves that row but does not retire the key.
+      const early = await a.keys.rotate();
+      expect(early).toMatchObject({
+        resumed: true,
+        reencrypted: 1,
+        remaining: 0,
+        retired: [],
+        retiring: [oldKey],
+        retireAfterMs: activatedAt + GRACE_MS,
+      });
+      // The stale instance writes with the old key once more; then its refresh interval passes and it moves on.
+      await stale.credentials.insert(draft({ id: 'from-stale-2', token: new Secret(tokenOf(97)) }), 1);
+      expect(await keyOf('from-stale-2')).toBe(oldKey);
+      await clock.advance(1);
+      await stale.credentials.insert(draft({ id: 'from-stale-3', token: new Secret(tokenOf(96)) }), 1);
+      expect(await keyOf('from-stale-3')).toBe(newKey);
+
+      // After the grace period a later run moves the row written meanwhile and only then retires the key.
+      await clock.set(activatedAt + GRACE_MS);
+      const last = await a.keys.rotate();
+      expect(last).toMatchObject({
+        resumed: true,
+        reencrypted: 1,
+        remaining: 0,
+        retired: [oldKey],
+        retiring: [],
+        retireAfterMs: null,
+      });
       const end = await a.keys.status();
-      expect(rowsOn(end, next.activeKeyId)).toBe(32);
-      expect(end.keys.filter((k) => k.keyId !== next.activeKeyId).every((k) => k.rows === 0)).toBe(true);
+      expect(end.keys.find((k) => k.keyId === oldKey)).toMatchObject({
+        state: 'retired',
+        rows: 0,
+        retireAfterMs: null,
+      });
+      expect(rowsOn(end, newKey)).toBe(34);
+      expect((await a.credentials.get('from-stale-2'))?.token.reveal()).toBe(tokenOf(97));
+    });
+
+    it('rotate with wait sleeps out the grace period, moves what a stale instance wrote meanwhile, then retires', async () => {
+      home = await createTestStoreHome(engine);
+      const clock = new ManualClock(Date.now());
+      const a = await home.open({ clock });
+      const stale = await home.open({ clock });
+      await seed(a);
+      const oldKey = (await a.keys.status()).activeKeyId as string;
+      let waitedUntil: number | undefined;
+      let finished = false;
+      const run = a.keys
+        .rotate({
+          wait: true,
+          onWait: (ms) => {
+            waitedUntil = ms;
+          },
+        })
+        .finally(() => {
+          finished = true;
+        });
+      await until('the rotation to wait on the clock', async () =>
+        clock.pendingSleepers > 0 ? true : undefined,
+      );
+      expect(waitedUntil).toBe(clock.now() + GRACE_MS);
+      expect(finished).toBe(false);
+      // While it waits, the stale instance writes under the old key.
+      await stale.credentials.insert(draft({ id: 'while-waiting', token: new Secret(tokenOf(95)) }), 1);
+      expect((await a.keys.status()).keys.find((k) => k.keyId === oldKey)).toMatchObject({
+        state: 'retiring',
+        rows: 1,
+      });
+      await clock.set(waitedUntil as number);
+      const report = await run;
+      expect(report).toMatchObject({ reencrypted: 31, remaining: 0, retired: [oldKey], retiring: [] });
+      expect((await a.keys.status()).keys.find((k) => k.keyId === oldKey)).toMatchObject({
+        state: 'retired',
+        rows: 0,
+      });
+      expect((await a.credentials.get('while-waiting'))?.token.reveal()).toBe(tokenOf(95));
     });
   });
 }

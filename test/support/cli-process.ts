@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { CliIo } from '../../src/cli/io.js';
+import type { Clock } from '../../src/core/clock.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const binPath = fileURLToPath(new URL('../../bin/wacloud.js', import.meta.url));
@@ -116,6 +117,7 @@ export async function runCliInProcess(
   env: Record<string, string | undefined>,
   cwd: string,
   stopSignal: AbortSignal = new AbortController().signal,
+  clock?: Clock,
 ): Promise<{ code: number; out: string; err: string }> {
   const { main } = await import('../../src/cli/main.js');
   let out = '';
@@ -132,6 +134,7 @@ export async function runCliInProcess(
     readStdin: async () => '',
     stopSignal,
     isTTY: false,
+    ...(clock ? { clock } : {}),
   };
   const code = await main(argv, io);
   return { code, out, err };

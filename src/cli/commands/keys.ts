@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { systemClock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import { booleanFlag, parseCliArgs, printResult, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, type CliIo, EXIT } from '../io.js';
@@ -8,8 +9,11 @@ const usage = `wacloud keys <status|rotate|rewrap-master> [options]
   status         [--json]
                  the data keys (active, retiring, retired), the master key fingerprint and where it comes from,
                  and how many stored rows each key encrypts
-  rotate         [--batch-size N] [--json]
+  rotate         [--batch-size N] [--wait] [--json]
                  add a data key, make it active, re-encrypt every row with it and retire keys no row uses.
+                 A replaced key stays retiring until the new one has been active for twice the keyring
+                 refresh interval (2 min: brokers re-read the keyring every 60 s); run it again after that,
+                 or pass --wait to wait, move what was written meanwhile, and retire.
                  Safe while the broker runs; if it stops midway, run it again: it resumes.
   rewrap-master  --new-key-env NAME [--json]
                  re-wrap the data keys under the master key held in environment variable NAME, or named by a
@@ -67,6 +71,7 @@ async function open(io: CliIo, loaded?: Awaited<ReturnType<typeof keysConfig>>) 
     // WACLOUD_MASTER_KEY may be a secret reference; VAULT_TOKEN and env: references come from this environment
     // (with ./.env merged in).
     secretSources: { env: config.sourceEnv },
+    ...(io.clock ? { clock: io.clock } : {}),
   });
   const where = store.engine === 'sqlite' ? join(config.dataDir, 'wacloud.db') : 'PostgreSQL (DATABASE_URL)';
   return { store, where };
@@ -77,6 +82,9 @@ function masterKeyOrigin(s: { masterKeySource: string; masterKeyReference?: stri
   if (s.masterKeySource === 'reference') return `WACLOUD_MASTER_KEY -> ${s.masterKeyReference}`;
   return s.masterKeySource === 'file' ? 'key file in the data dir' : 'option';
 }
+
+const clockTime = (ms: number) => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
+const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
 
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 
@@ -106,9 +114,14 @@ async function status(args: string[], io: CliIo): Promise<number> {
           `warning: ${n} rows use key ${keyId}, which is not in the keyring: they cannot be decrypted`,
         );
       }
-      const pending = s.keys.filter((k) => k.state === 'retiring');
-      if (pending.length)
-        lines.push('', 'a rotation is unfinished: run "wacloud keys rotate" to complete it');
+      for (const k of s.keys.filter((k) => k.state === 'retiring')) {
+        const after = k.retireAfterMs ?? 0;
+        lines.push(
+          after > (io.clock ?? systemClock).now()
+            ? `${k.keyId} is retiring: it can be retired after ${iso(after)} (run "wacloud keys rotate" then)`
+            : `${k.keyId} is retiring: run "wacloud keys rotate" to finish the rotation`,
+        );
+      }
       return lines.join('\n');
     });
     return Object.keys(s.orphanRows).length ? EXIT.failure : EXIT.ok;
@@ -120,7 +133,11 @@ async function status(args: string[], io: CliIo): Promise<number> {
 async function rotate(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCliArgs(
     args,
-    { 'batch-size': { type: 'string' }, json: { type: 'boolean', default: false } },
+    {
+      'batch-size': { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
     usage,
   );
   const batchText = stringFlag(values, 'batch-size');
@@ -128,16 +145,42 @@ async function rotate(args: string[], io: CliIo): Promise<number> {
   if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000)) {
     throw new CliExit(EXIT.usage, `--batch-size must be a whole number from 1 to 100000\nUsage: ${usage}`);
   }
+  const json = booleanFlag(values, 'json');
+  const wait = booleanFlag(values, 'wait');
   const { store } = await open(io);
   try {
-    const report = await store.keys.rotate({ ...(batchSize ? { batchSize } : {}) });
-    printResult(io, booleanFlag(values, 'json'), report, () =>
+    const report = await store.keys
+      .rotate({
+        ...(batchSize ? { batchSize } : {}),
+        wait,
+        signal: io.stopSignal,
+        onWait: (until) => {
+          if (!json)
+            io.stderr(
+              `waiting until ${clockTime(until)} for every instance to use the new key, then retiring the old one\n`,
+            );
+        },
+      })
+      .catch((err: unknown) => {
+        if (io.stopSignal.aborted)
+          throw new CliExit(
+            EXIT.failure,
+            'stopped while waiting: the replaced key stays retiring; run "wacloud keys rotate" again to finish',
+          );
+        throw err;
+      });
+    printResult(io, json, report, () =>
       [
         report.resumed
           ? `resumed an unfinished rotation; active key ${report.activeKeyId}`
           : `added key ${report.addedKeyId}; it is now active`,
         `re-encrypted ${report.reencrypted} rows${report.conflicts ? ` (${report.conflicts} changed meanwhile and were already current)` : ''}`,
         `retired: ${report.retired.length ? report.retired.join(', ') : 'none'}`,
+        ...(report.retireAfterMs !== null
+          ? [
+              `${report.retiring.join(', ')} stays retiring until ${clockTime(report.retireAfterMs)} (instances re-read the keyring every ${seconds(report.retirementGraceMs / 2)}); run \`wacloud keys rotate\` again after that, or with --wait`,
+            ]
+          : []),
         report.remaining
           ? `${report.remaining} rows are still on older keys (written meanwhile by an instance with an old keyring): run it again`
           : 'every row is on the active key',

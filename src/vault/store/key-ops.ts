@@ -36,6 +36,11 @@ export interface KeyStatus {
   state: DataKeyState;
   createdAtMs: number;
   retiredAtMs: number | null;
+  /**
+   * A `retiring` key: the earliest time a rotation may retire it (the active key's creation plus the grace period),
+   * provided no row uses it by then. Null for other keys.
+   */
+  retireAfterMs: number | null;
   /** Fingerprint of the master key that wraps it. */
   masterKeyId: string;
   /** Rows encrypted with this key, in total and per table. */
@@ -50,6 +55,8 @@ export interface KeyringStatus {
   /** The secret source and key the master key was read from, when `masterKeySource` is `reference`. */
   masterKeyReference?: string;
   keys: KeyStatus[];
+  /** How long a replaced key stays `retiring` after its successor became active: 2 × the keyring refresh interval. */
+  retirementGraceMs: number;
   /** Rows under a key id the keyring does not have (should be 0; non-zero means data that cannot be decrypted). */
   orphanRows: Record<string, number>;
 }
@@ -69,6 +76,15 @@ export interface RotateOptions {
   batchSize?: number;
   /** Called after each row; throwing stops the rotation (a later run resumes it). */
   onProgress?: (progress: RotationProgress) => void | Promise<void>;
+  /**
+   * When a `retiring` key cannot be retired yet because the grace period has not passed, sleep (on the store's clock)
+   * until it has, re-encrypt whatever instances with an old keyring wrote meanwhile, and retire then.
+   */
+  wait?: boolean;
+  /** Called before such a wait with the time it waits until. */
+  onWait?: (untilMs: number) => void | Promise<void>;
+  /** Stops a wait (the rotation then rejects; the keys stay `retiring` and a later run finishes). */
+  signal?: AbortSignal;
 }
 
 export interface RotationReport {
@@ -82,6 +98,15 @@ export interface RotationReport {
   conflicts: number;
   /** Keys that no row uses any more and became `retired`. */
   retired: string[];
+  /** Keys left `retiring` (rows still use them, or the grace period has not passed). */
+  retiring: string[];
+  /**
+   * When the keys left `retiring` may be retired, if the grace period is what holds them: run again after this
+   * (or rotate with `wait`). Null when the grace period has passed.
+   */
+  retireAfterMs: number | null;
+  /** The grace period: 2 × the keyring refresh interval. */
+  retirementGraceMs: number;
   /** Rows still on a non-active key after the run (a later run picks them up). */
   remaining: number;
 }
@@ -92,7 +117,7 @@ export interface KeyOps {
   status(): Promise<KeyringStatus>;
   /**
    * Adds a data key, makes it active, re-encrypts every row with it (compare-and-set per row) and retires keys no
-   * row uses. Resumable: when an earlier run stopped (crash, error), the next run adds no key and finishes the job.
+   * row uses once the new key has been active for the grace period (see {@link retirementGraceMs}). Resumable: when an earlier run stopped (crash, error), the next run adds no key and finishes the job.
    */
   rotate(options?: RotateOptions): Promise<RotationReport>;
   /** Re-wraps every data key under `newMaster` (master key rotation); rows are not touched. */
@@ -101,12 +126,23 @@ export interface KeyOps {
   reload(): Promise<void>;
 }
 
+/**
+ * How long a replaced data key must wait before it can be retired: twice the keyring refresh interval. Every instance
+ * re-reads the keyring at least every `refreshMs` (the same setting on every instance), so once the new key has been
+ * active this long no instance still encrypts with the old one; the second interval covers a write encrypted just
+ * before the refresh and committed after, and clock skew between the hosts.
+ */
+export function retirementGraceMs(refreshMs: number): number {
+  return 2 * refreshMs;
+}
+
 export function createKeyOps(
   db: Db,
   keys: KeyStore,
   deps: { clock: Clock; logger: Logger; audit: AuditLog },
 ): KeyOps {
   const k = db.kysely;
+  const graceMs = retirementGraceMs(keys.refreshMs);
 
   async function countsByKey(): Promise<Map<string, Record<string, number>>> {
     const out = new Map<string, Record<string, number>>();
@@ -185,6 +221,57 @@ export function createKeyOps(
     }
   }
 
+  /**
+   * Re-encrypts every row not on `active`, then retires the `retiring` keys no row uses, if the active key has been
+   * active for the grace period. The check and the retirement are one transaction under the store-wide lock that also
+   * keeps every writer of an encrypted column out: an instance whose keyring is stale may still write under the
+   * retiring key, and a write committed after a check made outside it would leave rows under a retired key. SQLite:
+   * BEGIN IMMEDIATE is the single write lock. PostgreSQL: SHARE locks on the encrypted tables wait for writers in
+   * flight to commit (their rows are then seen) and hold new ones off until the commit. The grace period covers the
+   * writes that would come after the commit: an instance encrypts with the key it saw at its last keyring read, at
+   * most `refreshMs` old, so the old key can be in use until `refreshMs` after its successor became active.
+   */
+  async function reencryptAndRetire(
+    active: string,
+    batchSize: number,
+    progress: { done: number; conflicts: number },
+    onProgress: RotateOptions['onProgress'],
+  ): Promise<{ retired: string[]; retiring: string[]; retireAfterMs: number | null }> {
+    for (const col of ENCRYPTED_COLUMNS) {
+      await reencryptColumn(col, active, batchSize, progress, onProgress);
+    }
+    return db.exclusive('retiring data keys', async (trx) => {
+      if (db.engine === 'postgres') {
+        await sql`LOCK TABLE ${sql.join(ENCRYPTED_COLUMNS.map((c) => sql.table(c.table)))} IN SHARE MODE`.execute(
+          trx,
+        );
+      }
+      const rows = await trx.selectFrom('data_keys').select(['key_id', 'state', 'created_at_ms']).execute();
+      const activeRow = rows.find((r) => r.state === 'active');
+      // Normally `active`; another run may have rotated further meanwhile (then its key's age is what counts).
+      if (!activeRow) throw new CryptoError('the keyring has no active data key');
+      const now = deps.clock.now();
+      const retireAfterMs = Number(activeRow.created_at_ms) + graceMs;
+      const graceOver = now >= retireAfterMs;
+      const retired: string[] = [];
+      const retiring: string[] = [];
+      for (const r of rows) {
+        if (r.state !== 'retiring') continue;
+        if (!graceOver || (await keyInUse(trx, r.key_id))) {
+          retiring.push(r.key_id);
+          continue;
+        }
+        await trx
+          .updateTable('data_keys')
+          .set({ state: 'retired', retired_at_ms: now })
+          .where('key_id', '=', r.key_id)
+          .execute();
+        retired.push(r.key_id);
+      }
+      return { retired, retiring, retireAfterMs: graceOver ? null : retireAfterMs };
+    });
+  }
+
   return {
     async status() {
       await keys.reload();
@@ -195,12 +282,15 @@ export function createKeyOps(
       for (const [keyId, per] of counts) {
         if (!known.has(keyId)) orphanRows[keyId] = Object.values(per).reduce((a, b) => a + b, 0);
       }
+      const active = records.find((r) => r.state === 'active');
+      const retireAfterMs = active ? active.createdAtMs + graceMs : null;
       return {
         activeKeyId: keys.keyring.activeKeyId,
         masterKeyId: keys.master.id,
         masterKeySource: keys.master.source,
         ...(keys.master.reference ? { masterKeyReference: keys.master.reference } : {}),
         orphanRows,
+        retirementGraceMs: graceMs,
         keys: records.map((r) => {
           const per = counts.get(r.keyId) ?? {};
           return {
@@ -208,6 +298,7 @@ export function createKeyOps(
             state: r.state,
             createdAtMs: r.createdAtMs,
             retiredAtMs: r.retiredAtMs,
+            retireAfterMs: r.state === 'retiring' ? retireAfterMs : null,
             masterKeyId: r.masterKeyId,
             rows: Object.values(per).reduce((a, b) => a + b, 0),
             rowsByTable: per,
@@ -218,12 +309,12 @@ export function createKeyOps(
 
     async rotate(options = {}) {
       const batchSize = Math.max(1, options.batchSize ?? 200);
-      const now = deps.clock.now();
       // Step 1, atomically: add the new active key and demote the old one, unless an earlier run left work.
       const begun = await db.exclusive('starting a key rotation', async (trx) => {
         const rows = await trx.selectFrom('data_keys').select(['key_id', 'state']).execute();
         if (rows.some((r) => r.state === 'retiring')) return { added: undefined as string | undefined };
-        const { record } = createDataKey(keys.master, now);
+        // Its creation time starts the grace period, so it is read under the lock, just before the key goes live.
+        const { record } = createDataKey(keys.master, deps.clock.now());
         await trx.updateTable('data_keys').set({ state: 'retiring' }).where('state', '=', 'active').execute();
         await trx
           .insertInto('data_keys')
@@ -246,39 +337,24 @@ export function createKeyOps(
       });
 
       // Step 2: re-encrypt row by row. Each row is its own compare-and-set, so a crash loses nothing.
+      // Step 3: retire what no row uses, once the grace period has passed. With `wait`, sleep out the grace period
+      // and repeat both steps (rows written meanwhile by instances with an old keyring are moved, then the key goes).
       const progress = { done: 0, conflicts: 0 };
-      for (const col of ENCRYPTED_COLUMNS) {
-        await reencryptColumn(col, active, batchSize, progress, options.onProgress);
+      const retired: string[] = [];
+      let left = await reencryptAndRetire(active, batchSize, progress, options.onProgress);
+      retired.push(...left.retired);
+      for (let pass = 0; options.wait && left.retiring.length > 0 && pass < 3; pass++) {
+        if (left.retireAfterMs !== null) {
+          deps.logger.info('waiting out the key retirement grace period', {
+            retiring: left.retiring,
+            untilMs: left.retireAfterMs,
+          });
+          await options.onWait?.(left.retireAfterMs);
+          await deps.clock.sleep(left.retireAfterMs - deps.clock.now(), options.signal);
+        }
+        left = await reencryptAndRetire(active, batchSize, progress, options.onProgress);
+        retired.push(...left.retired);
       }
-
-      // Step 3: retire what no row uses. The check and the retirement are one transaction under the store-wide lock
-      // that also keeps every writer of an encrypted column out: an instance whose keyring is stale may still write
-      // under the retiring key, and a write committed after a check made outside it would leave rows under a
-      // retired key. SQLite: BEGIN IMMEDIATE is the single write lock. PostgreSQL: SHARE locks on the encrypted tables
-      // wait for writers in flight to commit (their rows are then seen) and hold new ones off until the commit.
-      const retired = await db.exclusive('retiring data keys', async (trx) => {
-        if (db.engine === 'postgres') {
-          await sql`LOCK TABLE ${sql.join(ENCRYPTED_COLUMNS.map((c) => sql.table(c.table)))} IN SHARE MODE`.execute(
-            trx,
-          );
-        }
-        const retiring = await trx
-          .selectFrom('data_keys')
-          .select('key_id')
-          .where('state', '=', 'retiring')
-          .execute();
-        const done: string[] = [];
-        for (const r of retiring) {
-          if (await keyInUse(trx, r.key_id)) continue;
-          await trx
-            .updateTable('data_keys')
-            .set({ state: 'retired', retired_at_ms: deps.clock.now() })
-            .where('key_id', '=', r.key_id)
-            .execute();
-          done.push(r.key_id);
-        }
-        return done;
-      });
       const counts = await countsByKey();
       await keys.reload();
       let remaining = 0;
@@ -292,6 +368,9 @@ export function createKeyOps(
         reencrypted: progress.done,
         conflicts: progress.conflicts,
         retired,
+        retiring: left.retiring,
+        retireAfterMs: left.retiring.length ? left.retireAfterMs : null,
+        retirementGraceMs: graceMs,
         remaining,
       };
       await deps.audit.append({ event: 'keys.rotated', detail: { ...report } }, deps.clock.now());
