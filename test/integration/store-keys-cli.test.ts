@@ -3,9 +3,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
 import { Secret } from '../../src/core/secret.js';
 import { runCliInProcess as run } from '../support/cli-process.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { until } from '../support/poll.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from '../support/store.js';
 import { draft } from './store-credential-contract.js';
@@ -54,21 +56,68 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       expectNoSecrets(r.out, secrets, 'keys status');
     });
 
-    it('rotate re-encrypts everything; status shows the old key retired', async () => {
+    it('rotate re-encrypts everything and keeps the old key retiring through the grace; --wait retires it', async () => {
+      const clock = new ManualClock(Date.now());
+      const signal = new AbortController().signal;
       const before = JSON.parse((await run(['keys', 'status', '--json'], env, home.dataDir)).out);
-      const r = await run(['keys', 'rotate'], env, home.dataDir);
+      const r = await run(['keys', 'rotate'], env, home.dataDir, signal, clock);
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/added key dk_[0-9a-f]{12}; it is now active/);
       expect(r.out).toMatch(/re-encrypted 5 rows/);
-      expect(r.out).toContain(`retired: ${before.activeKeyId}`);
+      expect(r.out).toContain('retired: none');
+      const until2min = new Date(clock.now() + 120_000).toISOString().slice(11, 19);
+      expect(r.out).toContain(
+        `${before.activeKeyId} stays retiring until ${until2min} UTC (instances re-read the keyring every 60 s); run \`wacloud keys rotate\` again after that`,
+      );
       expect(r.out).toContain('every row is on the active key');
-      const human = await run(['keys', 'status'], env, home.dataDir);
+      const pending = await run(['keys', 'status'], env, home.dataDir, signal, clock);
+      expect(pending.out).toMatch(new RegExp(`${before.activeKeyId}\\s+retiring`));
+      expect(pending.out).toContain(`${before.activeKeyId} is retiring: it can be retired after `);
+      const pendingJson = JSON.parse(
+        (await run(['keys', 'status', '--json'], env, home.dataDir, signal, clock)).out,
+      );
+      expect(pendingJson.keys.find((k: { keyId: string }) => k.keyId === before.activeKeyId)).toMatchObject({
+        state: 'retiring',
+        rows: 0,
+        retireAfterMs: clock.now() + 120_000,
+      });
+
+      // --wait sleeps on the clock until the grace period is over, then retires.
+      let done = false;
+      const waiting = run(['keys', 'rotate', '--wait'], env, home.dataDir, signal, clock).finally(() => {
+        done = true;
+      });
+      await until('keys rotate --wait to sleep', async () => (clock.pendingSleepers > 0 ? true : undefined));
+      expect(done).toBe(false);
+      await clock.advance(120_000);
+      const w = await waiting;
+      expect(w.code).toBe(0);
+      expect(w.err).toContain(`waiting until ${until2min} UTC`);
+      expect(w.out).toContain(`retired: ${before.activeKeyId}`);
+      const human = await run(['keys', 'status'], env, home.dataDir, signal, clock);
       expect(human.code).toBe(0);
       expect(human.out).toMatch(new RegExp(`${before.activeKeyId}\\s+retired`));
       expect(human.out).toMatch(/active\s+\S+\s+-\s+5 \(credentials 5\)/);
-      const json = await run(['keys', 'rotate', '--json', '--batch-size', '2'], env, home.dataDir);
-      expect(JSON.parse(json.out)).toMatchObject({ resumed: false, reencrypted: 5, remaining: 0 });
-      expectNoSecrets(r.out + human.out + json.out, secrets, 'keys output');
+      const json = run(
+        ['keys', 'rotate', '--json', '--wait', '--batch-size', '2'],
+        env,
+        home.dataDir,
+        signal,
+        clock,
+      );
+      await until('keys rotate --json --wait to sleep', async () =>
+        clock.pendingSleepers > 0 ? true : undefined,
+      );
+      await clock.advance(120_000);
+      const jr = await json;
+      expect(JSON.parse(jr.out)).toMatchObject({
+        resumed: false,
+        reencrypted: 5,
+        remaining: 0,
+        retiring: [],
+      });
+      expect(JSON.parse(jr.out).retired).toHaveLength(1);
+      expectNoSecrets(r.out + pending.out + w.out + w.err + human.out + jr.out, secrets, 'keys output');
       const store = await home.open();
       for (const [i, t] of TOKENS.entries())
         expect((await store.credentials.get(`cli${i}`))?.token.reveal()).toBe(t);

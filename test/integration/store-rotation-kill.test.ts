@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
 import { Secret } from '../../src/core/secret.js';
 import { repoRoot } from '../support/cli-process.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
@@ -80,7 +81,8 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
         expect(await exited).toBe('SIGKILL');
         expect(out).not.toContain('finished');
 
-        const reopened = await home.open();
+        const clock = new ManualClock(Date.now());
+        const reopened = await home.open({ clock });
         const mid = await reopened.keys.status();
         const newKey = mid.activeKeyId;
         expect(newKey).not.toBe(oldKey);
@@ -91,12 +93,21 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
         for (let i = 0; i < 20; i++)
           expect((await reopened.credentials.get(`k${i}`))?.token.reveal()).toBe(tokenOf(i));
 
+        // Within the grace period (2 x the 60 s keyring refresh) the resumed run moves every row, keeps the key...
         const report = await reopened.keys.rotate();
         expect(report).toMatchObject({
           resumed: true,
           activeKeyId: newKey,
           reencrypted: 11,
           remaining: 0,
+          retired: [],
+          retiring: [oldKey],
+        });
+        // ...and once it has passed, the next run retires it.
+        await clock.advance(120_000);
+        expect(await reopened.keys.rotate()).toMatchObject({
+          resumed: true,
+          reencrypted: 0,
           retired: [oldKey],
         });
         for (let i = 0; i < 20; i++)
