@@ -79,5 +79,5 @@ describe('README: the emulator walk-through', () => {
     expect(sends[1]).toMatch(/^HTTP\/1\.1 401[\s\S]*"code":104/);
     expect(sends[2]).toMatch(/^HTTP\/1\.1 401[\s\S]*"code":190,"error_subcode":463/);
     expect(proc.output()).toBe('walk-through-done\n');
-  });
+  }, 120_000); // npx resolves the bin and starts a process: slow on a loaded 2-core CI run (timed out at 30 s once)
 });
