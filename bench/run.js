@@ -140,7 +140,8 @@ writeFileSync(
   `${JSON.stringify({ meta, sections }, null, 2)}\n`,
 );
 // The README's performance table is generated from latest.md, never copied by hand.
-if (outName === 'latest') console.log(updateReadme() ? 'README.md table unchanged' : 'README.md table rewritten');
+if (outName === 'latest')
+  console.log(updateReadme() ? 'README.md table unchanged' : 'README.md table rewritten');
 
 const budgets = budgetRows(sections);
 const missed = budgets.filter((b) => !b.pass);
