@@ -14,6 +14,7 @@ const BENCHES = [
   { id: 'sdk', module: './sdk-send.js' },
   { id: 'emulator', module: './emulator-send.js' },
   { id: 'proxy', module: './broker-proxy.js' },
+  { id: 'memory', module: './broker-memory.js' },
   { id: 'webhook', module: './webhook-ingest.js' },
   { id: 'sweep', module: './renewal-sweep.js' },
   { id: 'cold', module: './cold-start.js' },
