@@ -33,7 +33,7 @@ const sendBody = (to) =>
     text: { body: 'hello' },
   });
 
-function rawSender({ url, info }) {
+export function rawSender({ url, info }) {
   const pool = new Pool(url, { connections: 256 });
   const path = `/v26.0/${info.phoneNumberId}/messages`;
   const headers = { authorization: `Bearer ${info.token}`, 'content-type': 'application/json' };

@@ -94,7 +94,7 @@ export function delivery(secret = SECRET) {
   return { body, signature: `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` };
 }
 
-function poster(url) {
+export function poster(url) {
   const pool = new Pool(url, { connections: 64 });
   return {
     run: async () => {
@@ -112,7 +112,7 @@ function poster(url) {
   };
 }
 
-function brokerArgs(extra = {}) {
+export function brokerArgs(extra = {}) {
   return [
     JSON.stringify({
       upstreamUrl: 'http://127.0.0.1:9', // never called: nothing is due and nothing is proxied
