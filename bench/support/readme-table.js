@@ -124,10 +124,14 @@ export const README_ROWS = [
     ],
   },
   {
-    what: 'Emulator CPU per send: emulator / minimal server',
+    what: 'Emulator CPU per send, with every check it makes',
     against: 'bench/support/minimal-graph-server.js (answers without checking anything)',
     section: 'Emulator send endpoint',
-    measurements: ['server CPU per send: emulator', 'server CPU per send: minimal server'],
+    measurements: ['emulator CPU per send ÷ minimal server’s'],
+    detail: {
+      label: 'emulator / minimal server',
+      measurements: ['server CPU per send: emulator', 'server CPU per send: minimal server'],
+    },
   },
   {
     what: 'Broker Graph proxy throughput',
@@ -137,10 +141,14 @@ export const README_ROWS = [
     detail: { label: 'vs the bare forwarder', measurements: ['proxy ÷ bare forwarder throughput'] },
   },
   {
-    what: 'Broker Graph proxy CPU per send: broker / bare forwarder',
+    what: 'Broker Graph proxy CPU per send',
     against: 'a bare node:http + undici forwarder with no checks (the floor of one Node hop)',
     section: 'Broker Graph proxy',
-    measurements: ['CPU per proxied send: the broker', 'CPU per proxied send: the bare forwarder'],
+    measurements: ['broker CPU per proxied send ÷ bare forwarder’s'],
+    detail: {
+      label: 'broker / bare forwarder',
+      measurements: ['CPU per proxied send: the broker', 'CPU per proxied send: the bare forwarder'],
+    },
   },
   {
     what: 'Broker Graph proxy, p99 added at half the direct maximum',
@@ -195,17 +203,18 @@ function findSection(parsed, prefix) {
 export function readmeRow(parsed, spec) {
   const section = findSection(parsed, spec.section);
   const rows = spec.measurements.map((name) => section?.rows.get(name));
+  const details = (spec.detail?.measurements ?? []).map((name) => section?.rows.get(name)?.value);
+  const detailText = details.some((d) => d !== undefined)
+    ? ` (${spec.detail.label}: ${details.map((d) => d ?? NOT_MEASURED).join(' / ')})`
+    : '';
   if (rows.every((r) => r === undefined))
     return {
       what: spec.what,
       against: spec.against,
-      measured: `${NOT_MEASURED} (added after it)`,
+      measured: `${NOT_MEASURED} (added after it)${detailText}`,
       budget: '—',
     };
-  let measured = rows.map((r) => r?.value ?? NOT_MEASURED).join(' / ');
-  const details = (spec.detail?.measurements ?? []).map((name) => section?.rows.get(name)?.value);
-  if (details.some((d) => d !== undefined))
-    measured += ` (${spec.detail.label}: ${details.map((d) => d ?? NOT_MEASURED).join(' / ')})`;
+  const measured = rows.map((r) => r?.value ?? NOT_MEASURED).join(' / ') + detailText;
   const budgeted = rows.filter((r) => r?.budget);
   let budget = '—';
   if (budgeted.length) {
