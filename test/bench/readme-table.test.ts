@@ -12,7 +12,7 @@ import {
   replaceReadmeBlock,
   tableCells,
 } from '../../bench/support/readme-table.js';
-import { renderMarkdown } from '../../bench/support/report.js';
+import { type BenchSection, renderMarkdown } from '../../bench/support/report.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const latest = readFileSync(new URL('../../bench/results/latest.md', import.meta.url), 'utf8');
@@ -26,7 +26,7 @@ const meta = {
   loadAfter: '0.2 0.1 0.1',
   command: 'npm run bench',
 };
-const sections = [
+const sections: BenchSection[] = [
   {
     id: 'proxy',
     title: 'Broker Graph proxy vs direct',
@@ -104,7 +104,7 @@ describe('README performance table', () => {
     expect(before).toContain('commit abc1234.');
     expect(before).not.toContain('Provisional');
     const slower = structuredClone(sections);
-    slower[0]!.rows[1] = { ...slower[0]!.rows[1]!, value: 0.42, pass: false };
+    slower[0]!.rows![1] = { ...slower[0]!.rows![1]!, value: 0.42, pass: false };
     const after = renderReadmeBlock(parseResults(renderMarkdown(meta, slower)));
     expect(after).not.toBe(before);
     expect(after).toContain('0.42x (vs the bare forwarder: 0.9x) | >= 0.6x: **missed** |');
