@@ -64,11 +64,13 @@ function handle(
       `(#100) The request body is larger than the emulator accepts (${core.settings.maxBodyBytes} bytes)`,
       { status: 413 },
     );
-    return answer(outgoing, graphErrorParts(core, err, 'whatsapp', meta));
+    answer(outgoing, graphErrorParts(core, err, 'whatsapp', meta));
+    return;
   }
   readIncomingThen(incoming, core.settings.maxBodyBytes, (err, bytes) => {
-    if (err) return answer(outgoing, graphErrorParts(core, err, 'whatsapp', meta));
-    answer(outgoing, send(core, incoming, phoneNumberId, search, meta, (bytes as Buffer).toString('utf8')));
+    if (err) answer(outgoing, graphErrorParts(core, err, 'whatsapp', meta));
+    else
+      answer(outgoing, send(core, incoming, phoneNumberId, search, meta, (bytes as Buffer).toString('utf8')));
   });
 }
 
