@@ -29,6 +29,31 @@ export interface EventBase<T extends string> {
   /** `entry[].time` when Meta includes it (account-level fields). */
   entryTimeSec: number | undefined;
   position: EventPosition;
+  /**
+   * The WhatsApp user the event is about (sender, recipient, caller, the user whose id changed), whichever
+   * identifiers Meta sent; undefined for events about the account, templates or numbers.
+   */
+  user: WebhookUser | undefined;
+}
+
+/**
+ * One WhatsApp user, however Meta identified them. Since April 2026 Meta adds a business-scoped user id (BSUID) to
+ * every messages webhook; a user who adopted a username may come with no phone number at all, so handlers should
+ * key users by `bsuid` (or `parentBsuid`) and treat `phone` as optional.
+ *
+ * @see https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+ */
+export interface WebhookUser {
+  /** Phone number digits (`wa_id`, `from`, `recipient_id`); undefined when Meta withholds it (username users). */
+  phone: string | undefined;
+  /** Business-scoped user id (`user_id`, like `US.13491208655302741918`): stable per user and business portfolio. */
+  bsuid: string | undefined;
+  /** Parent BSUID (`parent_user_id`, like `US.ENT.11815799212886844830`), for linked portfolios that enabled it. */
+  parentBsuid: string | undefined;
+  /** The user's username, when they adopted one (`profile.username`). */
+  username: string | undefined;
+  /** Profile name (`profile.name`). */
+  name: string | undefined;
 }
 
 /** An error object as Meta attaches it to messages, statuses, calls or a whole change. */
@@ -41,12 +66,17 @@ export interface WebhookErrorDetail {
   href: string | undefined;
 }
 
-/** The sender's profile from `value.contacts`. */
+/** One entry of `value.contacts` (the sender of messages; the recipient on statuses). */
 export interface ContactProfile {
+  /** Phone number digits; Meta omits it for a username user whose number it withholds. */
   waId: string | undefined;
   name: string | undefined;
-  /** Business-scoped user id, when Meta sends one. */
+  /** Business-scoped user id (`user_id`). */
   userId: string | undefined;
+  /** Parent BSUID (`parent_user_id`). */
+  parentUserId: string | undefined;
+  /** `profile.username`, when the user adopted a username. */
+  username: string | undefined;
 }
 
 export interface MessageContext {
@@ -77,8 +107,12 @@ export interface AdReferral {
 export interface MessageBase {
   /** The `wamid.…` id. Empty string only when Meta sent none. */
   id: string;
-  /** The sender's WhatsApp id (phone number digits). */
-  from: string;
+  /** The sender's phone number digits; undefined when Meta withholds it (a username user): see `fromUserId`. */
+  from: string | undefined;
+  /** The sender's business-scoped user id (`from_user_id`). */
+  fromUserId: string | undefined;
+  /** The sender's parent BSUID (`from_parent_user_id`). */
+  fromParentUserId: string | undefined;
   timestampSec: number | undefined;
   context: MessageContext | undefined;
   referral: AdReferral | undefined;
@@ -225,6 +259,8 @@ export interface RevokeMessage extends MessageBase {
 export interface UnsupportedMessage extends MessageBase {
   type: 'unsupported';
   originalType: string;
+  /** `unsupported.type`: what the user actually sent (`edit`, `poll`, …), when Meta says. */
+  unsupportedType: string | undefined;
 }
 
 export type InboundMessage =
@@ -247,15 +283,23 @@ export type InboundMessageType = InboundMessage['type'];
 /** An incoming message (`messages` field, `value.messages[]`). */
 export interface MessageEvent extends EventBase<'message'> {
   message: InboundMessage;
-  /** The sender's profile, matched by `wa_id` from `value.contacts`. */
+  /** The sender's entry of `value.contacts`, matched by `wa_id` or `user_id`. */
   contact: ContactProfile | undefined;
+  user: WebhookUser;
 }
 
 /** A message sent from the WhatsApp Business app by a coexistence number (`smb_message_echoes`). */
 export interface MessageEchoEvent extends EventBase<'message_echo'> {
   message: InboundMessage;
-  /** The recipient. */
+  /** The recipient's phone number digits (`to`), when Meta shares it. */
   to: string | undefined;
+  /** The recipient's business-scoped user id (`to_user_id`). */
+  toUserId: string | undefined;
+  toParentUserId: string | undefined;
+  /** The recipient's entry of `value.contacts`. */
+  contact: ContactProfile | undefined;
+  /** The recipient. */
+  user: WebhookUser;
 }
 
 export type MessageStatus = 'sent' | 'delivered' | 'read' | 'failed' | 'deleted' | 'warning' | 'played';
@@ -266,9 +310,21 @@ export interface StatusEvent extends EventBase<'status'> {
   id: string;
   /** One of {@link MessageStatus}, or a newer value passed through as sent. */
   status: MessageStatus | (string & {});
+  /** Phone number digits (or the group id for a group send); Meta omits it when it withholds the number. */
   recipientId: string | undefined;
+  /** `recipient_user_id`: the recipient's BSUID (omitted on a `failed` status of a send to a phone number). */
+  recipientUserId: string | undefined;
+  recipientParentUserId: string | undefined;
+  /** `individual` or `group`. */
+  recipientType: string | undefined;
+  /** For a group send: the participant the status is about (`recipient_participant_id`). */
+  recipientParticipantId: string | undefined;
   timestampSec: number | undefined;
+  /** `group_id`, or `recipient_id` when `recipient_type` is `group`. */
   groupId: string | undefined;
+  /** The recipient's entry of `value.contacts` (Meta omits contacts on `failed`). */
+  contact: ContactProfile | undefined;
+  user: WebhookUser;
   conversation:
     | { id: string | undefined; expirationTimestampSec: number | undefined; originType: string | undefined }
     | undefined;
@@ -303,6 +359,8 @@ export interface TemplateStatusEvent extends EventBase<'template_status'>, Templ
   reason: string | undefined;
   category: string | undefined;
   otherInfo: { title: string | undefined; description: string | undefined } | undefined;
+  /** `rejection_info` of a rejected template. */
+  rejectionInfo: { reason: string | undefined; recommendation: string | undefined } | undefined;
   raw: WireObject;
 }
 /** `message_template_quality_update`. */
@@ -343,6 +401,42 @@ export interface PhoneNumberQualityEvent extends EventBase<'phone_number_quality
 export interface AccountUpdateEvent extends EventBase<'account_update'> {
   event: string | undefined;
   phoneNumber: string | undefined;
+  /** `ban_info`: `waba_ban_state` and `waba_ban_date`. */
+  banInfo: { state: string | undefined; date: string | undefined } | undefined;
+  /** `violation_info.violation_type`. */
+  violationType: string | undefined;
+  /** `restriction_info[]`. */
+  restrictions: { type: string | undefined; expiration: string | undefined }[];
+  /** `lock_info.expiration`, when the account is locked. */
+  lockExpiration: string | undefined;
+  /** `waba_info` of partner events (PARTNER_ADDED, PARTNER_APP_INSTALLED, …). */
+  wabaInfo:
+    | {
+        wabaId: string | undefined;
+        ownerBusinessId: string | undefined;
+        partnerAppId: string | undefined;
+        solutionId: string | undefined;
+        solutionPartnerBusinessIds: string[];
+      }
+    | undefined;
+  /** `auth_international_rate_eligibility`. */
+  authInternationalRateEligibility:
+    | {
+        startTimeSec: number | undefined;
+        exceptionCountries: { countryCode: string | undefined; startTimeSec: number | undefined }[];
+      }
+    | undefined;
+  /** Partner-led business verification submission (`business_verification_status`) and its `rejection_reasons`. */
+  businessVerificationStatus: string | undefined;
+  rejectionReasons: string[];
+  /** `country` of a primary business location update. */
+  country: string | undefined;
+  /** `signup_id` of an Embedded Signup session that produced the event. */
+  signupId: string | undefined;
+  /** `volume_tier_info` (volume-based pricing tier changes). */
+  volumeTierInfo:
+    | { tier: string | undefined; effectiveMonth: string | undefined; updateTimeSec: number | undefined }
+    | undefined;
   raw: WireObject;
 }
 /** `account_review_update`. */
@@ -376,12 +470,32 @@ export interface SecurityEvent extends EventBase<'security'> {
 /** `user_preferences`: a user stopped or resumed marketing messages. */
 export interface UserPreferenceEvent extends EventBase<'user_preference'> {
   waId: string | undefined;
+  /** `user_id`: the user's BSUID. */
+  userId: string | undefined;
   category: string | undefined;
   /** `stop` or `resume`. */
   value: string | undefined;
   detail: string | undefined;
   timestampSec: number | undefined;
   contact: ContactProfile | undefined;
+  user: WebhookUser;
+  raw: WireObject;
+}
+/**
+ * `user_id_update`: a user's business-scoped user id changed (for example after a new phone number). Replace the
+ * stored BSUID `previousUserId` with `userId`.
+ */
+export interface UserIdUpdateEvent extends EventBase<'user_id_update'> {
+  waId: string | undefined;
+  previousUserId: string | undefined;
+  userId: string | undefined;
+  previousParentUserId: string | undefined;
+  parentUserId: string | undefined;
+  detail: string | undefined;
+  timestampSec: number | undefined;
+  contact: ContactProfile | undefined;
+  /** The user as they are now (the new ids). */
+  user: WebhookUser;
   raw: WireObject;
 }
 /** `calls`: a call connected or terminated (`value.calls[]`). */
@@ -391,6 +505,9 @@ export interface CallEvent extends EventBase<'call'> {
   event: string | undefined;
   from: string | undefined;
   to: string | undefined;
+  /** BSUIDs of the caller and callee (`from_user_id`, `to_user_id`), the user's side being the one Meta knows. */
+  fromUserId: string | undefined;
+  toUserId: string | undefined;
   direction: string | undefined;
   timestampSec: number | undefined;
   session: { sdpType: string | undefined; sdp: string | undefined } | undefined;
@@ -402,6 +519,8 @@ export interface CallEvent extends EventBase<'call'> {
   bizOpaqueCallbackData: string | undefined;
   errors: WebhookErrorDetail[];
   contact: ContactProfile | undefined;
+  /** The WhatsApp user on the call (the caller of a user-initiated call, the callee otherwise). */
+  user: WebhookUser;
   raw: WireObject;
 }
 /** `calls`: status of a business-initiated call (`value.statuses[]`: RINGING, ACCEPTED, REJECTED). */
@@ -409,8 +528,12 @@ export interface CallStatusEvent extends EventBase<'call_status'> {
   id: string;
   status: string | undefined;
   recipientId: string | undefined;
+  recipientUserId: string | undefined;
   timestampSec: number | undefined;
   errors: WebhookErrorDetail[];
+  bizOpaqueCallbackData: string | undefined;
+  contact: ContactProfile | undefined;
+  user: WebhookUser;
   raw: WireObject;
 }
 /** `flows`: status changes and health alerts of a WhatsApp Flow. */
@@ -438,6 +561,8 @@ export interface GroupEvent extends EventBase<'group'> {
 export interface GroupParticipant {
   input: string | undefined;
   waId: string | undefined;
+  /** The participant's BSUID (`user_id`), when Meta sends one. */
+  userId: string | undefined;
 }
 /** `history`: a chunk of chat history shared when a coexistence number onboards. */
 export interface HistoryEvent extends EventBase<'history'> {
@@ -479,6 +604,7 @@ export type WebhookEvent =
   | BusinessCapabilityEvent
   | SecurityEvent
   | UserPreferenceEvent
+  | UserIdUpdateEvent
   | CallEvent
   | CallStatusEvent
   | FlowEvent
@@ -510,6 +636,7 @@ export const WEBHOOK_EVENT_TYPES: readonly WebhookEventType[] = [
   'business_capability',
   'security',
   'user_preference',
+  'user_id_update',
   'call',
   'call_status',
   'flow',
