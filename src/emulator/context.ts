@@ -178,7 +178,7 @@ export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw graphError(100, 'Invalid JSON in request body');
+    throw graphError(100, '(#100) Invalid JSON in request body');
   }
 }
 
