@@ -4,6 +4,7 @@ import { issueCode } from './dialog.js';
 import { type InboundMessageInput, inboundMessageEvent, statusEvent, templateStatusEvent } from './events.js';
 import { checkFaultInput, type FaultRuleInput } from './faults.js';
 import type { PhoneNumberRecord, TemplateRecord, TokenRecord } from './state.js';
+import { registerUserControlRoutes } from './user-control-routes.js';
 import type { ResolvedWebhookOptions } from './webhooks.js';
 import { ControlError, checkUrl, digitsOf, type MintTokenInput, type World } from './world.js';
 
@@ -561,6 +562,7 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
         phone_number_id: m.phoneNumberId,
         to: m.to,
         wa_id: m.waId,
+        user_id: m.userId ?? null,
         type: m.type,
         status: m.status,
         sent_at: new Date(m.sentAtMs).toISOString(),
@@ -737,6 +739,8 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
     return c.json({ success: true, webhook_targets: targets });
   });
 
+  registerUserControlRoutes(app, core, base);
+
   // Anything else under /_emulator is a typo, not a Graph object id.
   app.all(`${base}/*`, (c) =>
     c.json({ error: { message: `no control route ${c.req.method} ${c.req.path}; see GET /_emulator` } }, 404),
@@ -774,6 +778,9 @@ export const ROUTES = [
   'POST   /_emulator/tokens/inspect {access_token}',
   'POST   /_emulator/oauth/codes {app_id?, user_id?, config_id?, waba_ids?, scopes?, redirect_uri?, ttl_sec?, code_challenge?, code_challenge_method?}',
   'POST   /_emulator/dialog/user {user_id}',
+  'POST   /_emulator/whatsapp-users {phone, name?, username?, withhold_phone?}  (a username user: no phone in webhooks)',
+  "GET    /_emulator/whatsapp-users/:phone  (the user's BSUID per business portfolio)",
+  'POST   /_emulator/businesses/:id/parent-bsuids {enabled?}',
   'GET    /_emulator/clock',
   'POST   /_emulator/clock/advance {ms | seconds}',
   'POST   /_emulator/clock/set {now_ms | now}',
