@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import {
+  type AppTokenError,
   type CoreSettings,
   type EmuContext,
   type EmuEnv,
@@ -73,6 +74,18 @@ export interface EmulatorOptions {
    * a fragment to the server; client-side code that reads `location.href` sees it.
    */
   loginRedirectFragment?: string | false;
+  /**
+   * What an app access token gets on WhatsApp Business endpoints (Meta refuses them there; the exact error is
+   * UNVERIFIED). Default: the missing-permission error (code 200) a token without the permission gets.
+   */
+  appTokenError?: AppTokenError;
+  /**
+   * Origin of the media download URLs `GET /{media-id}` returns. Default: the origin the request came to. Meta's
+   * URLs are `https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=…`; set this to an https origin mapped
+   * to the emulator (a hosts entry or TLS proxy) for SDKs that refuse non-https media URLs. The emulator serves the
+   * download path whatever Host the request names.
+   */
+  mediaUrlOrigin?: string;
 }
 
 export interface ListenOptions {
@@ -175,12 +188,17 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     },
     longLivedReexchange: options.longLivedReexchange ?? 'same-token',
     mediaUrlTtlMs: 5 * 60_000,
+    appTokenError: options.appTokenError,
+    mediaUrlOrigin: options.mediaUrlOrigin?.replace(/\/+$/, ''),
     loginRedirectFragment:
       options.loginRedirectFragment === false || options.loginRedirectFragment === ''
         ? undefined
         : (options.loginRedirectFragment ?? '_=_').replace(/^#/, ''),
   };
   if (!/^v\d+\.\d+$/.test(settings.apiVersion)) throw new Error('apiVersion must look like v26.0');
+  if (settings.mediaUrlOrigin !== undefined && !/^https?:\/\/[^/?#\s]+$/.test(settings.mediaUrlOrigin)) {
+    throw new Error('mediaUrlOrigin must be an http(s) origin like https://lookaside.fbsbx.com');
+  }
 
   let persistTimer: ReturnType<typeof setTimeout> | undefined;
   let unsubscribeClock: (() => void) | undefined;
