@@ -330,6 +330,8 @@ export interface CallEvent extends EventBase<'call'> {
 export interface CallStatusEvent extends EventBase<'call_status'> {
   id: string;
   status: string | undefined;
+  /** `type` of the status object (`call`). */
+  statusType: string | undefined;
   recipientId: string | undefined;
   recipientUserId: string | undefined;
   timestampSec: number | undefined;
@@ -356,6 +358,11 @@ export interface GroupEvent extends EventBase<'group'> {
   requestId: string | undefined;
   timestampSec: number | undefined;
   subject: string | undefined;
+  description: string | undefined;
+  /** A new group picture (`profile_picture`). */
+  profilePicture:
+    | { mimeType: string | undefined; sha256: string | undefined; id: string | undefined }
+    | undefined;
   /** `added_participants` / `removed_participants` (ids coerced to strings; Meta sends some as numbers). */
   addedParticipants: GroupParticipant[];
   removedParticipants: GroupParticipant[];

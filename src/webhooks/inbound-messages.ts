@@ -94,11 +94,15 @@ export interface SharedContact {
   addresses: WireObject[];
   org: { company: string | undefined; department: string | undefined; title: string | undefined } | undefined;
   birthday: string | undefined;
+  /** The card as a vCard, when Meta includes one (a contact shared in answer to REQUEST_CONTACT_INFO). */
+  vcard: string | undefined;
   raw: WireObject;
 }
 export interface ContactsMessage extends MessageBase {
   type: 'contacts';
   contacts: SharedContact[];
+  /** `origin`: `contact_request` when the user shared their own number after a REQUEST_CONTACT_INFO button. */
+  origin: string | undefined;
 }
 export type InteractiveReply =
   | { kind: 'button_reply'; id: string | undefined; title: string | undefined }

@@ -53,6 +53,7 @@ export function parseMessage(m: WireObject, outer?: MessageBase): InboundMessage
     }
     case 'contacts':
       message.contacts = objects(m.contacts).map(parseSharedContact);
+      message.origin = str(m.origin);
       break;
     case 'interactive':
       message.interactive = parseInteractive(obj(m.interactive));
@@ -220,6 +221,7 @@ function parseSharedContact(c: WireObject): SharedContact {
       ? { company: str(org.company), department: str(org.department), title: str(org.title) }
       : undefined,
     birthday: str(c.birthday),
+    vcard: str(c.vcard),
     raw: c,
   };
 }

@@ -300,6 +300,7 @@ const FIELD_PARSERS: Record<string, FieldParser> = {
         user: userOf(contact, recipientId, recipientUserId),
         id: str(s.id) ?? '',
         status: str(s.status),
+        statusType: str(s.type),
         recipientId,
         recipientUserId,
         timestampSec: num(s.timestamp),
@@ -472,6 +473,7 @@ function accountUpdate(value: WireObject, base: Base, out: WebhookEvent[]): void
 
 function groups(value: WireObject, base: Base, out: WebhookEvent[]): void {
   eachObject(value.groups, (g, i) => {
+    const picture = obj(g.profile_picture);
     out.push({
       type: 'group',
       ...at(base, i),
@@ -480,6 +482,10 @@ function groups(value: WireObject, base: Base, out: WebhookEvent[]): void {
       requestId: str(g.request_id),
       timestampSec: num(g.timestamp),
       subject: str(g.subject),
+      description: str(g.description),
+      profilePicture: picture
+        ? { mimeType: str(picture.mime_type), sha256: str(picture.sha256), id: str(picture.id) }
+        : undefined,
       addedParticipants: participants(g.added_participants),
       removedParticipants: participants(g.removed_participants),
       raw: g,
