@@ -74,17 +74,9 @@ export interface EmulatorOptions {
    * a fragment to the server; client-side code that reads `location.href` sees it.
    */
   loginRedirectFragment?: string | false;
-  /**
-   * What an app access token gets on WhatsApp Business endpoints (Meta refuses them there; the exact error is
-   * UNVERIFIED). Default: the missing-permission error (code 200) a token without the permission gets.
-   */
+  /** The error for an app access token on WhatsApp Business endpoints (UNVERIFIED; default: code 200). */
   appTokenError?: AppTokenError;
-  /**
-   * Origin of the media download URLs `GET /{media-id}` returns. Default: the origin the request came to. Meta's
-   * URLs are `https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=…`; set this to an https origin mapped
-   * to the emulator (a hosts entry or TLS proxy) for SDKs that refuse non-https media URLs. The emulator serves the
-   * download path whatever Host the request names.
-   */
+  /** Origin of media URLs (default: the request's), e.g. `https://lookaside.fbsbx.com` mapped here: docs/emulator.md. */
   mediaUrlOrigin?: string;
 }
 
@@ -196,9 +188,8 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
         : (options.loginRedirectFragment ?? '_=_').replace(/^#/, ''),
   };
   if (!/^v\d+\.\d+$/.test(settings.apiVersion)) throw new Error('apiVersion must look like v26.0');
-  if (settings.mediaUrlOrigin !== undefined && !/^https?:\/\/[^/?#\s]+$/.test(settings.mediaUrlOrigin)) {
+  if (settings.mediaUrlOrigin !== undefined && !/^https?:\/\/[^/?#\s]+$/.test(settings.mediaUrlOrigin))
     throw new Error('mediaUrlOrigin must be an http(s) origin like https://lookaside.fbsbx.com');
-  }
 
   let persistTimer: ReturnType<typeof setTimeout> | undefined;
   let unsubscribeClock: (() => void) | undefined;
