@@ -10,6 +10,7 @@ import {
   startInProcessBroker,
 } from '../support/broker.js';
 import { until } from '../support/poll.js';
+import { expectNoSecrets } from '../support/secret-scan.js';
 
 interface Hit {
   headers: Record<string, string>;
@@ -122,5 +123,16 @@ describe('broker: a username user end to end (BSUIDs through the proxy and the o
       expect(s.data.user?.bsuid).toBe(bsuid);
       expect(s.data.user?.phone).toBeUndefined();
     }
+    // Nothing secret in what the broker logged or delivered.
+    const secrets = [
+      ...h.brokerSecrets,
+      h.sandbox.appSecret,
+      h.adminKey,
+      tenantKey.key,
+      sub.secret,
+      seed.accessToken,
+    ];
+    expectNoSecrets(h.logs.join('\n'), secrets, 'broker logs');
+    expectNoSecrets(hits.map((x) => x.body).join('\n'), secrets, 'outbound deliveries');
   });
 });
