@@ -1,10 +1,9 @@
 import type { Hono } from 'hono';
-import { type EmuContext, type EmuEnv, type EmulatorCore, readBodyBytes } from './context.js';
+import type { EmuEnv, EmulatorCore } from './context.js';
+import { bool, type Json, jsonBody, str } from './control-input.js';
 import type { WaUserRecord } from './state.js';
 import { bsuidFor, parentBsuidFor } from './user-ids.js';
 import { ControlError, digitsOf } from './world.js';
-
-type Json = Record<string, unknown>;
 
 /**
  * Control routes for WhatsApp users' 2026 identities: describe a user (name, username, whether Meta withholds their
@@ -15,22 +14,22 @@ export function registerUserControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore,
   const s = core.state;
 
   app.post(`${base}/whatsapp-users`, async (c) => {
-    const b = await jsonObject(c, core.settings.maxBodyBytes);
-    const phone = digitsOf(text(b, 'phone') ?? '');
+    const b = await jsonBody(c, core.settings.maxBodyBytes);
+    const phone = digitsOf(str(b, 'phone') ?? '');
     if (phone.length < 5 || phone.length > 15)
       throw new ControlError('phone must be the user phone number (digits)');
-    const username = text(b, 'username');
+    const username = str(b, 'username');
     if (username !== undefined && !/^[A-Za-z0-9._]{3,35}$/.test(username)) {
       throw new ControlError('username must be 3-35 letters, digits, dots or underscores');
     }
     const previous = s.waUsers.get(phone);
     const record: WaUserRecord = {
       phone,
-      name: text(b, 'name') ?? previous?.name,
+      name: str(b, 'name') ?? previous?.name,
       username: b.username === null ? undefined : (username ?? previous?.username),
       // A username user's number is withheld unless the business has it: the default once a username is set.
       withholdPhone:
-        flag(b, 'withhold_phone') ?? (username !== undefined ? true : (previous?.withholdPhone ?? false)),
+        bool(b, 'withhold_phone') ?? (username !== undefined ? true : (previous?.withholdPhone ?? false)),
     };
     s.waUsers.set(phone, record);
     s.touch();
@@ -52,7 +51,7 @@ export function registerUserControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore,
   app.post(`${base}/businesses/:id/parent-bsuids`, async (c) => {
     const id = c.req.param('id');
     if (!s.businesses.has(id)) throw new ControlError(`no business ${id}`, 404);
-    const enabled = flag(await jsonObject(c, core.settings.maxBodyBytes), 'enabled') ?? true;
+    const enabled = bool(await jsonBody(c, core.settings.maxBodyBytes), 'enabled') ?? true;
     if (enabled) s.parentBsuidBusinesses.add(id);
     else s.parentBsuidBusinesses.delete(id);
     s.touch();
@@ -71,32 +70,4 @@ export function registerUserControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore,
       parent_bsuid: parentBsuidFor(r.phone),
     };
   }
-}
-
-async function jsonObject(c: EmuContext, maxBytes: number): Promise<Json> {
-  const raw = (await readBodyBytes(c, maxBytes)).toString('utf8').trim();
-  if (raw === '') return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch {
-    throw new ControlError('the body must be JSON');
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v))
-    throw new ControlError('the body must be a JSON object');
-  return v as Json;
-}
-
-function text(b: Json, k: string): string | undefined {
-  const v = b[k];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' && typeof v !== 'number') throw new ControlError(`${k} must be a string`);
-  return String(v);
-}
-
-function flag(b: Json, k: string): boolean | undefined {
-  const v = b[k];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw new ControlError(`${k} must be true or false`);
-  return v;
 }

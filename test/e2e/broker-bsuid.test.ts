@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,11 +9,7 @@ import {
 } from '../support/broker.js';
 import { until } from '../support/poll.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
-
-interface Hit {
-  headers: Record<string, string>;
-  body: string;
-}
+import { type SubscriberHit, startSubscriber } from '../support/subscriber.js';
 
 interface Delivered {
   type: string;
@@ -38,28 +32,19 @@ interface Delivered {
  */
 describe('broker: a username user end to end (BSUIDs through the proxy and the outbound webhooks)', () => {
   let h: InProcessBroker;
-  let subscriber: Server;
+  let subscriber: Awaited<ReturnType<typeof startSubscriber>>;
   let subscriberBase: string;
-  const hits: Hit[] = [];
+  let hits: SubscriberHit[];
 
   beforeAll(async () => {
-    subscriber = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => {
-        body += c;
-      });
-      req.on('end', () => {
-        hits.push({ headers: req.headers as Record<string, string>, body });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((r) => subscriber.listen(0, '127.0.0.1', r));
-    subscriberBase = `http://127.0.0.1:${(subscriber.address() as AddressInfo).port}`;
+    subscriber = await startSubscriber();
+    subscriberBase = subscriber.base;
+    hits = subscriber.hits;
     h = await startInProcessBroker();
   }, 60_000);
   afterAll(async () => {
     await h?.close();
-    await new Promise((r) => subscriber?.close(r));
+    await subscriber?.close();
   });
 
   const delivered = (): Delivered[] => hits.map((x) => JSON.parse(x.body) as Delivered);
@@ -94,7 +79,7 @@ describe('broker: a username user end to end (BSUIDs through the proxy and the o
     expect(bsuid).toMatch(/^US\.\d{20}$/);
     expect(inbound.data.message?.fromUserId).toBe(bsuid);
     expect(inbound.data.user).toEqual({ bsuid, username: 'ana.sousa', name: 'Ana' });
-    const hit = hits.find((x) => x.body.includes('whatsapp.message')) as Hit;
+    const hit = hits.find((x) => x.body.includes('whatsapp.message')) as SubscriberHit;
     expect(() => new Webhook(sub.secret).verify(hit.body, hit.headers as never)).not.toThrow();
 
     const res = await fetch(`${h.base}/graph/v26.0/${phoneNumberId}/messages`, {
