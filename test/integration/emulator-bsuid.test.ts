@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.js';
 import { GraphError } from '../../src/core/graph-error.js';
@@ -253,6 +256,47 @@ describe('a username user (no phone number in webhooks)', () => {
     const res = await wa.messages.text({ recipient: e.user.parentBsuid as string, body: 'via parent' });
     expect(res.contacts?.[0]?.user_id).toBe(e.user.bsuid);
     await control(`/businesses/${business}/parent-bsuids`, { enabled: false });
+  });
+
+  it('a username user survives a restart from the state file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wacloud-bsuid-'));
+    const stateFile = join(dir, 'emulator.json');
+    const captured: string[] = [];
+    const make = () =>
+      createEmulator({
+        stateFile,
+        seed: { recipients: ['16505557777'], callbackUrl: 'https://receiver.test/hook' },
+        webhooks: {
+          fetch: async (_u, init) => {
+            captured.push(String(init?.body));
+            return new Response('ok');
+          },
+        },
+      });
+    try {
+      const first = make();
+      await first.fetch('http://emulator/_emulator/whatsapp-users', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ phone: '16505557777', username: 'kept.user' }),
+      });
+      await first.close();
+      const second = make();
+      try {
+        second.sendInbound({ from: '16505557777', type: 'text', message: { body: 'after restart' } });
+        await second.flushWebhooks();
+        const e = parseWebhook(JSON.parse(captured.at(-1) ?? '{}')).find((x) => x.type === 'message');
+        expect(e?.user).toMatchObject({
+          phone: undefined,
+          username: 'kept.user',
+          bsuid: expect.stringMatching(BSUID_RE),
+        });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses bad control input without changing anything', async () => {
