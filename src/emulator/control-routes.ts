@@ -733,6 +733,7 @@ export const ROUTES = [
   'POST   /_emulator/dialog/user {user_id}',
   'POST   /_emulator/whatsapp-users {phone, name?, username?, withhold_phone?}  (a username user: no phone in webhooks)',
   "GET    /_emulator/whatsapp-users/:phone  (the user's BSUID per business portfolio)",
+  'POST   /_emulator/whatsapp-users/:phone/change-number {new_phone, phone_number_id?}  (system message + user_id_update)',
   'POST   /_emulator/businesses/:id/parent-bsuids {enabled?}',
   'GET    /_emulator/clock',
   'POST   /_emulator/clock/advance {ms | seconds}',

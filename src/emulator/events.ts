@@ -268,6 +268,60 @@ export function templateStatusEvent(t: TemplateRecord, event: string, reason = '
   };
 }
 
+/**
+ * A user changed their phone number: Meta sends the `user_changed_number` system message (no contacts array) and,
+ * since the BSUID follows the number, a `user_id_update` with the previous and current BSUID (shape UNVERIFIED:
+ * `user_id: {previous, current}`, like the parser reads). Returns both events for `phone`'s business.
+ */
+export function numberChangeEvents(
+  core: EmulatorCore,
+  phone: PhoneNumberRecord,
+  oldNumber: string,
+  newNumber: string,
+): WebhookEvent[] {
+  const business = businessOf(core, phone);
+  const before = userByPhone(core, business, oldNumber);
+  const after = userByPhone(core, business, newNumber);
+  const timestamp = sec(core.clock.now());
+  const name = after.record?.name ?? before.record?.name ?? 'Emulated Customer';
+  const system: Record<string, unknown> = {
+    ...(sharesPhone(before) ? { from: oldNumber } : {}),
+    from_user_id: before.bsuid,
+    id: wamid(oldNumber),
+    timestamp,
+    type: 'system',
+    system: {
+      body: `User ${name} changed from ${oldNumber} to ${newNumber}`,
+      ...(sharesPhone(after) ? { wa_id: newNumber } : {}),
+      type: 'user_changed_number',
+    },
+  };
+  const update: Record<string, unknown> = {
+    ...(sharesPhone(after) ? { wa_id: newNumber } : {}),
+    detail: 'User changed their phone number; their business-scoped user ID changed with it',
+    user_id: { previous: before.bsuid, current: after.bsuid },
+    ...(before.parentBsuid && after.parentBsuid
+      ? { parent_user_id: { previous: before.parentBsuid, current: after.parentBsuid } }
+      : {}),
+    timestamp,
+  };
+  const base = { messaging_product: 'whatsapp', metadata: metadata(phone) };
+  return [
+    {
+      wabaId: phone.wabaId,
+      field: 'messages',
+      value: { ...base, messages: [system] },
+      phoneNumberId: phone.id,
+    },
+    {
+      wabaId: phone.wabaId,
+      field: 'user_id_update',
+      value: { ...base, user_id_update: [update] },
+      phoneNumberId: phone.id,
+    },
+  ];
+}
+
 /** A fresh id for events that need one (e.g. account updates). */
 export function eventId(): string {
   return base62(12);

@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import type { EmuEnv, EmulatorCore } from './context.js';
 import { bool, type Json, jsonBody, str } from './control-input.js';
+import { numberChangeEvents } from './events.js';
 import type { WaUserRecord } from './state.js';
 import { bsuidFor, parentBsuidFor } from './user-ids.js';
 import { ControlError, digitsOf } from './world.js';
@@ -46,6 +47,35 @@ export function registerUserControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore,
       withholdPhone: false,
     };
     return c.json(view(record));
+  });
+
+  app.post(`${base}/whatsapp-users/:phone/change-number`, async (c) => {
+    const b = await jsonBody(c, core.settings.maxBodyBytes);
+    const from = digitsOf(c.req.param('phone'));
+    const to = digitsOf(str(b, 'new_phone') ?? '');
+    if (from.length < 5 || to.length < 5 || from === to) {
+      throw new ControlError('new_phone must be the user new phone number (digits), not the current one');
+    }
+    const phoneId = str(b, 'phone_number_id') ?? s.seed?.phoneNumberId;
+    const phone = phoneId ? s.phoneNumbers.get(phoneId) : undefined;
+    if (!phone) throw new ControlError(`no phone number ${phoneId ?? '(phone_number_id is required)'}`, 404);
+    // The number's allow-lists and the user's record follow the user to the new number.
+    const record = s.waUsers.get(from);
+    if (record) {
+      s.waUsers.delete(from);
+      s.waUsers.set(to, { ...record, phone: to });
+    }
+    for (const p of s.phoneNumbers.values()) {
+      if (p.allowedRecipients.includes(from) && !p.allowedRecipients.includes(to))
+        p.allowedRecipients.push(to);
+    }
+    s.touch();
+    core.persist();
+    const events = numberChangeEvents(core, phone, from, to);
+    return c.json({
+      webhook_targets: core.webhooks.emit(events),
+      payload_values: events.map((e) => e.value),
+    });
   });
 
   app.post(`${base}/businesses/:id/parent-bsuids`, async (c) => {

@@ -367,8 +367,29 @@ describe('every webhook the emulator emits parses with no field unknown', () => 
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ status: 'REJECTED', reason: 'INVALID_FORMAT' }),
     });
+    const changed = await control('/whatsapp-users/16505552222/change-number', { new_phone: '16505553333' });
+    expect(changed.status).toBe(200);
     await emu.flushWebhooks();
     const delivered = bodies.slice(mark);
+    const events = delivered.flatMap((b) => parseWebhook(JSON.parse(b)));
+    const update = only(events, 'user_id_update');
+    const view = async (p: string) =>
+      (
+        (await (await emu.fetch(`http://emulator/_emulator/whatsapp-users/${p}`)).json()) as {
+          bsuids: Record<string, string>;
+        }
+      ).bsuids[emu.state.wabas.get(emu.seed!.wabaId)!.businessId];
+    expect(update).toMatchObject({
+      previousUserId: await view('16505552222'),
+      userId: await view('16505553333'),
+    });
+    expect(update.user).toMatchObject({ phone: '16505553333', bsuid: await view('16505553333') });
+    const numberChange = events.filter(
+      (e) =>
+        e.type === 'message' && e.message.type === 'system' && e.message.system.newWaId === '16505553333',
+    );
+    expect(numberChange).toHaveLength(1);
+    expect(numberChange[0]?.user?.bsuid).toBe(update.previousUserId);
     expect(delivered.length).toBeGreaterThan(INBOUND_TYPES.length);
     const problems: Array<{ body: string; fields: string[] }> = [];
     for (const body of delivered) {
