@@ -20,8 +20,19 @@ export interface CoreSettings {
   longLivedReexchange: 'same-token' | 'new-token-same-expiry';
   /** Media URLs expire after this long (virtual ms). Default 5 minutes (Meta's documented media URL lifetime). */
   mediaUrlTtlMs: number;
+  /** The error for an app access token on a WhatsApp Business endpoint; undefined: the missing-permission error. */
+  appTokenError: AppTokenError | undefined;
+  /** Origin of media download URLs; undefined: the request's own origin. */
+  mediaUrlOrigin: string | undefined;
   /** Fragment appended to the login dialog's query redirects (`_=_`, as facebook.com does); undefined for none. */
   loginRedirectFragment: string | undefined;
+}
+
+export interface AppTokenError {
+  code: number;
+  message: string;
+  subcode?: number | undefined;
+  type?: string | undefined;
 }
 
 /** A pending login dialog, between the consent page and the user's choice. */
@@ -194,7 +205,7 @@ export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw graphError(100, 'Invalid JSON in request body');
+    throw graphError(100, '(#100) Invalid JSON in request body');
   }
 }
 

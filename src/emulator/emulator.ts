@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import {
+  type AppTokenError,
   type CoreSettings,
   type EmuContext,
   type EmuEnv,
@@ -73,6 +74,10 @@ export interface EmulatorOptions {
    * a fragment to the server; client-side code that reads `location.href` sees it.
    */
   loginRedirectFragment?: string | false;
+  /** The error for an app access token on WhatsApp Business endpoints (UNVERIFIED; default: code 200). */
+  appTokenError?: AppTokenError;
+  /** Origin of media URLs (default: the request's), e.g. `https://lookaside.fbsbx.com` mapped here: docs/emulator.md. */
+  mediaUrlOrigin?: string;
 }
 
 export interface ListenOptions {
@@ -175,12 +180,16 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     },
     longLivedReexchange: options.longLivedReexchange ?? 'same-token',
     mediaUrlTtlMs: 5 * 60_000,
+    appTokenError: options.appTokenError,
+    mediaUrlOrigin: options.mediaUrlOrigin?.replace(/\/+$/, ''),
     loginRedirectFragment:
       options.loginRedirectFragment === false || options.loginRedirectFragment === ''
         ? undefined
         : (options.loginRedirectFragment ?? '_=_').replace(/^#/, ''),
   };
   if (!/^v\d+\.\d+$/.test(settings.apiVersion)) throw new Error('apiVersion must look like v26.0');
+  if (settings.mediaUrlOrigin !== undefined && !/^https?:\/\/[^/?#\s]+$/.test(settings.mediaUrlOrigin))
+    throw new Error('mediaUrlOrigin must be an http(s) origin like https://lookaside.fbsbx.com');
 
   let persistTimer: ReturnType<typeof setTimeout> | undefined;
   let unsubscribeClock: (() => void) | undefined;

@@ -145,7 +145,11 @@ describe('webhook deliveries', () => {
     expect(messages[0].text.body).toBe('Grüße aus Köln 👋 — is the café open?');
     expect(messages[0].from).toBe(seed.recipient);
     expect(body(posts[0] as Received).entry[0].changes[0].value.contacts).toEqual([
-      { profile: { name: 'Sheena Nelson' }, wa_id: seed.recipient },
+      {
+        profile: { name: 'Sheena Nelson' },
+        wa_id: seed.recipient,
+        user_id: expect.stringMatching(/^US\.\d{20}$/),
+      },
     ]);
     const unsupported = messages.find((m) => m.type === 'unsupported');
     expect(unsupported.errors[0]).toMatchObject({ code: 131051, title: 'Message type unknown' });
