@@ -1,0 +1,42 @@
+/**
+ * `wacloud/flows`: WhatsApp Flows. Endpoint encryption exactly as Meta specifies it, a Flow endpoint with adapters
+ * for node:http, fetch, Express and Fastify, the Flows management API (`wa.flows`), and offline Flow JSON checks.
+ *
+ * @see ../../docs/flows.md
+ */
+export {
+  createExpressFlowMiddleware,
+  createFetchFlowHandler,
+  createNodeFlowHandler,
+  type FastifyFlowOptions,
+  fastifyFlowEndpoint,
+  type NodeFlowListener,
+} from './adapters.js';
+export {
+  type DecryptedFlowRequest,
+  decryptFlowRequest,
+  decryptFlowResponse,
+  type EncryptedFlowRequest,
+  encryptFlowRequest,
+  encryptFlowResponse,
+  FlowCryptoError,
+  type FlowPrivateKeyInput,
+  flipInitialVector,
+  generateFlowKeyPair,
+  loadFlowPrivateKey,
+  publicKeyOf,
+} from './crypto.js';
+export {
+  answerFlowRequest,
+  createFlowEndpoint,
+  DEFAULT_FLOW_TIMEOUT_MS,
+  FLOW_REJECTION_STATUS,
+  type FlowEndpoint,
+  type FlowEndpointOptions,
+  type FlowEndpointRequest,
+  type FlowEndpointResponse,
+  type FlowHandlerContext,
+  type FlowHandlers,
+  type FlowRejection,
+} from './endpoint.js';
+export * from './types.js';
