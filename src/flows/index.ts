@@ -39,4 +39,5 @@ export {
   type FlowHandlers,
   type FlowRejection,
 } from './endpoint.js';
+export * from './management-api.js';
 export * from './types.js';
