@@ -39,5 +39,16 @@ export {
   type FlowHandlers,
   type FlowRejection,
 } from './endpoint.js';
+export {
+  checkScreenData,
+  DATA_API_VERSIONS,
+  type DataDeclaration,
+  DEFAULT_FLOW_JSON_VERSIONS,
+  type FlowJson,
+  type FlowJsonCheck,
+  type FlowJsonScreen,
+  matchesDeclaration,
+  validateFlowJson,
+} from './flow-json.js';
 export * from './management-api.js';
 export * from './types.js';
