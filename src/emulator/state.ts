@@ -1,3 +1,5 @@
+import type { FlowKeyRecord, FlowRecord } from './flow-state.js';
+
 /**
  * The emulator's world: plain records in maps, keyed by id, serialisable to one JSON state file. Wire names stay
  * snake_case in responses; records here are camelCase with units in names.
@@ -227,6 +229,9 @@ export interface EmulatorStateData {
   messages: SentMessageRecord[];
   /** OAuth codes with their expiry and single-use mark (absent in files written before they were saved). */
   codes?: OAuthCodeRecord[];
+  /** Flows and business public keys (absent in files written before flows were emulated). */
+  flows?: FlowRecord[];
+  flowKeys?: FlowKeyRecord[];
 }
 
 export type ObjectKind =
@@ -237,7 +242,8 @@ export type ObjectKind =
   | 'waba'
   | 'phone_number'
   | 'template'
-  | 'media';
+  | 'media'
+  | 'flow';
 
 /**
  * The last `capacity` sent messages, oldest first: a ring of records, nothing else. Sending (the benchmarks' hot
@@ -300,6 +306,9 @@ export class EmulatorState {
   readonly media = new Map<string, MediaRecord>();
   readonly tokens = new Map<string, TokenRecord>();
   readonly codes = new Map<string, OAuthCodeRecord>();
+  readonly flows = new Map<string, FlowRecord>();
+  /** Business public key per phone number id. */
+  readonly flowKeys = new Map<string, FlowKeyRecord>();
   /** Sent messages, oldest first, bounded by `maxMessages`. */
   readonly messages: SentMessageLog;
   /** Bumped on every change that should reach the state file. */
@@ -317,6 +326,7 @@ export class EmulatorState {
     if (this.wabas.has(id)) return 'waba';
     if (this.media.has(id)) return 'media';
     if (this.templates.has(id)) return 'template';
+    if (this.flows.has(id)) return 'flow';
     if (this.apps.has(id)) return 'app';
     if (this.systemUsers.has(id)) return 'system_user';
     if (this.users.has(id)) return 'user';
@@ -355,6 +365,8 @@ export class EmulatorState {
       tokens: [...this.tokens.values()],
       messages: [...this.messages.values()],
       codes: [...this.codes.values()],
+      flows: [...this.flows.values()],
+      flowKeys: [...this.flowKeys.values()],
     };
   }
 
@@ -385,6 +397,8 @@ export class EmulatorState {
     for (const t of list<TokenRecord>('tokens')) state.tokens.set(t.value, t);
     for (const m of list<SentMessageRecord>('messages')) state.addMessage(m);
     for (const c of list<OAuthCodeRecord>('codes')) state.codes.set(c.code, c);
+    for (const f of list<FlowRecord>('flows')) state.flows.set(f.id, f);
+    for (const k of list<FlowKeyRecord>('flowKeys')) state.flowKeys.set(k.phoneNumberId, k);
     return state;
   }
 }
