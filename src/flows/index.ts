@@ -50,5 +50,11 @@ export {
   matchesDeclaration,
   validateFlowJson,
 } from './flow-json.js';
+export {
+  DEFAULT_FLOW_KEY_GRACE_MS,
+  FlowKeyCustody,
+  type FlowKeyStorePort,
+  type FlowKeyView,
+} from './key-custody.js';
 export * from './management-api.js';
 export * from './types.js';
