@@ -49,7 +49,10 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       const first = await custody.generate('acme', phone);
       expect(first.state).toBe('pending');
       // The private key is only ciphertext in the table.
-      const rows = await rawQuery<{ private_ct: Buffer | Uint8Array }>(home, 'SELECT private_ct FROM flow_keys');
+      const rows = await rawQuery<{ private_ct: Buffer | Uint8Array }>(
+        home,
+        'SELECT private_ct FROM flow_keys',
+      );
       expect(Buffer.from(rows[0]!.private_ct).toString('latin1')).not.toContain('PRIVATE KEY');
       expect(await custody.privateKeys(phone)).toEqual([]); // pending keys do not decrypt yet
 
@@ -75,7 +78,10 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       const after = await custody.privateKeys(phone);
       expect(after).toHaveLength(1);
       expect(() => decryptFlowRequest(forOld, after)).toThrow(FlowCryptoError);
-      const erased = await rawQuery<{ private_ct: unknown }>(home, "SELECT private_ct FROM flow_keys WHERE state = 'retired'");
+      const erased = await rawQuery<{ private_ct: unknown }>(
+        home,
+        "SELECT private_ct FROM flow_keys WHERE state = 'retired'",
+      );
       expect(erased[0]?.private_ct).toBeNull();
       // Data key rotation counts (and re-encrypts) flow keys like every other encrypted column.
       const status = await store.keys.status();
