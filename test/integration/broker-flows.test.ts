@@ -164,6 +164,24 @@ describe('a two-screen flow, offline, end to end through the broker', () => {
     expect(reply).toContain('acme-7');
     expect(reply).toContain('mon-10');
     await wa.close();
+
+    // The dashboard's Flows page: the endpoint URI, the key (fingerprint and state, never the private key), the service.
+    const login = await fetch(`${h.base}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ key: h.adminKey }).toString(),
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
+    const page = await fetch(`${h.base}/tenants/${tenant.tenantId}/flows`, { headers: { cookie } });
+    const text = await page.text();
+    expect(page.status).toBe(200);
+    const [key] = await flowKeys.listByTenant(tenant.tenantId);
+    expect(text).toContain(endpoint);
+    expect(text).toContain(key?.fingerprint as string);
+    expect(text).toContain('>active<');
+    expect(text).toContain('>set<');
+    expect(text).not.toContain('PRIVATE KEY');
   });
 
   it('refuses what Meta would refuse: bad signature (432), another key (421), unknown target (404)', async () => {
