@@ -95,147 +95,164 @@ function footerAction(screen: FlowJsonScreen): Json {
   return found;
 }
 
-export function registerFlowControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore): void {
-  const s = core.state;
-  const base = '/_emulator/flows';
-  const max = core.settings.maxBodyBytes;
-  const sessions = (): Map<string, FlowSession> => {
-    let m = sessionsOf.get(core);
-    if (!m) {
-      m = new Map();
-      sessionsOf.set(core, m);
-    }
-    return m;
-  };
-  const sessionOr404 = (id: string): FlowSession => {
-    const found = sessions().get(id);
-    if (!found) throw new ControlError(`no flow session ${id}`, 404);
-    if (found.done) throw new ControlError(`flow session ${id} has ended`, 409);
-    return found;
-  };
-  const flowOf = (session: FlowSession): FlowRecord => {
-    const flow = s.flows.get(session.flowId);
-    if (!flow) throw new ControlError(`flow ${session.flowId} was deleted`, 409);
-    return flow;
-  };
-  const view = (session: FlowSession, extra: Json = {}) => ({
+function sessionsFor(core: EmulatorCore): Map<string, FlowSession> {
+  let m = sessionsOf.get(core);
+  if (!m) {
+    m = new Map();
+    sessionsOf.set(core, m);
+  }
+  return m;
+}
+
+function sessionOr404(core: EmulatorCore, id: string): FlowSession {
+  const found = sessionsFor(core).get(id);
+  if (!found) throw new ControlError(`no flow session ${id}`, 404);
+  if (found.done) throw new ControlError(`flow session ${id} has ended`, 409);
+  return found;
+}
+
+function flowOf(core: EmulatorCore, session: FlowSession): FlowRecord {
+  const flow = core.state.flows.get(session.flowId);
+  if (!flow) throw new ControlError(`flow ${session.flowId} was deleted`, 409);
+  return flow;
+}
+
+function view(session: FlowSession, extra: Json = {}): Json {
+  return {
     session_id: session.id,
     flow_id: session.flowId,
     screen: session.screen,
     data: session.data,
     done: session.done,
     ...extra,
-  });
-
-  /** One endpoint exchange; an invalid answer is reported back to the endpoint as an error notification. */
-  const exchange = async (session: FlowSession, flow: FlowRecord, json: FlowJson, plain: Json) => {
-    const out = await callFlowEndpoint(core, flow, session.phoneNumberId, plain);
-    if (!out.ok) {
-      if (out.status === 427) session.done = true;
-      throw new ControlError(out.problem, 502);
-    }
-    const problems = checkAnswer(json, plain.action === 'INIT' ? undefined : session.screen, out.answer);
-    if (problems.length > 0) {
-      await callFlowEndpoint(core, flow, session.phoneNumberId, {
-        version: '3.0',
-        action: plain.action,
-        flow_token: session.flowToken,
-        ...(plain.screen ? { screen: plain.screen } : {}),
-        data: { error: 'invalid_response', error_message: problems.join('; ') },
-      });
-      throw new ControlError(`the endpoint's answer was refused by the client: ${problems.join('; ')}`, 422);
-    }
-    return out.answer;
   };
+}
 
-  const show = (session: FlowSession, screen: string, data: Json | undefined) => {
-    session.history.push({ screen: session.screen, data: session.data });
-    session.screen = screen;
-    session.data = data ?? {};
-  };
-
-  const complete = (session: FlowSession, params: Json) => {
-    session.done = true;
-    const { event, messageId } = inboundMessageEvent(core, {
-      phoneNumberId: session.phoneNumberId,
-      from: session.from,
-      type: 'interactive',
-      message: {
-        type: 'nfm_reply',
-        nfm_reply: {
-          name: 'flow',
-          body: 'Sent',
-          response_json: JSON.stringify({ ...params, flow_token: session.flowToken }),
-        },
-      },
-      contextMessageId: session.contextMessageId,
+/** One endpoint exchange; an invalid answer is reported back to the endpoint as an error notification. */
+async function exchange(
+  core: EmulatorCore,
+  session: FlowSession,
+  flow: FlowRecord,
+  json: FlowJson,
+  plain: Json,
+): Promise<Json> {
+  const out = await callFlowEndpoint(core, flow, session.phoneNumberId, plain);
+  if (!out.ok) {
+    if (out.status === 427) session.done = true;
+    throw new ControlError(out.problem, 502);
+  }
+  const problems = checkAnswer(json, plain.action === 'INIT' ? undefined : session.screen, out.answer);
+  if (problems.length > 0) {
+    await callFlowEndpoint(core, flow, session.phoneNumberId, {
+      version: '3.0',
+      action: plain.action,
+      flow_token: session.flowToken,
+      ...(plain.screen ? { screen: plain.screen } : {}),
+      data: { error: 'invalid_response', error_message: problems.join('; ') },
     });
-    const targets = core.webhooks.emit([event]);
-    return { nfm_reply_message_id: messageId, webhook_targets: targets };
-  };
+    throw new ControlError(`the endpoint's answer was refused by the client: ${problems.join('; ')}`, 422);
+  }
+  return out.answer;
+}
 
+function show(session: FlowSession, screen: string, data: Json | undefined): void {
+  session.history.push({ screen: session.screen, data: session.data });
+  session.screen = screen;
+  session.data = data ?? {};
+}
+
+/** The flow closes: the client sends the `nfm_reply` message, which Meta delivers as a webhook. */
+function complete(core: EmulatorCore, session: FlowSession, params: Json): Json {
+  session.done = true;
+  const { event, messageId } = inboundMessageEvent(core, {
+    phoneNumberId: session.phoneNumberId,
+    from: session.from,
+    type: 'interactive',
+    message: {
+      type: 'nfm_reply',
+      nfm_reply: {
+        name: 'flow',
+        body: 'Sent',
+        response_json: JSON.stringify({ ...params, flow_token: session.flowToken }),
+      },
+    },
+    contextMessageId: session.contextMessageId,
+  });
+  const targets = core.webhooks.emit([event]);
+  return { nfm_reply_message_id: messageId, webhook_targets: targets };
+}
+
+/** The user opens a flow: its first screen, from the endpoint (`INIT`) or, without one, from the Flow JSON. */
+async function openSession(core: EmulatorCore, b: Json): Promise<FlowSession> {
+  const flowId = optString(b, 'flow_id');
+  if (!flowId) throw new ControlError('flow_id is required');
+  const flow = core.state.flows.get(flowId);
+  if (!flow) throw new ControlError(`no flow ${flowId}`, 404);
+  const mode = optString(b, 'mode') ?? 'published';
+  if (mode !== 'published' && mode !== 'draft') throw new ControlError('mode: published or draft');
+  // Meta: draft flows open only with mode "draft" (for testing); blocked or deprecated flows do not open.
+  if (flow.status === 'BLOCKED' || flow.status === 'DEPRECATED')
+    throw new ControlError(`flow ${flowId} is ${flow.status}`, 409);
+  if (flow.status === 'DRAFT' && mode !== 'draft')
+    throw new ControlError(`flow ${flowId} is a draft: open it with mode "draft"`, 409);
+  const phoneId =
+    optString(b, 'phone_number_id') ??
+    [...core.state.phoneNumbers.values()].find((p) => p.wabaId === flow.wabaId)?.id;
+  const phone = phoneId ? core.state.phoneNumbers.get(phoneId) : undefined;
+  if (!phone || phone.wabaId !== flow.wabaId)
+    throw new ControlError("phone_number_id must be a number of the flow's WABA", 400);
+  const from = digitsOf(optString(b, 'from') ?? core.state.seed?.recipient ?? '');
+  if (from.length < 5) throw new ControlError("from must be the user's phone number");
+  const json = flowJsonOf(flow);
+  const session: FlowSession = {
+    id: randomBytes(8).toString('hex'),
+    flowId,
+    phoneNumberId: phone.id,
+    from,
+    flowToken: optString(b, 'flow_token') ?? randomBytes(8).toString('hex'),
+    screen: '',
+    data: {},
+    history: [],
+    contextMessageId: optString(b, 'message_id'),
+    done: false,
+  };
+  if (json.data_api_version !== undefined && b.flow_action !== 'navigate') {
+    const answer = await exchange(core, session, flow, json, {
+      version: '3.0',
+      action: 'INIT',
+      flow_token: session.flowToken,
+    });
+    if (answer.screen === 'SUCCESS') throw new ControlError('INIT cannot complete the flow', 422);
+    session.screen = answer.screen as string;
+    session.data = (answer.data as Json | undefined) ?? {};
+  } else {
+    const screen = optString(b, 'screen') ?? json.screens[0]?.id ?? '';
+    const data = optObject(b, 'data') ?? {};
+    const problems = checkAnswer(json, undefined, { screen, data });
+    if (problems.length) throw new ControlError(problems.join('; '), 422);
+    session.screen = screen;
+    session.data = data;
+  }
+  const all = sessionsFor(core);
+  all.set(session.id, session);
+  if (all.size > MAX_SESSIONS) all.delete(all.keys().next().value as string);
+  return session;
+}
+
+export function registerFlowControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore): void {
+  const s = core.state;
+  const base = '/_emulator/flows';
+  const max = core.settings.maxBodyBytes;
   app.post(`${base}/open`, async (c) => {
-    const b = await jsonBody(c, max);
-    const flowId = optString(b, 'flow_id');
-    if (!flowId) throw new ControlError('flow_id is required');
-    const flow = s.flows.get(flowId);
-    if (!flow) throw new ControlError(`no flow ${flowId}`, 404);
-    const mode = optString(b, 'mode') ?? 'published';
-    if (mode !== 'published' && mode !== 'draft') throw new ControlError('mode: published or draft');
-    // Meta: draft flows open only with mode "draft" (for testing); blocked or deprecated flows do not open.
-    if (flow.status === 'BLOCKED' || flow.status === 'DEPRECATED')
-      throw new ControlError(`flow ${flowId} is ${flow.status}`, 409);
-    if (flow.status === 'DRAFT' && mode !== 'draft')
-      throw new ControlError(`flow ${flowId} is a draft: open it with mode "draft"`, 409);
-    const phoneId =
-      optString(b, 'phone_number_id') ??
-      [...s.phoneNumbers.values()].find((p) => p.wabaId === flow.wabaId)?.id;
-    const phone = phoneId ? s.phoneNumbers.get(phoneId) : undefined;
-    if (!phone || phone.wabaId !== flow.wabaId)
-      throw new ControlError("phone_number_id must be a number of the flow's WABA", 400);
-    const from = digitsOf(optString(b, 'from') ?? s.seed?.recipient ?? '');
-    if (from.length < 5) throw new ControlError("from must be the user's phone number");
-    const json = flowJsonOf(flow);
-    const session: FlowSession = {
-      id: randomBytes(8).toString('hex'),
-      flowId,
-      phoneNumberId: phone.id,
-      from,
-      flowToken: optString(b, 'flow_token') ?? randomBytes(8).toString('hex'),
-      screen: '',
-      data: {},
-      history: [],
-      contextMessageId: optString(b, 'message_id'),
-      done: false,
-    };
-    if (json.data_api_version !== undefined && b.flow_action !== 'navigate') {
-      const answer = await exchange(session, flow, json, {
-        version: '3.0',
-        action: 'INIT',
-        flow_token: session.flowToken,
-      });
-      if (answer.screen === 'SUCCESS') throw new ControlError('INIT cannot complete the flow', 422);
-      session.screen = answer.screen as string;
-      session.data = (answer.data as Json | undefined) ?? {};
-    } else {
-      const screen = optString(b, 'screen') ?? json.screens[0]?.id ?? '';
-      const data = optObject(b, 'data') ?? {};
-      const problems = checkAnswer(json, undefined, { screen, data });
-      if (problems.length) throw new ControlError(problems.join('; '), 422);
-      session.screen = screen;
-      session.data = data;
-    }
-    const all = sessions();
-    all.set(session.id, session);
-    if (all.size > MAX_SESSIONS) all.delete(all.keys().next().value as string);
+    const session = await openSession(core, await jsonBody(c, max));
     return c.json(view(session, { flow_token: session.flowToken }), 201);
   });
 
   app.post(`${base}/sessions/:id/submit`, async (c) => {
-    const session = sessionOr404(c.req.param('id'));
+    const session = sessionOr404(core, c.req.param('id'));
     const b = await jsonBody(c, max);
     const form = optObject(b, 'form') ?? {};
-    const flow = flowOf(session);
+    const flow = flowOf(core, session);
     const json = flowJsonOf(flow);
     const screen = json.screens.find((x) => x.id === session.screen);
     if (!screen) throw new ControlError(`screen ${session.screen} is not in the Flow JSON`, 409);
@@ -243,7 +260,7 @@ export function registerFlowControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore)
     const payload = (resolvePayload(action.payload ?? {}, form, session.data) ?? {}) as Json;
     switch (action.name) {
       case 'data_exchange': {
-        const answer = await exchange(session, flow, json, {
+        const answer = await exchange(core, session, flow, json, {
           version: '3.0',
           action: 'data_exchange',
           screen: session.screen,
@@ -253,7 +270,7 @@ export function registerFlowControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore)
         if (answer.screen === 'SUCCESS') {
           const params = (answer.data as { extension_message_response: { params: Json } })
             .extension_message_response.params;
-          return c.json(view(session, { completed: complete(session, params) }));
+          return c.json(view(session, { completed: complete(core, session, params) }));
         }
         show(session, answer.screen as string, answer.data as Json | undefined);
         return c.json(view(session));
@@ -266,7 +283,7 @@ export function registerFlowControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore)
         return c.json(view(session));
       }
       case 'complete':
-        return c.json(view(session, { completed: complete(session, payload) }));
+        return c.json(view(session, { completed: complete(core, session, payload) }));
       default:
         throw new ControlError(
           `the footer action ${String(action.name)} is not run by the emulated client`,
@@ -276,17 +293,17 @@ export function registerFlowControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore)
   });
 
   app.post(`${base}/sessions/:id/back`, async (c) => {
-    const session = sessionOr404(c.req.param('id'));
+    const session = sessionOr404(core, c.req.param('id'));
     const previous = session.history.pop();
     if (!previous) throw new ControlError('already on the first screen', 409);
-    const flow = flowOf(session);
+    const flow = flowOf(core, session);
     const json = flowJsonOf(flow);
     const target = json.screens.find((x) => x.id === previous.screen);
     session.screen = previous.screen;
     session.data = previous.data;
     // Meta: with refresh_on_back the client asks the endpoint for the screen's data again (action BACK).
     if (target?.refresh_on_back === true && json.data_api_version !== undefined) {
-      const answer = await exchange(session, flow, json, {
+      const answer = await exchange(core, session, flow, json, {
         version: '3.0',
         action: 'BACK',
         screen: previous.screen,
@@ -299,7 +316,7 @@ export function registerFlowControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore)
   });
 
   app.get(`${base}/sessions/:id`, (c) => {
-    const session = sessions().get(c.req.param('id'));
+    const session = sessionsFor(core).get(c.req.param('id'));
     if (!session) throw new ControlError(`no flow session ${c.req.param('id')}`, 404);
     return c.json(view(session));
   });
@@ -330,7 +347,7 @@ export function registerFlowControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore)
 
 /** Listed by `GET /_emulator` with the other control routes. */
 export const FLOW_CONTROL_ROUTES = [
-  'POST   /_emulator/flows/open {flow_id, from?, phone_number_id?, flow_token?, mode?: published|draft, message_id?, screen?, data?}  (the user opens a flow: INIT to the endpoint)',
+  'POST   /_emulator/flows/open {flow_id, from?, phone_number_id?, flow_token?, mode?: published|draft, flow_action?: data_exchange|navigate, message_id?, screen?, data?}  (the user opens a flow: INIT to the endpoint)',
   'POST   /_emulator/flows/sessions/:id/submit {form?}  (the user presses the footer: data_exchange, navigate or complete; completion delivers nfm_reply)',
   'POST   /_emulator/flows/sessions/:id/back  (BACK to the endpoint for refresh_on_back screens)',
   'GET    /_emulator/flows/sessions/:id',

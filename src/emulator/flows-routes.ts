@@ -232,18 +232,26 @@ function setJson(flow: FlowRecord, text: string): FlowValidationError[] {
   return errors;
 }
 
+const mark = (c: EmuContext, endpoint: string) => {
+  c.set('endpoint', endpoint);
+  c.set('surface', 'whatsapp');
+};
+
+function changed(core: EmulatorCore): void {
+  core.state.touch();
+  core.persist();
+}
+
 /** Registers the Flows management API and `whatsapp_business_encryption` under `prefix`. */
 export function registerFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
-  const s = core.state;
-  const mark = (c: EmuContext, endpoint: string) => {
-    c.set('endpoint', endpoint);
-    c.set('surface', 'whatsapp');
-  };
-  const changed = () => {
-    s.touch();
-    core.persist();
-  };
+  registerWabaFlowRoutes(app, core, prefix);
+  registerFlowNodeRoutes(app, core, prefix);
+  registerEncryptionRoutes(app, core, prefix);
+}
 
+/** `/{waba-id}/flows` (list, create) and `/{waba-id}/migrate_flows`. */
+function registerWabaFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
+  const s = core.state;
   app.get(`${prefix}/:id/flows`, async (c) => {
     mark(c, 'GET /{waba-id}/flows');
     const params = await requestParams(c, core.settings.maxBodyBytes);
@@ -299,7 +307,7 @@ export function registerFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix
     if (params.flow_json !== undefined) out.validation_errors = setJson(flow, params.flow_json);
     s.flows.set(flow.id, flow);
     if (params.publish === 'true') await publish(core, flow);
-    changed();
+    changed(core);
     return c.json(out);
   });
 
@@ -354,10 +362,14 @@ export function registerFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix
       s.flows.set(copy.id, copy);
       migrated.push({ source_name: f.name, source_id: f.id, migrated_id: copy.id });
     }
-    changed();
+    changed(core);
     return c.json({ migrated_flows: migrated, failed_flows: failed });
   });
+}
 
+/** `/{flow-id}` and its edges: metadata, assets, publish, deprecate, delete. */
+function registerFlowNodeRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
+  const s = core.state;
   // Flow nodes share `/{id}` with other objects: answer for flows, hand everything else on.
   app.get(`${prefix}/:id`, async (c, next) => {
     if (!s.flows.has(c.req.param('id'))) return next();
@@ -391,7 +403,7 @@ export function registerFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix
       if (!s.apps.has(params.application_id)) throw unknownObject('post', params.application_id);
       flow.applicationId = params.application_id;
     }
-    changed();
+    changed(core);
     return c.json({ success: true });
   });
 
@@ -404,7 +416,7 @@ export function registerFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix
     if (flow.status !== 'DRAFT')
       throw refused("Flow can't be deleted", 'Only draft flows can be deleted; deprecate a published flow.');
     s.flows.delete(flow.id);
-    changed();
+    changed(core);
     return c.json({ success: true });
   });
 
@@ -445,7 +457,7 @@ export function registerFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix
     if (flow.status !== 'DRAFT')
       throw refused("Flow can't be updated", 'Only draft flows can be updated; clone the flow to change it.');
     const errors = setJson(flow, Buffer.from(await file.arrayBuffer()).toString('utf8'));
-    changed();
+    changed(core);
     return c.json({ success: true, validation_errors: errors });
   });
 
@@ -471,7 +483,7 @@ export function registerFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix
     const params = await requestParams(c, core.settings.maxBodyBytes);
     const flow = flowOr404(core, c, c.req.param('id'), authenticate(core, c, params));
     await publish(core, flow);
-    changed();
+    changed(core);
     return c.json({ success: true });
   });
 
@@ -483,9 +495,14 @@ export function registerFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix
       throw refused("Flow can't be deprecated", 'Only published flows can be deprecated.');
     }
     flow.status = 'DEPRECATED';
-    changed();
+    changed(core);
     return c.json({ success: true });
   });
+}
+
+/** The business public key of a phone number (`whatsapp_business_encryption`). */
+function registerEncryptionRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
+  const s = core.state;
 
   app.post(`${prefix}/:id/whatsapp_business_encryption`, async (c) => {
     mark(c, 'POST /{phone-number-id}/whatsapp_business_encryption');
@@ -512,7 +529,7 @@ export function registerFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix
       publicKeyPem: pem.trim(),
       setAtMs: core.clock.now(),
     });
-    changed();
+    changed(core);
     return c.json({ success: true });
   });
 
