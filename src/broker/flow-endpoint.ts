@@ -28,6 +28,8 @@ import { signStandardWebhook } from './standard-webhooks.js';
 
 /** The subscription event a tenant's flow service subscribes with (never matched by `*`: these calls are synchronous). */
 export const FLOWS_EVENT = 'flows';
+/** How often the endpoint erases retired keys' private halves (on a request, at most this often). */
+const RETIRE_EVERY_MS = 10 * 60_000;
 
 export interface BrokerFlowEndpointOptions {
   store: BrokerStore;
@@ -88,6 +90,15 @@ export function createBrokerFlowEndpoint(options: BrokerFlowEndpointOptions) {
     return { tenantId: tenant.id, phones };
   }
 
+  // Keys past their grace period are already refused (privateKeys filters them); this erases their private half.
+  let lastRetireMs = 0;
+  const maybeRetire = () => {
+    const now = clock.now();
+    if (!custody || now - lastRetireMs < RETIRE_EVERY_MS) return;
+    lastRetireMs = now;
+    custody.retireDue().catch((error: unknown) => logger.warn('retiring flow keys failed', { error }));
+  };
+
   return async function handle(req: IncomingMessage, res: ServerResponse, target: string): Promise<void> {
     if (req.method !== 'POST') {
       req.resume();
@@ -102,19 +113,27 @@ export function createBrokerFlowEndpoint(options: BrokerFlowEndpointOptions) {
     if (!check.valid) return reject(res, 'bad_signature', check.reason, target);
     const owner = custody ? await numbersOf(target) : undefined;
     if (!custody || !owner) return reject(res, 'not_found', 'no such phone number or tenant', target);
-    const keys = (await Promise.all(owner.phones.map((p) => custody.privateKeys(p)))).flat();
-    let decrypted: ReturnType<typeof decryptFlowRequest>;
-    try {
-      decrypted = decryptFlowRequest(raw, keys);
-    } catch (error) {
-      if (!(error instanceof FlowCryptoError)) throw error;
-      return reject(
-        res,
-        error.status === 421 ? 'cannot_decrypt' : 'malformed_request',
-        error.message,
-        target,
-      );
+    maybeRetire();
+    // The number whose key opens the request is the number the client wrote to (a tenant target tries each).
+    let opened: ReturnType<typeof decryptFlowRequest> | undefined;
+    let phone: string | undefined;
+    let failure: FlowCryptoError | undefined;
+    for (const p of owner.phones) {
+      try {
+        opened = decryptFlowRequest(raw, await custody.privateKeys(p));
+        phone = p;
+        break;
+      } catch (error) {
+        if (!(error instanceof FlowCryptoError)) throw error;
+        failure = error;
+        if (error.status === 400) break;
+      }
     }
+    if (!opened || !phone) {
+      const why = failure?.status === 400 ? 'malformed_request' : 'cannot_decrypt';
+      return reject(res, why, failure?.message ?? 'no flow key for this target', target);
+    }
+    const decrypted = opened;
     const reply = (answer: unknown) =>
       write(res, 200, encryptFlowResponse(answer, decrypted.aesKey, decrypted.initialVector));
     const kind = classifyFlowRequest(decrypted.decryptedBody);
@@ -136,7 +155,7 @@ export function createBrokerFlowEndpoint(options: BrokerFlowEndpointOptions) {
     const headers = {
       ...signStandardWebhook(sub.secret, `flow_${randomUUID()}`, Math.floor(Date.now() / 1000), body),
       'wacloud-event': FLOWS_EVENT,
-      'wacloud-phone-number-id': owner.phones.length === 1 ? (owner.phones[0] as string) : '',
+      'wacloud-phone-number-id': phone,
     };
     let answer: { status: number; body: string };
     try {

@@ -212,8 +212,16 @@ describe('a two-screen flow, offline, end to end through the broker', () => {
         })
       ).status,
     ).toBe(404);
-    // Nothing the broker logged holds a secret (private keys never appear).
-    expectNoSecrets(h.logs.join('\n'), sandboxSecrets(h));
+    // Nothing the broker logged holds a secret: no token, no app secret, no line of a private key.
+    const held = (await h.broker.context.store.flowKeys?.privateKeys(tenant.phoneNumberId, Date.now())) ?? [];
+    expect(held.length).toBeGreaterThan(0);
+    const keyLines = held.flatMap((k) =>
+      k.privateKeyPem
+        .reveal()
+        .split('\n')
+        .filter((l) => l.length > 40),
+    );
+    expectNoSecrets(h.logs.join('\n'), [...sandboxSecrets(h), ...keyLines]);
     expect(h.logs.join('\n')).not.toContain('PRIVATE KEY');
   });
 });
