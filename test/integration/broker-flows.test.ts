@@ -182,6 +182,9 @@ describe('a two-screen flow, offline, end to end through the broker', () => {
     expect(text).toContain('>active<');
     expect(text).toContain('>set<');
     expect(text).not.toContain('PRIVATE KEY');
+    // …and the WABA's flows as Meta lists them, read with the tenant's token.
+    expect(text).toContain(`data-flow="${flowId}"`);
+    expect(text).toContain('PUBLISHED');
   });
 
   it('refuses what Meta would refuse: bad signature (432), another key (421), unknown target (404)', async () => {

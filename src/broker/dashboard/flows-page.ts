@@ -1,4 +1,6 @@
 import type { FlowKeyView } from '../../flows/key-custody.js';
+import { WhatsApp } from '../../whatsapp/whatsapp.js';
+import type { BrokerContext } from '../context.js';
 import { html, type SafeHtml } from './html.js';
 import { formatTime, layout, type PageContext } from './pages.js';
 
@@ -7,6 +9,52 @@ export interface FlowNumberView {
   displayNumber: string | null;
   endpointUrl: string;
   keys: Array<FlowKeyView & { uploadedAtMs?: number | null; checkedAtMs?: number | null }>;
+}
+
+/** The flows of one WABA, as Meta lists them, or why they could not be listed. */
+export interface WabaFlowsView {
+  wabaId: string;
+  flows: Array<{ id: string; name?: string; status?: string; endpoint_uri?: string }>;
+  error?: string;
+}
+
+/** Lists each WABA's flows with the token of a credential that serves one of its numbers. */
+export async function listWabaFlows(
+  ctx: BrokerContext,
+  numbers: Array<{ wabaId: string; credentialId: string | null }>,
+): Promise<WabaFlowsView[]> {
+  const byWaba = new Map<string, string | null>();
+  for (const n of numbers) if (!byWaba.get(n.wabaId)) byWaba.set(n.wabaId, n.credentialId);
+  const out: WabaFlowsView[] = [];
+  for (const [wabaId, credentialId] of byWaba) {
+    if (!credentialId) {
+      out.push({ wabaId, flows: [], error: 'no credential serves this WABA' });
+      continue;
+    }
+    const wa = new WhatsApp({
+      tokenProvider: ctx.manager.tokenProvider(credentialId),
+      appSecret: ctx.appSecret,
+      graphUrl: ctx.graphUrl,
+      apiVersion: ctx.apiVersion,
+      transport: ctx.transport,
+      clock: ctx.clock,
+      retry: { maxAttempts: 1 },
+      configSource: { env: {}, envFile: false },
+    });
+    try {
+      const page = await wa.flows.list({ wabaId, fields: 'name,status,endpoint_uri' });
+      out.push({ wabaId, flows: page.data });
+    } catch (error) {
+      out.push({
+        wabaId,
+        flows: [],
+        error: error instanceof Error ? error.message : 'the flows could not be listed',
+      });
+    } finally {
+      await wa.close();
+    }
+  }
+  return out;
 }
 
 const STATE_COLOR: Record<string, string> = {
@@ -25,6 +73,7 @@ export function flowsPage(
   tenant: { id: string; name: string },
   numbers: FlowNumberView[],
   hasService: boolean,
+  wabas: WabaFlowsView[] = [],
 ): SafeHtml {
   return layout(
     ctx,
@@ -49,6 +98,15 @@ ${n.keys.map(
 ${n.keys.length === 0 ? html`<tr><td colspan="4" class="muted">No key yet: requests to this endpoint get 421.</td></tr>` : ''}
 </tbody></table></section>`,
 )}
-${numbers.length === 0 ? html`<section class="muted">No phone numbers yet.</section>` : ''}`,
+${numbers.length === 0 ? html`<section class="muted">No phone numbers yet.</section>` : ''}
+${wabas.map(
+  (
+    w,
+  ) => html`<section><h2>Flows of WABA <code>${w.wabaId}</code></h2>${w.error ? html`<p class="muted">${w.error}</p>` : ''}
+<table><thead><tr><th>Flow</th><th>Status</th><th>Endpoint</th></tr></thead><tbody>
+${w.flows.map((f) => html`<tr data-flow="${f.id}"><td>${f.name ?? ''} <span class="muted"><code>${f.id}</code></span></td><td>${f.status ?? ''}</td><td><code>${f.endpoint_uri ?? ''}</code></td></tr>`)}
+${w.flows.length === 0 && !w.error ? html`<tr><td colspan="3" class="muted">No flows.</td></tr>` : ''}
+</tbody></table></section>`,
+)}`,
   );
 }

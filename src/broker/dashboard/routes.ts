@@ -29,7 +29,7 @@ import {
   embeddedSignupFragment,
   registerEmbeddedSignupRoutes,
 } from './embedded-signup.js';
-import { flowsPage } from './flows-page.js';
+import { flowsPage, listWabaFlows } from './flows-page.js';
 import type { SafeHtml } from './html.js';
 import {
   auditPage,
@@ -498,7 +498,8 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     const tenant = await ctx.store.tenants.get(c.req.param('id'));
     if (!tenant) return c.text('no such tenant', 404);
     const keys = (await ctx.store.flowKeys?.listByTenant(tenant.id)) ?? [];
-    const numbers = (await ctx.store.phoneNumbers.listByTenant(tenant.id)).map((n) => ({
+    const rows = await ctx.store.phoneNumbers.listByTenant(tenant.id);
+    const numbers = rows.map((n) => ({
       id: n.id,
       displayNumber: n.displayNumber ?? null,
       endpointUrl: `${ctx.publicUrl()}/flows/${n.id}`,
@@ -506,7 +507,8 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     }));
     const subs = await ctx.store.subscriptions.listByTenant(tenant.id);
     const hasService = subs.some((s) => s.active && s.events.includes(FLOWS_EVENT));
-    return page(c, flowsPage(pageCtx(c), tenant, numbers, hasService));
+    const wabas = await listWabaFlows(ctx, rows);
+    return page(c, flowsPage(pageCtx(c), tenant, numbers, hasService, wabas));
   });
 
   app.get('/audit', async (c) => {
