@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { type Clock, systemClock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
 import type { Secret } from '../core/secret.js';
 import {
@@ -85,6 +86,8 @@ export interface FlowEndpointOptions {
   validateFlowToken?: ((flowToken: string, request: FlowRequest) => Answer<boolean>) | undefined;
   /** Time budget for the handler; default 8 s (Meta's limit is 10 s). */
   timeoutMs?: number | undefined;
+  /** Measures the time budget; default the system clock (tests pass a ManualClock). */
+  clock?: Clock | undefined;
   maxBodyBytes?: number | undefined;
   /** When set, requests for other paths get 404 (or `next()` in middleware). */
   path?: string | undefined;
@@ -166,6 +169,7 @@ export function createFlowEndpoint(options: FlowEndpointOptions): FlowEndpoint {
   if (given.length === 0) throw new ConfigError('privateKey', 'at least one Flow private key is required');
   const keys: KeyObject[] = given.map((k) => loadFlowPrivateKey(k, options.passphrase));
   const timeoutMs = options.timeoutMs ?? DEFAULT_FLOW_TIMEOUT_MS;
+  const clock = options.clock ?? systemClock;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs >= 10_000) {
     throw new ConfigError('timeoutMs', `must be a whole number of ms below Meta's 10000, got ${timeoutMs}`);
   }
@@ -222,10 +226,11 @@ export function createFlowEndpoint(options: FlowEndpointOptions): FlowEndpoint {
     }
     const body = decrypted.decryptedBody as Record<string, unknown> | null;
     const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
+    const timer = new AbortController();
+    const deadline = clock.sleep(timeoutMs, timer.signal).then(
+      () => 'timeout' as const,
+      () => 'cancelled' as const,
+    );
     const work = (async () => {
       if (options.validateFlowToken && body && typeof body === 'object' && body.action !== 'ping') {
         const token = body.flow_token;
@@ -238,7 +243,7 @@ export function createFlowEndpoint(options: FlowEndpointOptions): FlowEndpoint {
     })();
     try {
       const outcome = await Promise.race([work, deadline]);
-      if (outcome === 'timeout') {
+      if (outcome === 'timeout' || outcome === 'cancelled') {
         controller.abort();
         work.catch(() => undefined);
         return reject('handler_timeout', `the handler did not answer within ${timeoutMs} ms`);
@@ -255,7 +260,7 @@ export function createFlowEndpoint(options: FlowEndpointOptions): FlowEndpoint {
     } catch (error) {
       return reject('handler_failed', 'the handler threw', error);
     } finally {
-      clearTimeout(timer);
+      timer.abort();
     }
   };
 
