@@ -26,6 +26,7 @@ import { createApi } from './api.js';
 import { rediscoverOnCheck } from './connect.js';
 import type { BrokerContext } from './context.js';
 import { createDashboard } from './dashboard/routes.js';
+import { createBrokerFlowEndpoint } from './flow-endpoint.js';
 import { createGraphProxy } from './graph-proxy.js';
 import { createInboxDispatcher, createInboxWriter, subscriptionWants } from './inbox.js';
 import { createBrokerLogger } from './logger.js';
@@ -308,6 +309,13 @@ export function createBroker(options: BrokerOptions): Broker {
     observe: (e) => metrics.proxy(e.status, e.durationMs, e.upstreamMs),
   });
 
+  // Meta calls the Flow endpoint with the real clock's timing; keys retire on the broker's clock.
+  const flowEndpoint = createBrokerFlowEndpoint({
+    store,
+    appSecrets: [options.appSecret, ...(options.previousAppSecrets ?? [])],
+    clock,
+    logger,
+  });
   const webhook = createNodeWebhookHandler({
     appSecrets: [options.appSecret, ...(options.previousAppSecrets ?? [])],
     verifyToken: options.verifyToken,
@@ -360,6 +368,14 @@ export function createBroker(options: BrokerOptions): Broker {
     const url = req.url ?? '/';
     if (url.startsWith('/graph/')) {
       void proxy(req, res, url.slice('/graph'.length));
+      return;
+    }
+    if (url.startsWith('/flows/')) {
+      const target = decodeURIComponent(url.slice('/flows/'.length).split('?')[0] ?? '');
+      void flowEndpoint(req, res, target).catch((error: unknown) => {
+        logger.error('flow endpoint failed', { error });
+        if (!res.headersSent) res.writeHead(500).end();
+      });
       return;
     }
     const q = url.indexOf('?');

@@ -1,6 +1,7 @@
 import type { CredentialStore } from '../auth/credential-store.js';
 import type { OAuthStateStore } from '../auth/oauth-state-store.js';
 import type { Secret } from '../core/secret.js';
+import type { FlowKeyStorePort, FlowKeyView } from '../flows/key-custody.js';
 
 /**
  * What the broker needs from its store. The vault's SQLite/PostgreSQL store provides it (src/broker/vault-store.ts
@@ -156,6 +157,8 @@ export interface BrokerStore {
     /** `requeue` for the deliveries of these event ids to active subscriptions; how many were put back. */
     requeueEvents(eventIds: string[], nowMs: number): Promise<number>;
   };
+  /** WhatsApp Flows key pairs (the Flow endpoint and the dashboard); optional so stores without them still work. */
+  flowKeys?: FlowKeyStorePort & { listByTenant(tenantId: string): Promise<FlowKeyView[]> };
   audit: {
     append(row: Omit<AuditRow, 'id'>): Promise<void>;
     list(options: { tenantId?: string; limit: number }): Promise<AuditRow[]>;

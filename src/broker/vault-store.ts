@@ -159,6 +159,7 @@ export function vaultBrokerStore(store: Store): BrokerStore {
         return (await store.inbox.recent(limit, tenantId)).map(inboxRow);
       },
     },
+    flowKeys: store.flowKeys,
     subscriptions: {
       create: (input, nowMs) =>
         store.subscriptions.create(

@@ -12,6 +12,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     summary: 'run a local Graph API / WhatsApp Cloud API emulator',
     load: () => import('./commands/emulator.js').then((m) => m.command),
   },
+  flows: {
+    summary: 'WhatsApp Flows: key pairs in the vault, Flow JSON checks, previews, endpoint tests',
+    load: () => import('./commands/flows.js').then((m) => m.command),
+  },
   keys: {
     summary: 'show, rotate or re-wrap the encryption keys of the credential store',
     load: () => import('./commands/keys.js').then((m) => m.command),

@@ -4,6 +4,7 @@ import { bool, type Json, jsonBody, num, required, str, strList } from './contro
 import { issueCode } from './dialog.js';
 import { type InboundMessageInput, inboundMessageEvent, statusEvent, templateStatusEvent } from './events.js';
 import { checkFaultInput, type FaultRuleInput } from './faults.js';
+import { FLOW_CONTROL_ROUTES } from './flow-sessions.js';
 import type { PhoneNumberRecord, TemplateRecord, TokenRecord } from './state.js';
 import { registerUserControlRoutes } from './user-control-routes.js';
 import type { ResolvedWebhookOptions } from './webhooks.js';
@@ -753,4 +754,5 @@ export const ROUTES = [
   'POST   /_emulator/webhooks/status {message_id, status: sent|delivered|read|failed, errors?}',
   'POST   /_emulator/webhooks/event {field, value, waba_id?, phone_number_id?}',
   'POST   /_emulator/webhooks/errors {phone_number_id?, errors: [{code, title?, message?, details?}]}',
+  ...FLOW_CONTROL_ROUTES,
 ];

@@ -17,6 +17,8 @@ import { registerDialogRoutes } from './dialog.js';
 import { type InboundMessageInput, inboundMessageEvent, scheduleStatuses } from './events.js';
 import { trySendFastPath } from './fast-send.js';
 import { checkFaultInput, FaultInjector, type FaultRule, type FaultRuleInput } from './faults.js';
+import { registerFlowControlRoutes } from './flow-sessions.js';
+import { registerFlowRoutes } from './flows-routes.js';
 import { type ErrorStatusMapping, errorBody, graphError } from './graph-errors.js';
 import { registerGraphRoutes } from './graph-routes.js';
 import { traceId } from './ids.js';
@@ -493,9 +495,13 @@ function buildApp(core: EmulatorCore, world: World): Hono<EmuEnv> {
 
   // Control routes, then Meta's, all versioned: unversioned Graph paths are rewritten to the default version
   // before routing (see withVersion), which halves the route table.
+  // Before the control catch-all for unknown /_emulator paths.
+  registerFlowControlRoutes(app, core);
   registerControlRoutes(app, core, world);
   const prefix = '/:version{v[0-9]+\\.[0-9]+}';
   registerDialogRoutes(app, core, prefix);
+  // Before the generic `/{id}` routes: flow nodes are answered there, other ids handed on.
+  registerFlowRoutes(app, core, prefix);
   registerWhatsAppRoutes(app, core, prefix);
   registerGraphRoutes(app, core, world, prefix);
 

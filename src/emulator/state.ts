@@ -1,3 +1,5 @@
+import type { FlowKeyRecord, FlowRecord } from './flow-state.js';
+
 /**
  * The emulator's world: plain records in maps, keyed by id, serialisable to one JSON state file. Wire names stay
  * snake_case in responses; records here are camelCase with units in names.
@@ -247,6 +249,9 @@ export interface EmulatorStateData {
   parentBsuidBusinesses?: string[];
   /** OAuth codes with their expiry and single-use mark (absent in files written before they were saved). */
   codes?: OAuthCodeRecord[];
+  /** Flows and business public keys (absent in files written before flows were emulated). */
+  flows?: FlowRecord[];
+  flowKeys?: FlowKeyRecord[];
 }
 
 export type ObjectKind =
@@ -257,7 +262,8 @@ export type ObjectKind =
   | 'waba'
   | 'phone_number'
   | 'template'
-  | 'media';
+  | 'media'
+  | 'flow';
 
 /**
  * The last `capacity` sent messages, oldest first: a ring of records, nothing else. Sending (the benchmarks' hot
@@ -324,6 +330,9 @@ export class EmulatorState {
   readonly waUsers = new Map<string, WaUserRecord>();
   /** Business portfolios whose webhooks carry parent BSUIDs. */
   readonly parentBsuidBusinesses = new Set<string>();
+  readonly flows = new Map<string, FlowRecord>();
+  /** Business public key per phone number id. */
+  readonly flowKeys = new Map<string, FlowKeyRecord>();
   /** Sent messages, oldest first, bounded by `maxMessages`. */
   readonly messages: SentMessageLog;
   /** Bumped on every change that should reach the state file. */
@@ -341,6 +350,7 @@ export class EmulatorState {
     if (this.wabas.has(id)) return 'waba';
     if (this.media.has(id)) return 'media';
     if (this.templates.has(id)) return 'template';
+    if (this.flows.has(id)) return 'flow';
     if (this.apps.has(id)) return 'app';
     if (this.systemUsers.has(id)) return 'system_user';
     if (this.users.has(id)) return 'user';
@@ -381,6 +391,8 @@ export class EmulatorState {
       codes: [...this.codes.values()],
       waUsers: [...this.waUsers.values()],
       parentBsuidBusinesses: [...this.parentBsuidBusinesses],
+      flows: [...this.flows.values()],
+      flowKeys: [...this.flowKeys.values()],
     };
   }
 
@@ -413,6 +425,8 @@ export class EmulatorState {
     for (const c of list<OAuthCodeRecord>('codes')) state.codes.set(c.code, c);
     for (const u of list<WaUserRecord>('waUsers')) state.waUsers.set(u.phone, u);
     for (const b of list<string>('parentBsuidBusinesses')) state.parentBsuidBusinesses.add(b);
+    for (const f of list<FlowRecord>('flows')) state.flows.set(f.id, f);
+    for (const k of list<FlowKeyRecord>('flowKeys')) state.flowKeys.set(k.phoneNumberId, k);
     return state;
   }
 }

@@ -24,14 +24,14 @@ import { validateBody } from './validate.js';
 const MESSAGING = 'whatsapp_business_messaging';
 const MANAGEMENT = 'whatsapp_business_management';
 
-function phoneOr404(core: EmulatorCore, c: EmuContext, id: string): PhoneNumberRecord {
+export function phoneOr404(core: EmulatorCore, c: EmuContext, id: string): PhoneNumberRecord {
   const phone = core.state.phoneNumbers.get(id);
   if (!phone) throw unknownObject(c.req.method, id);
   useWaba(core, c, phone.wabaId);
   return phone;
 }
 
-function wabaOr404(core: EmulatorCore, c: EmuContext, id: string): WabaRecord {
+export function wabaOr404(core: EmulatorCore, c: EmuContext, id: string): WabaRecord {
   const waba = core.state.wabas.get(id);
   if (!waba) throw unknownObject(c.req.method, id);
   useWaba(core, c, waba.id);
@@ -109,7 +109,7 @@ function templateObject(t: TemplateRecord): Record<string, unknown> {
 }
 
 /** Cursor paging over a list (Graph's `paging.cursors`; `after` is the last item's id, base64). */
-function page<T extends { id: string }>(
+export function page<T extends { id: string }>(
   items: T[],
   params: Record<string, string> | undefined,
   render: (t: T) => Record<string, unknown>,

@@ -182,7 +182,7 @@ export function tenantPage(
     ctx,
     tenant.name,
     html`<section><h1>${tenant.name}</h1><p class="muted">Tenant id <code>${tenant.id}</code></p>
-<a class="button" href="${connectUrl}">Connect WhatsApp</a>${embeddedSignup} <a class="button" href="/tenants/${tenant.id}/deliveries">Outbound webhooks</a></section>
+<a class="button" href="${connectUrl}">Connect WhatsApp</a>${embeddedSignup} <a class="button" href="/tenants/${tenant.id}/deliveries">Outbound webhooks</a> <a class="button" href="/tenants/${tenant.id}/flows">Flows</a></section>
 <section><h2>Credentials</h2>
 ${credentials.length ? expiryTimeline(ctx.nowMs, credentials) : ''}
 <table><thead><tr><th>Kind</th><th>Status</th><th>Expires</th><th>Data access until</th><th>Next</th></tr></thead><tbody>

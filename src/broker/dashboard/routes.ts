@@ -17,6 +17,7 @@ import {
 } from '../connect.js';
 import type { BrokerContext } from '../context.js';
 import { credentialView } from '../credential-view.js';
+import { FLOWS_EVENT } from '../flow-endpoint.js';
 import { replayWebhook } from '../inbox.js';
 import { apiKeyId } from '../security/api-key.js';
 import { createRateLimiter } from '../security/rate-limit.js';
@@ -28,6 +29,7 @@ import {
   embeddedSignupFragment,
   registerEmbeddedSignupRoutes,
 } from './embedded-signup.js';
+import { flowsPage, listWabaFlows } from './flows-page.js';
 import type { SafeHtml } from './html.js';
 import {
   auditPage,
@@ -490,6 +492,23 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       return c.redirect(`${back}?flash=already-pending`, 303);
     ctx.poke();
     return c.redirect(`${back}?flash=delivery-replayed`, 303);
+  });
+
+  app.get('/tenants/:id/flows', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.param('id'));
+    if (!tenant) return c.text('no such tenant', 404);
+    const keys = (await ctx.store.flowKeys?.listByTenant(tenant.id)) ?? [];
+    const rows = await ctx.store.phoneNumbers.listByTenant(tenant.id);
+    const numbers = rows.map((n) => ({
+      id: n.id,
+      displayNumber: n.displayNumber ?? null,
+      endpointUrl: `${ctx.publicUrl()}/flows/${n.id}`,
+      keys: keys.filter((k) => k.phoneNumberId === n.id),
+    }));
+    const subs = await ctx.store.subscriptions.listByTenant(tenant.id);
+    const hasService = subs.some((s) => s.active && s.events.includes(FLOWS_EVENT));
+    const wabas = await listWabaFlows(ctx, rows);
+    return page(c, flowsPage(pageCtx(c), tenant, numbers, hasService, wabas));
   });
 
   app.get('/audit', async (c) => {

@@ -7,6 +7,7 @@ import type { MasterKey } from '../crypto/master-key.js';
 import type { AuditLog } from './audit.js';
 import { credentialContext } from './credentials.js';
 import type { Db } from './engine.js';
+import { flowKeyContext } from './flow-keys.js';
 import type { KeyStore } from './key-store.js';
 import { readDataKeys } from './key-store.js';
 import { oauthStateContext } from './oauth-states.js';
@@ -15,7 +16,7 @@ import { subscriptionContext } from './subscriptions.js';
 
 /** A column holding ciphertext, with the key id beside it and how to rebuild its additional data. */
 interface EncryptedColumn {
-  table: 'credentials' | 'oauth_states' | 'subscriptions';
+  table: 'credentials' | 'oauth_states' | 'subscriptions' | 'flow_keys';
   id: string;
   ct: string;
   /** Extra column the context needs (credentials: version). */
@@ -28,6 +29,7 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   { table: 'credentials', id: 'id', ct: 'token_ct', version: 'version', context: credentialContext },
   { table: 'oauth_states', id: 'state_hash', ct: 'verifier_ct', context: (id) => oauthStateContext(id) },
   { table: 'subscriptions', id: 'id', ct: 'secret_ct', context: (id) => subscriptionContext(id) },
+  { table: 'flow_keys', id: 'id', ct: 'private_ct', context: (id) => flowKeyContext(id) },
 ];
 
 /** One data key as `keys status` shows it. */

@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Clock } from '../../core/clock.js';
 import type { Db, StoreEngine } from './engine.js';
 import { NEVER_MS } from './engine.js';
+import { flowKeysMigration } from './flow-keys.js';
 import type { Database } from './schema.js';
 import { StoreError } from './store-error.js';
 
@@ -174,6 +175,8 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  // Appended by the flows work: the WhatsApp Flows key pairs (src/vault/store/flow-keys.ts).
+  flowKeysMigration(2),
 ];
 
 async function ensureMigrationsTable(db: Kysely<Database>, engine: StoreEngine): Promise<void> {

@@ -8,6 +8,7 @@ import { type ApiKeyRepository, createApiKeyRepository } from './api-keys.js';
 import { type AuditLog, createAuditLog } from './audit.js';
 import { SqlCredentialStore } from './credentials.js';
 import { applySqliteLimits, type Db, openPostgres, openSqlite, type StoreEngine } from './engine.js';
+import { createFlowKeyRepository, type FlowKeyRepository } from './flow-keys.js';
 import { createInboxRepository, type InboxRepository } from './inbox.js';
 import { createKeyOps, type KeyOps } from './key-ops.js';
 import { KeyStore } from './key-store.js';
@@ -33,6 +34,8 @@ export interface Store {
   apiKeys: ApiKeyRepository;
   inbox: InboxRepository;
   subscriptions: SubscriptionRepository;
+  /** WhatsApp Flows key pairs, private keys encrypted at rest. */
+  flowKeys: FlowKeyRepository;
   deliveries: DeliveryRepository;
   audit: AuditLog;
   /** Keyring operations: status, rotate, master key re-wrap. */
@@ -128,6 +131,7 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
       apiKeys: createApiKeyRepository(db),
       inbox: createInboxRepository(db),
       subscriptions: createSubscriptionRepository(db, keyStore),
+      flowKeys: createFlowKeyRepository(db, keyStore),
       deliveries: createDeliveryRepository(db),
       audit,
       keys: createKeyOps(db, keyStore, { clock, logger, audit }),

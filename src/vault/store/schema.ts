@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { FlowKeysTable } from './flow-keys.js';
 /** Times are integers in ms since the epoch (BIGINT on PostgreSQL). JSON is stored as text on both engines. */
 export interface DataKeysTable {
   key_id: string;
@@ -140,4 +141,5 @@ export interface Database {
   subscriptions: SubscriptionsTable;
   deliveries: DeliveriesTable;
   audit_log: AuditLogTable;
+  flow_keys: FlowKeysTable;
 }
