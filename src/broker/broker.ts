@@ -30,7 +30,8 @@ import { createGraphProxy } from './graph-proxy.js';
 import { createInboxDispatcher, createInboxWriter, subscriptionWants } from './inbox.js';
 import { createBrokerLogger } from './logger.js';
 import { createBrokerMetrics } from './metrics.js';
-import { createDeliveryWorker } from './outbound.js';
+import { createDeliveryWorker, createOutboundTransport } from './outbound.js';
+import { createOutboundPolicy, type Resolver } from './outbound-policy.js';
 import type { BrokerStore } from './ports.js';
 import { createSessions } from './security/session.js';
 
@@ -75,6 +76,13 @@ export interface BrokerOptions {
   rotationBus?: RotationBus;
   /** Scale-out: per-number send limits on `POST /{phone-number-id}/messages` in the Graph proxy. Closed by `close`. */
   sendLimiter?: SendLimiter;
+  /**
+   * `WACLOUD_OUTBOUND_ALLOW`: hosts, addresses or CIDRs outbound webhooks may reach although they are local
+   * (development receivers); everything local is refused otherwise (src/broker/outbound-policy.ts).
+   */
+  outboundAllow?: string | undefined;
+  /** How outbound webhook hosts are resolved (default: the system resolver); tests answer names without DNS. */
+  outboundResolve?: Resolver;
 }
 
 export interface Broker {
@@ -160,6 +168,12 @@ export function createBroker(options: BrokerOptions): Broker {
   });
 
   const access = createAccessCache(store, clock);
+  const outbound = createOutboundPolicy({
+    allow: options.outboundAllow,
+    sandbox: options.sandbox === true,
+    ...(options.outboundResolve ? { resolve: options.outboundResolve } : {}),
+  });
+  const outboundTransport = createOutboundTransport(outbound);
   // Sessions and login limits run on real time even when the token lifecycle runs on a virtual clock (sandbox).
   const sessions = createSessions({
     signingKey: options.sessionKey,
@@ -175,6 +189,7 @@ export function createBroker(options: BrokerOptions): Broker {
     policies,
     graph,
     transport,
+    outbound,
     access,
     sessions,
     metrics,
@@ -253,6 +268,8 @@ export function createBroker(options: BrokerOptions): Broker {
     instanceId,
     baseDelayMs: options.delivery?.baseDelayMs,
     maxAttempts: options.delivery?.maxAttempts,
+    transport: outboundTransport,
+    policy: outbound,
     onResult: (r) => metrics.delivery(r),
   });
 
@@ -431,6 +448,7 @@ export function createBroker(options: BrokerOptions): Broker {
       await options.rotationBus?.close();
       await options.sendLimiter?.close();
       if (!options.transport) await transport.close();
+      await outboundTransport.close();
       await store.close();
     },
   };

@@ -5,7 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { api, brokerRunSecrets, connectTenant, dashboardFetch, Transcript } from '../support/broker.js';
+import {
+  api,
+  brokerRunSecrets,
+  connectTenant,
+  dashboardFetch,
+  LOCAL_RECEIVERS,
+  Transcript,
+} from '../support/broker.js';
 import { type CliProcess, spawnCli } from '../support/cli-process.js';
 import { until } from '../support/poll.js';
 import { freePort } from '../support/ports.js';
@@ -116,6 +123,7 @@ describe('broker crash safety: kill -9 during a webhook burst from the emulator'
           WA_GRAPH_URL: seed.url,
           WA_DIALOG_URL: seed.url,
           WEBHOOK_VERIFICATION_TOKEN: verifyToken,
+          WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS,
         },
       });
       await proc.waitFor(/wacloud broker listening on http:\/\/\S+/, 60_000);
