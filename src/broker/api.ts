@@ -9,8 +9,8 @@ import { type ConnectedAccount, connectEmbeddedSignup, discoverAssets, storePast
 import type { BrokerContext } from './context.js';
 import { credentialMetadata } from './credential-view.js';
 import { replayWebhook } from './inbox.js';
-import { OutboundRefusedError } from './outbound-policy.js';
 import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
+import { OutboundRefusedError } from './outbound-policy.js';
 import { generateApiKey } from './security/api-key.js';
 import { generateWebhookSecret } from './standard-webhooks.js';
 import { setSubscriptionActive, subscriptionView } from './subscriptions.js';
@@ -122,7 +122,8 @@ async function outboundUrl(ctx: BrokerContext, value: string): Promise<string> {
   try {
     return await ctx.outbound.checkUrl(value);
   } catch (err) {
-    if (err instanceof OutboundRefusedError) throw new ApiError(422, 'outbound_refused', `url: ${err.message}`);
+    if (err instanceof OutboundRefusedError)
+      throw new ApiError(422, 'outbound_refused', `url: ${err.message}`);
     throw err;
   }
 }

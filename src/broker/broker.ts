@@ -81,6 +81,8 @@ export interface BrokerOptions {
    * (development receivers); everything local is refused otherwise (src/broker/outbound-policy.ts).
    */
   outboundAllow?: string | undefined;
+  /** `WACLOUD_CONTENT_RETENTION_DAYS`: customer content (webhook bodies, delivery payloads) is deleted after it. */
+  contentRetentionDays?: number;
   /** How outbound webhook hosts are resolved (default: the system resolver); tests answer names without DNS. */
   outboundResolve?: Resolver;
 }
@@ -171,6 +173,7 @@ export function createBroker(options: BrokerOptions): Broker {
   const outbound = createOutboundPolicy({
     allow: options.outboundAllow,
     sandbox: options.sandbox === true,
+    denyOrigins: options.sandbox ? [options.graphUrl, options.dialogUrl] : [],
     ...(options.outboundResolve ? { resolve: options.outboundResolve } : {}),
   });
   const outboundTransport = createOutboundTransport(outbound);

@@ -86,7 +86,8 @@ function embeddedIpv4(bytes: number[]): string | undefined {
   const v4 = (at: number) => bytes.slice(at, at + 4).join('.');
   if (zero(0, 10) && bytes[10] === 0xff && bytes[11] === 0xff) return v4(12);
   if (zero(0, 12) && !zero(12, 16) && !(zero(12, 15) && bytes[15] === 1)) return v4(12);
-  if (bytes[0] === 0 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b && zero(4, 12)) return v4(12);
+  if (bytes[0] === 0 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b && zero(4, 12))
+    return v4(12);
   if (bytes[0] === 0x20 && bytes[1] === 0x02) return v4(2);
   return undefined;
 }
@@ -132,6 +133,11 @@ export interface OutboundPolicyOptions {
   /** The sandbox: plain http is accepted for any allowed destination (https is required otherwise). */
   sandbox?: boolean;
   resolve?: Resolver;
+  /**
+   * Origins refused even when allow-listed: the sandbox emulator's (its control API resets state and issues tokens),
+   * which listens on loopback beside local development receivers.
+   */
+  denyOrigins?: string[];
 }
 
 export interface OutboundPolicy {
@@ -178,6 +184,7 @@ function parseAllow(spec: string | undefined): { hosts: Set<string>; nets: Block
 export function createOutboundPolicy(options: OutboundPolicyOptions = {}): OutboundPolicy {
   const { hosts, nets } = parseAllow(options.allow);
   const resolve = options.resolve ?? systemResolver;
+  const denied = new Set((options.denyOrigins ?? []).map((o) => new URL(o).origin));
 
   const addressAllowed = (address: string): boolean => {
     const family = isIP(address);
@@ -215,6 +222,11 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
       throw new OutboundRefusedError('the URL must be an https URL');
     }
     if (u.username || u.password) throw new OutboundRefusedError('the URL must not carry credentials');
+    if (denied.has(u.origin)) {
+      throw new OutboundRefusedError(
+        'the sandbox emulator is not a webhook receiver; outbound webhooks go to public addresses only',
+      );
+    }
     const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
     const literal = isIP(host) !== 0;
     const allowed = hosts.has(host) || (literal && addressAllowed(host));

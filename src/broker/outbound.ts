@@ -94,8 +94,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   const random = options.random ?? Math.random;
   const ownTransport = options.send || options.transport ? undefined : createUndiciTransport();
   const send =
-    options.send ??
-    transportSender(options.transport ?? (ownTransport as Transport), options.policy);
+    options.send ?? transportSender(options.transport ?? (ownTransport as Transport), options.policy);
 
   async function deliver(row: DeliveryRow): Promise<void> {
     const sub = await store.subscriptions.get(row.subscriptionId);
