@@ -30,6 +30,7 @@ import { createGraphProxy } from './graph-proxy.js';
 import { createInboxDispatcher, createInboxWriter, subscriptionWants } from './inbox.js';
 import { createBrokerLogger } from './logger.js';
 import { createBrokerMetrics } from './metrics.js';
+import { createdObjectKind } from './object-ownership.js';
 import { createDeliveryWorker, createOutboundTransport } from './outbound.js';
 import { createOutboundPolicy, type Resolver } from './outbound-policy.js';
 import type { BrokerStore } from './ports.js';
@@ -324,7 +325,11 @@ export function createBroker(options: BrokerOptions): Broker {
         version: record?.version ?? rejected.version + 1,
       };
     },
-    rememberObject: (tenantId, objectId) => access.rememberObject(tenantId, objectId),
+    rememberObject: (tenantId, objectId, edge) =>
+      access.recordObjects(
+        [{ objectId, tenantId, kind: createdObjectKind(edge), origin: 'created' }],
+        clock.now(),
+      ),
     observe: (e) => metrics.proxy(e.status, e.durationMs, e.upstreamMs),
   });
 

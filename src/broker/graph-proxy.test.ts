@@ -95,7 +95,9 @@ describe('Graph proxy', () => {
         current = { token: tokenV2, credentialId: 'c1', version: 2 };
         return current;
       },
-      rememberObject: (_t, id) => remembered.push(id),
+      rememberObject: (_t, id) => {
+        remembered.push(id);
+      },
     });
     proxyServer = createServer((req, res) => {
       if (req.url!.startsWith('/graph/')) void proxy(req, res, req.url!.slice('/graph'.length));

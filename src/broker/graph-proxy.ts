@@ -48,8 +48,12 @@ export interface GraphProxyOptions {
    * answers 429 with Meta's own 130429 body.
    */
   admitSend?(phoneNumberId: string): SendDecision | Promise<SendDecision>;
-  /** An object the tenant created through the proxy (uploaded media, a template): it may address it later. */
-  rememberObject?(tenantId: string, objectId: string): void;
+  /**
+   * An object the tenant created through the proxy (uploaded media, a template, a flow): it may address it later, on
+   * any instance. `edge` is the creating path's edge (`media`, `message_templates`, `flows`). Awaited before the
+   * answer goes out.
+   */
+  rememberObject?(tenantId: string, objectId: string, edge: string | undefined): void | Promise<void>;
   observe?(event: {
     tenantId: string | undefined;
     status: number;
@@ -432,13 +436,14 @@ export function createGraphProxy(options: GraphProxyOptions) {
       if (json === undefined) return; // streamed through already
       // Media uploads and template creations return ids the tenant will address next; a send's answer never does.
       if (status < 300 && options.rememberObject && method === 'POST' && !isSend) {
+        let created: string | undefined;
         try {
           const parsed = JSON.parse(json.toString()) as { id?: unknown };
-          if (typeof parsed.id === 'string' && OBJECT_ID.test(parsed.id))
-            options.rememberObject(tenantId, parsed.id);
+          if (typeof parsed.id === 'string' && OBJECT_ID.test(parsed.id)) created = parsed.id;
         } catch {
           // not an object response: nothing to remember
         }
+        if (created) await options.rememberObject(tenantId, created, segments[2]);
       }
       res.writeHead(status, responseHead(answer.headers, json.length));
       res.end(json);

@@ -85,6 +85,8 @@ export interface WebhookInboxTable {
   lease_expires_at_ms: number | null;
   last_error: string | null;
   processed_at_ms: number | null;
+  /** The data key sealing `body`; null: a plaintext row from before migration 3. */
+  key_id: string | null;
 }
 export interface SubscriptionsTable {
   id: string;
@@ -113,6 +115,16 @@ export interface DeliveriesTable {
   last_error: string | null;
   created_at_ms: number;
   delivered_at_ms: number | null;
+  /** The sealed payload (then `payload` is ''); null on rows from before migration 3. */
+  payload_ct: Buffer | null;
+  key_id: string | null;
+}
+export interface TenantObjectsTable {
+  object_id: string;
+  tenant_id: string;
+  kind: string;
+  origin: string;
+  created_at_ms: number;
 }
 export interface AuditLogTable {
   id: Generated<number>;
@@ -140,4 +152,5 @@ export interface Database {
   subscriptions: SubscriptionsTable;
   deliveries: DeliveriesTable;
   audit_log: AuditLogTable;
+  tenant_objects: TenantObjectsTable;
 }
