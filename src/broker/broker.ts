@@ -1,8 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
+import { Agent } from 'undici';
 import type { TokenEvent } from '../auth/token-events.js';
 import {
   createTokenManager,
@@ -29,6 +30,8 @@ import { createDashboard } from './dashboard/routes.js';
 import { createGraphProxy } from './graph-proxy.js';
 import { createInboxDispatcher, createInboxWriter, subscriptionWants } from './inbox.js';
 import { createBrokerLogger } from './logger.js';
+import { createMediaDownload } from './media-download.js';
+import { createMediaUrls, rewriteMediaAnswer } from './media-urls.js';
 import { createBrokerMetrics } from './metrics.js';
 import { createdObjectKind } from './object-ownership.js';
 import { createDeliveryWorker, createOutboundTransport } from './outbound.js';
@@ -298,15 +301,33 @@ export function createBroker(options: BrokerOptions): Broker {
     }
   }
 
+  // Media URLs handed to tenants: signed with a key every instance derives from the master key (via the session key).
+  const mediaUrls = createMediaUrls({
+    key: createHmac('sha256', options.sessionKey.reveal()).update('wacloud:media-url').digest(),
+    clock,
+  });
+  const mediaAgent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
+  const authenticateTenant = async (key: string) => {
+    const p = await access.authenticate(key);
+    // Admin keys have no tenant: the proxy and media URLs are for tenant keys only.
+    return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
+  };
+  const media = createMediaDownload({
+    urls: mediaUrls,
+    dispatcher: mediaAgent,
+    clock,
+    appSecret: options.appSecret,
+    upstreamUrl: options.graphUrl,
+    authenticate: authenticateTenant,
+    ownerOf: (objectId) => access.ownerOf(objectId),
+    tokenFor,
+  });
+
   const proxy = createGraphProxy({
     upstreamUrl: options.graphUrl,
     clock,
     appSecret: options.appSecret,
-    authenticate: async (key) => {
-      const p = await access.authenticate(key);
-      // Admin keys have no tenant: the proxy is for tenant keys only.
-      return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
-    },
+    authenticate: authenticateTenant,
     isAllowedObject: (tenantId, objectId) => access.isAllowedObject(tenantId, objectId),
     tokenFor,
     admitSend: options.sendLimiter
@@ -330,6 +351,8 @@ export function createBroker(options: BrokerOptions): Broker {
         [{ objectId, tenantId, kind: createdObjectKind(edge), origin: 'created' }],
         clock.now(),
       ),
+    rewriteObjectAnswer: (tenantId, objectId, json) =>
+      rewriteMediaAnswer(json, mediaUrls, context.publicUrl(), tenantId, objectId),
     observe: (e) => metrics.proxy(e.status, e.durationMs, e.upstreamMs),
   });
 
@@ -385,6 +408,10 @@ export function createBroker(options: BrokerOptions): Broker {
     const url = req.url ?? '/';
     if (url.startsWith('/graph/')) {
       void proxy(req, res, url.slice('/graph'.length));
+      return;
+    }
+    if (url.startsWith('/media/')) {
+      void media(req, res, url.slice('/media'.length));
       return;
     }
     const q = url.indexOf('?');
@@ -457,6 +484,7 @@ export function createBroker(options: BrokerOptions): Broker {
       await options.sendLimiter?.close();
       if (!options.transport) await transport.close();
       await outboundTransport.close();
+      await mediaAgent.close();
       await store.close();
     },
   };

@@ -54,6 +54,11 @@ export interface GraphProxyOptions {
    * answer goes out.
    */
   rememberObject?(tenantId: string, objectId: string, edge: string | undefined): void | Promise<void>;
+  /**
+   * A successful `GET /{object-id}` JSON answer, offered for rewriting before it goes back (media answers: Meta's
+   * lookaside `url` becomes a signed broker URL). Undefined keeps the body as Graph sent it.
+   */
+  rewriteObjectAnswer?(tenantId: string, objectId: string, json: Buffer): Buffer | undefined;
   observe?(event: {
     tenantId: string | undefined;
     status: number;
@@ -432,8 +437,10 @@ export function createGraphProxy(options: GraphProxyOptions) {
       }
       upstreamMs = performance.now() - up0;
       status = answer.status;
-      const json = answer.json;
+      let json = answer.json;
       if (json === undefined) return; // streamed through already
+      if (status < 300 && options.rewriteObjectAnswer && method === 'GET' && segments.length === 2)
+        json = options.rewriteObjectAnswer(tenantId, objectId, json) ?? json;
       // Media uploads and template creations return ids the tenant will address next; a send's answer never does.
       if (status < 300 && options.rememberObject && method === 'POST' && !isSend) {
         let created: string | undefined;
