@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import { classifyGraphError, type GraphErrorBody } from '../core/graph-error.js';
@@ -65,8 +66,14 @@ export interface GraphProxyOptions {
     durationMs: number;
     upstreamMs: number;
   }): void;
-  /** Request bodies up to this size are buffered (so a 190 can be retried); larger ones are refused. Default 100 MiB. */
+  /** Request bodies over this size are refused (413). Default 100 MiB (Meta's largest media upload). */
   maxBodyBytes?: number;
+  /**
+   * Request bodies with a declared length up to this are buffered, so a request Meta refused with a 190 can be
+   * retried with a newer token (every message send); larger or unsized ones (media uploads) are streamed straight
+   * through and never held whole in memory. Default 256 KiB.
+   */
+  bufferBodyBytes?: number;
   timeoutMs?: number;
 }
 
@@ -151,6 +158,25 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-larg
     req.on('error', onError);
     req.on('close', onClose);
   });
+}
+
+/**
+ * The request body as a stream for undici, held to `max` bytes: a declared length is enforced by undici and Node
+ * (never more is read), an unsized (chunked) one is counted here and fails the upstream request past `max`.
+ */
+function streamedBody(req: IncomingMessage, max: number): Readable {
+  if (req.headers['content-length'] !== undefined) return req;
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > max)
+        done(Object.assign(new Error(`request body over ${max} bytes`), { code: 'BODY_TOO_LARGE' }));
+      else done(null, chunk);
+    },
+  });
+  pipeline(req, counter, () => undefined);
+  return counter;
 }
 
 function bearer(req: IncomingMessage, query: URLSearchParams | undefined): string | undefined {
@@ -258,6 +284,7 @@ export function createGraphProxy(options: GraphProxyOptions) {
   const upstreamOrigin = upstream.origin;
   const upstreamBase = upstream.pathname.replace(/\/+$/, '');
   const maxBody = options.maxBodyBytes ?? 100 * 1024 * 1024;
+  const bufferMax = Math.min(options.bufferBodyBytes ?? 256 * 1024, maxBody);
   const timeoutMs = options.timeoutMs ?? 30_000;
 
   // What every request with a given token carries: the bearer header and the classic proof, which depends only on
@@ -286,7 +313,7 @@ export function createGraphProxy(options: GraphProxyOptions) {
     method: string,
     path: string,
     headers: string[],
-    body: Buffer | undefined,
+    body: Buffer | Readable | undefined,
     token: ProxyToken,
     query: URLSearchParams | undefined,
   ): Promise<UpstreamAnswer> {
@@ -400,20 +427,32 @@ export function createGraphProxy(options: GraphProxyOptions) {
           'The tenant has no working WhatsApp token; reconnect it in the broker dashboard',
         );
       }
-      let body: Buffer | undefined;
-      if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
-        const read = await readBody(req, maxBody);
-        if (read === 'too-large') {
-          status = 413;
-          res.shouldKeepAlive = false;
-          return deny(res, 413, 100, `Request body over ${maxBody} bytes`);
-        }
-        body = read;
-      }
+      let body: Buffer | Readable | undefined;
       const headers: string[] = [];
       for (const h of FORWARD_REQUEST_HEADERS) {
         const v = req.headers[h];
         if (typeof v === 'string') headers.push(h, v);
+      }
+      if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
+        const declared = req.headers['content-length'];
+        const size = declared === undefined ? Number.NaN : Number(declared);
+        if (size > maxBody) {
+          status = 413;
+          res.shouldKeepAlive = false;
+          return deny(res, 413, 100, `Request body over ${maxBody} bytes`);
+        }
+        if (size <= bufferMax) {
+          const read = await readBody(req, bufferMax);
+          if (read === 'too-large') {
+            status = 413;
+            res.shouldKeepAlive = false;
+            return deny(res, 413, 100, `Request body over ${maxBody} bytes`);
+          }
+          body = read;
+        } else {
+          body = streamedBody(req, maxBody);
+          if (declared !== undefined) headers.push('content-length', declared);
+        }
       }
       const path = `/${segments.join('/')}`;
       const up0 = performance.now();
@@ -428,7 +467,8 @@ export function createGraphProxy(options: GraphProxyOptions) {
         const kind = errorBody ? classifyGraphError(errorBody, answer.status) : 'unknown';
         if (errorBody && (kind === 'expired' || kind === 'invalid-session')) {
           const newer = await options.onTokenRejected(tenantId, token, errorBody);
-          if (newer && newer.version !== token.version) {
+          // A streamed body is gone once sent: the client retries (the manager has the newer token by then).
+          if (newer && newer.version !== token.version && !(body && !Buffer.isBuffer(body))) {
             // Rejected with a token that was rotated meanwhile: the request never took effect, so one retry is safe.
             token = newer;
             answer = await forward(res, method, path, headers, body, token, query);
@@ -458,7 +498,11 @@ export function createGraphProxy(options: GraphProxyOptions) {
       status = 502;
       if (!res.headersSent) {
         const code = (err as { code?: string }).code;
-        deny(res, 502, 2, `Graph API unreachable from the broker${code ? ` (${code})` : ''}`);
+        if (code === 'BODY_TOO_LARGE') {
+          status = 413;
+          res.shouldKeepAlive = false;
+          deny(res, 413, 100, `Request body over ${maxBody} bytes`);
+        } else deny(res, 502, 2, `Graph API unreachable from the broker${code ? ` (${code})` : ''}`);
       } else {
         res.destroy();
       }
