@@ -37,6 +37,7 @@ import { createdObjectKind } from './object-ownership.js';
 import { createDeliveryWorker, createOutboundTransport } from './outbound.js';
 import { createOutboundPolicy, type Resolver } from './outbound-policy.js';
 import type { BrokerStore } from './ports.js';
+import { createRetentionSweeper } from './retention.js';
 import { createSessions } from './security/session.js';
 
 export interface BrokerOptions {
@@ -280,6 +281,13 @@ export function createBroker(options: BrokerOptions): Broker {
     onResult: (r) => metrics.delivery(r),
   });
 
+  const retention = createRetentionSweeper({
+    store,
+    clock,
+    logger,
+    retentionDays: options.contentRetentionDays,
+  });
+
   /** A tenant's token for an object: the phone number's own credential, else the tenant's first working one. */
   async function tokenFor(tenantId: string, objectId: string) {
     // From the access cache (same TTL and invalidation as the object check): no store read per proxied send.
@@ -456,6 +464,7 @@ export function createBroker(options: BrokerOptions): Broker {
         manager.start();
         inbox.start();
         deliveries.start();
+        retention.start();
       }
       ready = true;
       return publicUrl;
@@ -464,6 +473,7 @@ export function createBroker(options: BrokerOptions): Broker {
       await manager.runDue();
       await inbox.runOnce();
       await deliveries.runOnce();
+      await retention.runOnce();
     },
     async close() {
       ready = false;
@@ -479,6 +489,7 @@ export function createBroker(options: BrokerOptions): Broker {
       clearTimeout(forced);
       await inbox.stop();
       await deliveries.stop();
+      await retention.stop();
       await manager.close();
       await options.rotationBus?.close();
       await options.sendLimiter?.close();
