@@ -1,9 +1,8 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
-import { Agent } from 'undici';
 import type { TokenEvent } from '../auth/token-events.js';
 import {
   createTokenManager,
@@ -30,8 +29,7 @@ import { createDashboard } from './dashboard/routes.js';
 import { createGraphProxy } from './graph-proxy.js';
 import { createInboxDispatcher, createInboxWriter, subscriptionWants } from './inbox.js';
 import { createBrokerLogger } from './logger.js';
-import { createMediaDownload } from './media-download.js';
-import { createMediaUrls, rewriteMediaAnswer } from './media-urls.js';
+import { createBrokerMedia } from './media-download.js';
 import { createBrokerMetrics } from './metrics.js';
 import { createdObjectKind } from './object-ownership.js';
 import { createDeliveryWorker, createOutboundTransport } from './outbound.js';
@@ -309,20 +307,13 @@ export function createBroker(options: BrokerOptions): Broker {
     }
   }
 
-  // Media URLs handed to tenants: signed with a key every instance derives from the master key (via the session key).
-  const mediaUrls = createMediaUrls({
-    key: createHmac('sha256', options.sessionKey.reveal()).update('wacloud:media-url').digest(),
-    clock,
-  });
-  const mediaAgent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
   const authenticateTenant = async (key: string) => {
     const p = await access.authenticate(key);
     // Admin keys have no tenant: the proxy and media URLs are for tenant keys only.
     return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
   };
-  const media = createMediaDownload({
-    urls: mediaUrls,
-    dispatcher: mediaAgent,
+  const media = createBrokerMedia({
+    sessionKey: options.sessionKey,
     clock,
     appSecret: options.appSecret,
     upstreamUrl: options.graphUrl,
@@ -360,7 +351,7 @@ export function createBroker(options: BrokerOptions): Broker {
         clock.now(),
       ),
     rewriteObjectAnswer: (tenantId, objectId, json) =>
-      rewriteMediaAnswer(json, mediaUrls, context.publicUrl(), tenantId, objectId),
+      media.rewrite(json, context.publicUrl(), tenantId, objectId),
     observe: (e) => metrics.proxy(e.status, e.durationMs, e.upstreamMs),
   });
 
@@ -419,7 +410,7 @@ export function createBroker(options: BrokerOptions): Broker {
       return;
     }
     if (url.startsWith('/media/')) {
-      void media(req, res, url.slice('/media'.length));
+      void media.handle(req, res, url.slice('/media'.length));
       return;
     }
     const q = url.indexOf('?');
@@ -495,7 +486,7 @@ export function createBroker(options: BrokerOptions): Broker {
       await options.sendLimiter?.close();
       if (!options.transport) await transport.close();
       await outboundTransport.close();
-      await mediaAgent.close();
+      await media.close();
       await store.close();
     },
   };

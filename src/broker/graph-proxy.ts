@@ -160,12 +160,8 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-larg
   });
 }
 
-/**
- * The request body as a stream for undici, held to `max` bytes: a declared length is enforced by undici and Node
- * (never more is read), an unsized (chunked) one is counted here and fails the upstream request past `max`.
- */
+/** An unsized (chunked) request body as a stream for undici, counted: past `max` it fails the upstream request. */
 function streamedBody(req: IncomingMessage, max: number): Readable {
-  if (req.headers['content-length'] !== undefined) return req;
   let size = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -177,6 +173,25 @@ function streamedBody(req: IncomingMessage, max: number): Readable {
   });
   pipeline(req, counter, () => undefined);
   return counter;
+}
+
+/**
+ * The body to forward: a small declared one read whole (so a 190 can be retried with it), anything larger or unsized
+ * streamed (with its declared length, which undici holds it to); 'too-large' past `max` when declared.
+ */
+async function proxiedBody(
+  req: IncomingMessage,
+  max: number,
+  bufferMax: number,
+): Promise<{ body: Buffer | Readable; declared?: string } | 'too-large'> {
+  const declared = req.headers['content-length'];
+  const size = declared === undefined ? Number.NaN : Number(declared);
+  if (size > max) return 'too-large';
+  if (size <= bufferMax) {
+    const read = await readBody(req, bufferMax);
+    return read === 'too-large' ? read : { body: read };
+  }
+  return declared === undefined ? { body: streamedBody(req, max) } : { body: req, declared };
 }
 
 function bearer(req: IncomingMessage, query: URLSearchParams | undefined): string | undefined {
@@ -340,6 +355,32 @@ export function createGraphProxy(options: GraphProxyOptions) {
     });
   }
 
+  /**
+   * A successful JSON answer: an id it created is remembered (media uploads and template creations return ids the
+   * tenant will address next; a send's answer never does), a `GET /{object-id}` answer may be rewritten.
+   */
+  async function onSuccess(
+    tenantId: string,
+    method: string,
+    segments: string[],
+    isSend: boolean,
+    json: Buffer,
+  ): Promise<Buffer> {
+    if (options.rewriteObjectAnswer && method === 'GET' && segments.length === 2)
+      return options.rewriteObjectAnswer(tenantId, segments[1] as string, json) ?? json;
+    if (options.rememberObject && method === 'POST' && !isSend) {
+      let created: string | undefined;
+      try {
+        const parsed = JSON.parse(json.toString()) as { id?: unknown };
+        if (typeof parsed.id === 'string' && OBJECT_ID.test(parsed.id)) created = parsed.id;
+      } catch {
+        // not an object response: nothing to remember
+      }
+      if (created) await options.rememberObject(tenantId, created, segments[2]);
+    }
+    return json;
+  }
+
   /** Handles one request whose URL starts with the proxy prefix; `subpath` is what follows `/graph`. */
   return async function handleGraphProxy(
     req: IncomingMessage,
@@ -434,25 +475,14 @@ export function createGraphProxy(options: GraphProxyOptions) {
         if (typeof v === 'string') headers.push(h, v);
       }
       if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
-        const declared = req.headers['content-length'];
-        const size = declared === undefined ? Number.NaN : Number(declared);
-        if (size > maxBody) {
+        const got = await proxiedBody(req, maxBody, bufferMax);
+        if (got === 'too-large') {
           status = 413;
           res.shouldKeepAlive = false;
           return deny(res, 413, 100, `Request body over ${maxBody} bytes`);
         }
-        if (size <= bufferMax) {
-          const read = await readBody(req, bufferMax);
-          if (read === 'too-large') {
-            status = 413;
-            res.shouldKeepAlive = false;
-            return deny(res, 413, 100, `Request body over ${maxBody} bytes`);
-          }
-          body = read;
-        } else {
-          body = streamedBody(req, maxBody);
-          if (declared !== undefined) headers.push('content-length', declared);
-        }
+        body = got.body;
+        if (got.declared !== undefined) headers.push('content-length', got.declared);
       }
       const path = `/${segments.join('/')}`;
       const up0 = performance.now();
@@ -477,21 +507,9 @@ export function createGraphProxy(options: GraphProxyOptions) {
       }
       upstreamMs = performance.now() - up0;
       status = answer.status;
-      let json = answer.json;
-      if (json === undefined) return; // streamed through already
-      if (status < 300 && options.rewriteObjectAnswer && method === 'GET' && segments.length === 2)
-        json = options.rewriteObjectAnswer(tenantId, objectId, json) ?? json;
-      // Media uploads and template creations return ids the tenant will address next; a send's answer never does.
-      if (status < 300 && options.rememberObject && method === 'POST' && !isSend) {
-        let created: string | undefined;
-        try {
-          const parsed = JSON.parse(json.toString()) as { id?: unknown };
-          if (typeof parsed.id === 'string' && OBJECT_ID.test(parsed.id)) created = parsed.id;
-        } catch {
-          // not an object response: nothing to remember
-        }
-        if (created) await options.rememberObject(tenantId, created, segments[2]);
-      }
+      if (answer.json === undefined) return; // streamed through already
+      const json =
+        status < 300 ? await onSuccess(tenantId, method, segments, isSend, answer.json) : answer.json;
       res.writeHead(status, responseHead(answer.headers, json.length));
       res.end(json);
     } catch (err) {

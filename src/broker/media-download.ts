@@ -1,12 +1,13 @@
+import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import type { Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Secret } from '../core/secret.js';
 import { appSecretProofParams } from '../graph/appsecret-proof.js';
 import { graphErrorBody } from './graph-error-body.js';
 import type { ProxyPrincipal, ProxyToken } from './graph-proxy.js';
-import type { MediaUrls } from './media-urls.js';
+import { createMediaUrls, type MediaUrls, rewriteMediaAnswer } from './media-urls.js';
 
 export interface MediaDownloadOptions {
   urls: MediaUrls;
@@ -117,5 +118,25 @@ export function createMediaDownload(options: MediaDownloadOptions) {
         res.destroy();
       }
     }
+  };
+}
+
+/**
+ * The broker's media URLs, wired: signed with a key every instance derives from the master key (through the session
+ * key), served over a pool of its own. `rewrite` is the proxy's hook for media answers.
+ */
+export function createBrokerMedia(
+  options: Omit<MediaDownloadOptions, 'urls' | 'dispatcher'> & { sessionKey: Secret },
+) {
+  const urls = createMediaUrls({
+    key: createHmac('sha256', options.sessionKey.reveal()).update('wacloud:media-url').digest(),
+    clock: options.clock,
+  });
+  const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
+  return {
+    handle: createMediaDownload({ ...options, urls, dispatcher: agent }),
+    rewrite: (json: Buffer, publicUrl: string, tenantId: string, mediaId: string) =>
+      rewriteMediaAnswer(json, urls, publicUrl, tenantId, mediaId),
+    close: () => agent.close(),
   };
 }
