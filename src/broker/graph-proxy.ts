@@ -8,7 +8,7 @@ import type { Secret } from '../core/secret.js';
 import { appSecretProofParams } from '../graph/appsecret-proof.js';
 import type { SendDecision } from '../scale/send-limiter.js';
 import { rateLimitHitBody } from '../scale/send-limiter.js';
-import { graphErrorBody } from './graph-error-body.js';
+import { sendGraphError } from './graph-error-body.js';
 
 /** Who is calling, from a broker API key. */
 export interface ProxyPrincipal {
@@ -104,14 +104,7 @@ const FORWARD_RESPONSE_HEADERS = [
 /** Secret-bearing query parameters a client may have added; the broker sets its own. */
 const STRIPPED_QUERY = new Set(['access_token', 'appsecret_proof', 'appsecret_time']);
 
-function deny(res: ServerResponse, status: number, code: number, message: string): void {
-  const body = graphErrorBody(code, message);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=UTF-8',
-    'content-length': Buffer.byteLength(body),
-  });
-  res.end(body);
-}
+const deny = sendGraphError;
 
 /**
  * Reads the whole request body into one Buffer (one chunk upstream; kept so a 190 can be retried), or 'too-large'

@@ -5,7 +5,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { Secret } from '../core/secret.js';
 import { appSecretProofParams } from '../graph/appsecret-proof.js';
-import { graphErrorBody } from './graph-error-body.js';
+import { sendGraphError } from './graph-error-body.js';
 import type { ProxyPrincipal, ProxyToken } from './graph-proxy.js';
 import { createMediaUrls, type MediaUrls, rewriteMediaAnswer } from './media-urls.js';
 
@@ -31,14 +31,7 @@ const MEDIA_RESPONSE_HEADERS = [
   'last-modified',
 ];
 
-function deny(res: ServerResponse, status: number, code: number, message: string): void {
-  const body = graphErrorBody(code, message);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=UTF-8',
-    'content-length': Buffer.byteLength(body),
-  });
-  res.end(body);
-}
+const deny = sendGraphError;
 
 /**
  * `GET /media/{media-id}?tenant=…&exp=…&src=…&sig=…` (a URL the proxy put in a media answer): checks the signature and
