@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import type { BrokerStore, PhoneNumberRow } from './ports.js';
+import type { BrokerStore, PhoneNumberRow, TenantObjectRow } from './ports.js';
 import { apiKeyId, hashApiKey } from './security/api-key.js';
 
 export interface Principal {
@@ -20,8 +20,17 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
   const keys = new Map<string, { principal: Principal | undefined; atMs: number }>();
   type TenantObjects = { ids: Set<string>; numbers: Map<string, PhoneNumberRow>; atMs: number };
   const objects = new Map<string, TenantObjects>();
-  /** Objects created through the proxy (media, templates): kept until restart, bounded. */
-  const created = new Map<string, Set<string>>();
+  /**
+   * Owners of objects tenants created or received (media, templates, flows), as read from or written to the store
+   * (where every instance sees them). Ownership never moves, so an entry never goes stale; bounded, oldest first out.
+   * Unknown ids are not remembered: an object created on another instance a moment ago is found on the next ask.
+   */
+  const owners = new Map<string, string>();
+  const maxOwners = 100_000;
+  const rememberOwner = (objectId: string, tenantId: string) => {
+    if (owners.size >= maxOwners) owners.delete(owners.keys().next().value as string);
+    owners.set(objectId, tenantId);
+  };
   /** Ids of the admin keys not revoked (dashboard sessions name one): one store read per TTL, not per request. */
   let adminKeyIds: { ids: Set<string>; atMs: number } | undefined;
   let adminKeyIdsLoading: Promise<Set<string>> | undefined;
@@ -87,8 +96,14 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     return loadTenant(tenantId);
   }
 
-  function allowed(entry: TenantObjects, tenantId: string, objectId: string): boolean {
-    return entry.ids.has(objectId) || created.get(tenantId)?.has(objectId) === true;
+  function allowed(entry: TenantObjects, tenantId: string, objectId: string): boolean | Promise<boolean> {
+    if (entry.ids.has(objectId)) return true;
+    const owner = owners.get(objectId);
+    if (owner !== undefined) return owner === tenantId;
+    return store.objects.ownerOf(objectId).then((found) => {
+      if (found !== undefined) rememberOwner(objectId, found);
+      return found === tenantId;
+    });
   }
 
   return {
@@ -108,14 +123,22 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
       const entry = tenantObjects(tenantId);
       return entry instanceof Promise ? entry.then((e) => e.numbers.get(id)) : entry.numbers.get(id);
     },
-    rememberObject(tenantId: string, objectId: string): void {
-      let set = created.get(tenantId);
-      if (!set) {
-        set = new Set();
-        created.set(tenantId, set);
-      }
-      if (set.size > 100_000) set.clear();
-      set.add(objectId);
+    /**
+     * Records objects as their tenants' in the store (committed before this resolves, so another instance asked next
+     * knows them). An object with an owner already keeps it.
+     */
+    async recordObjects(rows: TenantObjectRow[], nowMs: number): Promise<void> {
+      if (rows.length === 0) return;
+      const recorded = new Set(await store.objects.record(rows, nowMs));
+      for (const row of rows) if (recorded.has(row.objectId)) rememberOwner(row.objectId, row.tenantId);
+    },
+    /** The owner of an object, from memory or the store (media URLs are checked against it). */
+    async ownerOf(objectId: string): Promise<string | undefined> {
+      const hit = owners.get(objectId);
+      if (hit !== undefined) return hit;
+      const found = await store.objects.ownerOf(objectId);
+      if (found !== undefined) rememberOwner(objectId, found);
+      return found;
     },
     /**
      * Whether admin key `keyId` still exists unrevoked (a dashboard session's key): in memory (no promise) while the

@@ -10,6 +10,7 @@ import type { BrokerContext } from './context.js';
 import { credentialMetadata } from './credential-view.js';
 import { replayWebhook } from './inbox.js';
 import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
+import { OutboundRefusedError } from './outbound-policy.js';
 import { generateApiKey } from './security/api-key.js';
 import { generateWebhookSecret } from './standard-webhooks.js';
 import { setSubscriptionActive, subscriptionView } from './subscriptions.js';
@@ -113,6 +114,18 @@ function httpUrl(value: string, field: string): string {
     // fall through
   }
   throw new ApiError(422, 'invalid', `${field} must be an http(s) URL`);
+}
+
+/** A subscription URL the outbound policy accepts (normalised), or a 422 saying why not. */
+async function outboundUrl(ctx: BrokerContext, value: string): Promise<string> {
+  httpUrl(value, 'url');
+  try {
+    return await ctx.outbound.checkUrl(value);
+  } catch (err) {
+    if (err instanceof OutboundRefusedError)
+      throw new ApiError(422, 'outbound_refused', `url: ${err.message}`);
+    throw err;
+  }
 }
 
 /** A discovery result as the API shows it (ids, counts and scrubbed messages only). */
@@ -358,7 +371,7 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   api.post('/tenants/:tenantId/subscriptions', async (c) => {
     const tenant = await tenantFor(c);
     const body = await jsonBody(c);
-    const url = httpUrl(str(body, 'url', 2000), 'url');
+    const url = await outboundUrl(ctx, str(body, 'url', 2000));
     const events = Array.isArray(body.events)
       ? body.events.filter((e): e is string => typeof e === 'string')
       : [];

@@ -30,9 +30,13 @@ import { createBrokerFlowEndpoint } from './flow-endpoint.js';
 import { createGraphProxy } from './graph-proxy.js';
 import { createInboxDispatcher, createInboxWriter, subscriptionWants } from './inbox.js';
 import { createBrokerLogger } from './logger.js';
+import { createBrokerMedia } from './media-download.js';
 import { createBrokerMetrics } from './metrics.js';
-import { createDeliveryWorker } from './outbound.js';
+import { createdObjectKind } from './object-ownership.js';
+import { createDeliveryWorker, createOutboundTransport } from './outbound.js';
+import { createOutboundPolicy, type Resolver } from './outbound-policy.js';
 import type { BrokerStore } from './ports.js';
+import { createRetentionSweeper } from './retention.js';
 import { createSessions } from './security/session.js';
 
 export interface BrokerOptions {
@@ -76,6 +80,15 @@ export interface BrokerOptions {
   rotationBus?: RotationBus;
   /** Scale-out: per-number send limits on `POST /{phone-number-id}/messages` in the Graph proxy. Closed by `close`. */
   sendLimiter?: SendLimiter;
+  /**
+   * `WACLOUD_OUTBOUND_ALLOW`: hosts, addresses or CIDRs outbound webhooks may reach although they are local
+   * (development receivers); everything local is refused otherwise (src/broker/outbound-policy.ts).
+   */
+  outboundAllow?: string | undefined;
+  /** `WACLOUD_CONTENT_RETENTION_DAYS`: customer content (webhook bodies, delivery payloads) is deleted after it. */
+  contentRetentionDays?: number;
+  /** How outbound webhook hosts are resolved (default: the system resolver); tests answer names without DNS. */
+  outboundResolve?: Resolver;
 }
 
 export interface Broker {
@@ -161,6 +174,13 @@ export function createBroker(options: BrokerOptions): Broker {
   });
 
   const access = createAccessCache(store, clock);
+  const outbound = createOutboundPolicy({
+    allow: options.outboundAllow,
+    sandbox: options.sandbox === true,
+    denyOrigins: options.sandbox ? [options.graphUrl, options.dialogUrl] : [],
+    ...(options.outboundResolve ? { resolve: options.outboundResolve } : {}),
+  });
+  const outboundTransport = createOutboundTransport(outbound);
   // Sessions and login limits run on real time even when the token lifecycle runs on a virtual clock (sandbox).
   const sessions = createSessions({
     signingKey: options.sessionKey,
@@ -176,6 +196,7 @@ export function createBroker(options: BrokerOptions): Broker {
     policies,
     graph,
     transport,
+    outbound,
     access,
     sessions,
     metrics,
@@ -254,7 +275,16 @@ export function createBroker(options: BrokerOptions): Broker {
     instanceId,
     baseDelayMs: options.delivery?.baseDelayMs,
     maxAttempts: options.delivery?.maxAttempts,
+    transport: outboundTransport,
+    policy: outbound,
     onResult: (r) => metrics.delivery(r),
+  });
+
+  const retention = createRetentionSweeper({
+    store,
+    clock,
+    logger,
+    retentionDays: options.contentRetentionDays,
   });
 
   /** A tenant's token for an object: the phone number's own credential, else the tenant's first working one. */
@@ -278,15 +308,26 @@ export function createBroker(options: BrokerOptions): Broker {
     }
   }
 
+  const authenticateTenant = async (key: string) => {
+    const p = await access.authenticate(key);
+    // Admin keys have no tenant: the proxy and media URLs are for tenant keys only.
+    return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
+  };
+  const media = createBrokerMedia({
+    sessionKey: options.sessionKey,
+    clock,
+    appSecret: options.appSecret,
+    upstreamUrl: options.graphUrl,
+    authenticate: authenticateTenant,
+    ownerOf: (objectId) => access.ownerOf(objectId),
+    tokenFor,
+  });
+
   const proxy = createGraphProxy({
     upstreamUrl: options.graphUrl,
     clock,
     appSecret: options.appSecret,
-    authenticate: async (key) => {
-      const p = await access.authenticate(key);
-      // Admin keys have no tenant: the proxy is for tenant keys only.
-      return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
-    },
+    authenticate: authenticateTenant,
     isAllowedObject: (tenantId, objectId) => access.isAllowedObject(tenantId, objectId),
     tokenFor,
     admitSend: options.sendLimiter
@@ -305,7 +346,13 @@ export function createBroker(options: BrokerOptions): Broker {
         version: record?.version ?? rejected.version + 1,
       };
     },
-    rememberObject: (tenantId, objectId) => access.rememberObject(tenantId, objectId),
+    rememberObject: (tenantId, objectId, edge) =>
+      access.recordObjects(
+        [{ objectId, tenantId, kind: createdObjectKind(edge), origin: 'created' }],
+        clock.now(),
+      ),
+    rewriteObjectAnswer: (tenantId, objectId, json) =>
+      media.rewrite(json, context.publicUrl(), tenantId, objectId),
     observe: (e) => metrics.proxy(e.status, e.durationMs, e.upstreamMs),
   });
 
@@ -378,6 +425,10 @@ export function createBroker(options: BrokerOptions): Broker {
       });
       return;
     }
+    if (url.startsWith('/media/')) {
+      void media.handle(req, res, url.slice('/media'.length));
+      return;
+    }
     const q = url.indexOf('?');
     if ((q < 0 ? url : url.slice(0, q)) === webhookPath) {
       webhook(req, res);
@@ -420,6 +471,7 @@ export function createBroker(options: BrokerOptions): Broker {
         manager.start();
         inbox.start();
         deliveries.start();
+        retention.start();
       }
       ready = true;
       return publicUrl;
@@ -428,6 +480,7 @@ export function createBroker(options: BrokerOptions): Broker {
       await manager.runDue();
       await inbox.runOnce();
       await deliveries.runOnce();
+      await retention.runOnce();
     },
     async close() {
       ready = false;
@@ -443,10 +496,13 @@ export function createBroker(options: BrokerOptions): Broker {
       clearTimeout(forced);
       await inbox.stop();
       await deliveries.stop();
+      await retention.stop();
       await manager.close();
       await options.rotationBus?.close();
       await options.sendLimiter?.close();
       if (!options.transport) await transport.close();
+      await outboundTransport.close();
+      await media.close();
       await store.close();
     },
   };

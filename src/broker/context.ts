@@ -6,6 +6,7 @@ import type { GraphClient } from '../graph/graph-client.js';
 import type { Transport } from '../transport/types.js';
 import type { AccessCache } from './access.js';
 import type { BrokerMetrics } from './metrics.js';
+import type { OutboundPolicy } from './outbound-policy.js';
 import type { BrokerStore } from './ports.js';
 import type { Sessions } from './security/session.js';
 
@@ -16,6 +17,8 @@ export interface BrokerContext {
   policies: TokenPolicies;
   graph: GraphClient;
   transport: Transport;
+  /** Where outbound webhooks may go: checked when a subscription is created and when each delivery connects. */
+  outbound: OutboundPolicy;
   access: AccessCache;
   sessions: Sessions;
   metrics: BrokerMetrics;

@@ -7,6 +7,7 @@ import type { WebhookEvent } from '../webhooks/events.js';
 import { parseJsonBody } from '../webhooks/parse-json-body.js';
 import { parseWebhook } from '../webhooks/parse-webhook.js';
 import type { VerifiedDelivery } from '../webhooks/webhook-handler.js';
+import { mediaIdsOf } from './object-ownership.js';
 import type { BrokerStore, InboxRow, SubscriptionRow } from './ports.js';
 import { createWorkerLoop } from './worker-loop.js';
 
@@ -225,6 +226,15 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
           const tenantId = await tenantOf(event, memo);
           if (!tenantId) continue;
           rowTenant ??= tenantId;
+          // A customer's media becomes the tenant's before any delivery about it can go out: a subscriber that
+          // fetches it on receipt finds it allowed, on any instance.
+          const media = mediaIdsOf(event);
+          if (media.length > 0) {
+            await store.objects.record(
+              media.map((objectId) => ({ objectId, tenantId, kind: 'media', origin: 'webhook' })),
+              clock.now(),
+            );
+          }
           const type = eventTypeOf(event);
           let subs = memo.subscriptions.get(tenantId);
           if (!subs) {

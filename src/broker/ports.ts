@@ -79,6 +79,14 @@ export interface AuditRow {
   atMs: number;
 }
 
+/** A Graph object and its owning tenant: created through the proxy, or received in one of its webhooks. */
+export interface TenantObjectRow {
+  objectId: string;
+  tenantId: string;
+  kind: 'media' | 'template' | 'flow' | 'object';
+  origin: 'created' | 'webhook';
+}
+
 export interface BrokerStore {
   engine: 'sqlite' | 'postgres';
   tenants: {
@@ -159,6 +167,16 @@ export interface BrokerStore {
   };
   /** WhatsApp Flows key pairs (the Flow endpoint and the dashboard); optional so stores without them still work. */
   flowKeys?: FlowKeyStorePort & { listByTenant(tenantId: string): Promise<FlowKeyView[]> };
+  /** Object ownership, shared by every instance (first owner wins, never moved). */
+  objects: {
+    /** Resolves with the ids recorded now (the others had an owner already, maybe another tenant). */
+    record(rows: TenantObjectRow[], nowMs: number): Promise<string[]>;
+    ownerOf(objectId: string): Promise<string | undefined>;
+  };
+  /** Deletes customer content (webhook bodies, delivery payloads) older than the cutoff, in bounded batches. */
+  retention: {
+    purge(cutoffMs: number, limit: number): Promise<{ webhooks: number; deliveries: number }>;
+  };
   audit: {
     append(row: Omit<AuditRow, 'id'>): Promise<void>;
     list(options: { tenantId?: string; limit: number }): Promise<AuditRow[]>;

@@ -217,6 +217,11 @@ export function vaultBrokerStore(store: Store): BrokerStore {
       },
       requeueEvents: (eventIds, nowMs) => store.deliveries.requeueEvents(eventIds, nowMs),
     },
+    objects: {
+      record: (rows, nowMs) => store.objects.record(rows, nowMs),
+      ownerOf: (objectId) => store.objects.ownerOf(objectId),
+    },
+    retention: { purge: (cutoffMs, limit) => store.retention.purge(cutoffMs, limit) },
     audit: {
       async append(row) {
         await store.audit.append(

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_RECEIVERS } from '../support/broker.js';
 import { type CliProcess, repoRoot, spawnCli } from '../support/cli-process.js';
 import { announceSkip } from '../support/require-all.js';
 
@@ -34,7 +35,7 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (Debian chromium + pl
     mkdirSync(ARTIFACTS, { recursive: true });
     broker = spawnCli(['up', '--port', '0'], {
       cwd: dataDir,
-      env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud') },
+      env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud'), WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS },
     });
     const m = await broker.waitFor(
       /listening on (http:\/\/\S+)[\s\S]*embedded emulator at (http:\/\/\S+)[\s\S]*Admin key[^\n]*\n\s+(wck_\S+)/,

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFetchTransport } from '../../src/transport/index.js';
 import { WhatsApp } from '../../src/whatsapp/index.js';
 import { consent } from '../integration/auth-support.js';
-import { brokerRunSecrets, parseMetrics, Transcript } from '../support/broker.js';
+import { brokerRunSecrets, LOCAL_RECEIVERS, parseMetrics, Transcript } from '../support/broker.js';
 import { type CliProcess, spawnCli } from '../support/cli-process.js';
 import { until } from '../support/poll.js';
 import { expectNoSecrets, findSecrets } from '../support/secret-scan.js';
@@ -69,7 +69,7 @@ describe('broker end to end: a real `wacloud up` process on its sandbox', () => 
     subscriberUrl = `http://127.0.0.1:${(subscriber.address() as AddressInfo).port}/hooks`;
     broker = spawnCli(['up', '--port', '0'], {
       cwd: dataDir,
-      env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud') },
+      env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud'), WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS },
     });
     await broker.waitFor(/Admin key[^\n]*\n\s+(wck_\S+)/, 60_000);
     const out = broker.output();

@@ -12,6 +12,9 @@ import { consent } from '../integration/auth-support.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from './store.js';
 
+/** `WACLOUD_OUTBOUND_ALLOW` for tests whose subscribers listen on loopback (refused by default). */
+export const LOCAL_RECEIVERS = '127.0.0.1,::1,localhost';
+
 export interface RunningBroker {
   proc: CliProcess;
   base: string;
@@ -24,7 +27,8 @@ export interface RunningBroker {
 export async function startBrokerProcess(dataDir: string, port = 0): Promise<RunningBroker> {
   const proc = spawnCli(['up', '--port', String(port)], {
     cwd: dataDir,
-    env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud') },
+    // Test subscribers listen on loopback: allowed the way the README's quick start shows.
+    env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud'), WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS },
   });
   await proc.waitFor(/embedded emulator at http:\/\/\S+/, 60_000);
   const out = proc.output();
@@ -148,6 +152,7 @@ export async function startInProcessBroker(
     embeddedSignupConfigId: sandbox.embeddedSignupConfigId,
     clock: sandbox.emulator.clock,
     logger,
+    outboundAllow: LOCAL_RECEIVERS,
     ...options.broker,
   });
   const base = await broker.listen(0, '127.0.0.1');

@@ -10,6 +10,7 @@ import { generateApiKey } from '../../src/broker/security/api-key.js';
 import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { Secret } from '../../src/core/secret.js';
 import { openStore, type Store } from '../../src/vault/store/open-store.js';
+import { LOCAL_RECEIVERS } from './broker.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
 import { until } from './poll.js';
 
@@ -216,6 +217,7 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
       DATABASE_URL: db.url,
       WACLOUD_MASTER_KEY: masterKey,
       WEBHOOK_VERIFICATION_TOKEN: randomBytes(16).toString('hex'),
+      WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS,
       ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
       ...options.env,
     };

@@ -89,6 +89,10 @@ const FLASHES: Record<string, { kind: 'ok' | 'error'; text: string }> = {
     kind: 'error',
     text: 'Nothing added: the URL must be an http(s) URL, and events a comma-separated list of event types (at most 100).',
   },
+  'subscription-refused': {
+    kind: 'error',
+    text: 'Nothing added: outbound webhooks go to https URLs on public addresses only (loopback, link-local, private, unique-local, unspecified and multicast destinations are refused; an operator can allow local receivers with WACLOUD_OUTBOUND_ALLOW).',
+  },
   'tenant-created': { kind: 'ok', text: 'Tenant created.' },
   denied: { kind: 'error', text: 'The WhatsApp connection was cancelled on the consent page.' },
   'connect-failed': { kind: 'error', text: 'The connection could not be completed; see the audit log.' },
@@ -462,6 +466,8 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     const url = subscriberUrl(form.url);
     const events = eventFilter(form.events);
     if (!url || !events) return c.redirect(`${back}?flash=subscription-invalid`, 303);
+    if (!(await ctx.outbound.checkUrl(url).catch(() => undefined)))
+      return c.redirect(`${back}?flash=subscription-refused`, 303);
     const secret = generateWebhookSecret();
     const sub = await ctx.store.subscriptions.create(
       { tenantId: tenant.id, url, secret, events },

@@ -84,6 +84,9 @@ export const command: CliCommand = {
       },
     );
     const { policies, instanceId } = await schedulerPolicies(io.env, io.cwd);
+    // A malformed WACLOUD_OUTBOUND_ALLOW stops the start here, before anything is created.
+    const { createOutboundPolicy } = await import('../../broker/outbound-policy.js');
+    createOutboundPolicy({ allow: config.outboundAllow });
     const port = intFlag(values, 'port', 0, 65_535, usage) ?? config.brokerPort;
     const host = stringFlag(values, 'host') ?? '127.0.0.1';
     const level = (stringFlag(values, 'log-level') ?? (config.debug ? 'debug' : 'info')) as
@@ -189,6 +192,8 @@ export const command: CliCommand = {
       logger,
       rotationBus,
       sendLimiter,
+      outboundAllow: config.outboundAllow,
+      contentRetentionDays: config.contentRetentionDays,
     });
     let url: string;
     try {

@@ -175,8 +175,45 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
-  // Appended by the flows work: the WhatsApp Flows key pairs (src/vault/store/flow-keys.ts).
-  flowKeysMigration(2),
+  {
+    version: 2,
+    name: 'tenant objects',
+    statements(engine) {
+      const t = types(engine);
+      // Graph objects a tenant created through the proxy (media, templates, flows) or received (media ids in its
+      // webhooks): one owner each, never moved, shared by every broker instance.
+      return [
+        `CREATE TABLE tenant_objects (
+          object_id TEXT PRIMARY KEY,
+          tenant_id TEXT NOT NULL,
+          kind TEXT NOT NULL,
+          origin TEXT NOT NULL,
+          created_at_ms ${t.ms} NOT NULL
+        )`,
+        `CREATE INDEX tenant_objects_tenant ON tenant_objects (tenant_id, created_at_ms)`,
+      ];
+    },
+  },
+  {
+    version: 3,
+    name: 'customer content encrypted at rest',
+    statements(engine) {
+      const t = types(engine);
+      // Webhook bodies and delivery payloads are sealed with the data keys (key_id NULL: a row written before this
+      // version, plaintext until the retention sweep deletes it); times indexed for the sweep.
+      return [
+        `ALTER TABLE webhook_inbox ADD COLUMN key_id TEXT`,
+        `CREATE INDEX webhook_inbox_key_id ON webhook_inbox (key_id) WHERE key_id IS NOT NULL`,
+        `CREATE INDEX webhook_inbox_received ON webhook_inbox (received_at_ms)`,
+        `ALTER TABLE deliveries ADD COLUMN payload_ct ${t.bytes}`,
+        `ALTER TABLE deliveries ADD COLUMN key_id TEXT`,
+        `CREATE INDEX deliveries_key_id ON deliveries (key_id) WHERE key_id IS NOT NULL`,
+        `CREATE INDEX deliveries_created ON deliveries (created_at_ms)`,
+      ];
+    },
+  },
+  // The WhatsApp Flows key pairs (src/vault/store/flow-keys.ts).
+  flowKeysMigration(4),
 ];
 
 async function ensureMigrationsTable(db: Kysely<Database>, engine: StoreEngine): Promise<void> {

@@ -15,12 +15,14 @@ import { KeyStore } from './key-store.js';
 import { migrate } from './migrations.js';
 import { createOAuthStateRepository, type OAuthStateRepository } from './oauth-states.js';
 import { createPhoneNumberRepository, type PhoneNumberRepository } from './phone-numbers.js';
+import { createRetention, type Retention } from './retention.js';
 import {
   createDeliveryRepository,
   createSubscriptionRepository,
   type DeliveryRepository,
   type SubscriptionRepository,
 } from './subscriptions.js';
+import { createTenantObjectRepository, type TenantObjectRepository } from './tenant-objects.js';
 import { createTenantRepository, type TenantRepository } from './tenants.js';
 
 /** The open store: one object per repository, all on the same database and keyring. */
@@ -37,6 +39,10 @@ export interface Store {
   /** WhatsApp Flows key pairs, private keys encrypted at rest. */
   flowKeys: FlowKeyRepository;
   deliveries: DeliveryRepository;
+  /** Who owns each Graph object a tenant created or received (media, templates, flows). */
+  objects: TenantObjectRepository;
+  /** Deletes customer content past its retention. */
+  retention: Retention;
   audit: AuditLog;
   /** Keyring operations: status, rotate, master key re-wrap. */
   keys: KeyOps;
@@ -129,10 +135,12 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
       phoneNumbers: createPhoneNumberRepository(db),
       oauthStates: createOAuthStateRepository(db, keyStore),
       apiKeys: createApiKeyRepository(db),
-      inbox: createInboxRepository(db),
+      inbox: createInboxRepository(db, keyStore),
       subscriptions: createSubscriptionRepository(db, keyStore),
       flowKeys: createFlowKeyRepository(db, keyStore),
-      deliveries: createDeliveryRepository(db),
+      deliveries: createDeliveryRepository(db, keyStore),
+      objects: createTenantObjectRepository(db),
+      retention: createRetention(db),
       audit,
       keys: createKeyOps(db, keyStore, { clock, logger, audit }),
       async ping() {

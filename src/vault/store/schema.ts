@@ -86,6 +86,8 @@ export interface WebhookInboxTable {
   lease_expires_at_ms: number | null;
   last_error: string | null;
   processed_at_ms: number | null;
+  /** The data key sealing `body`; null: a plaintext row from before migration 3. */
+  key_id: string | null;
 }
 export interface SubscriptionsTable {
   id: string;
@@ -114,6 +116,16 @@ export interface DeliveriesTable {
   last_error: string | null;
   created_at_ms: number;
   delivered_at_ms: number | null;
+  /** The sealed payload (then `payload` is ''); null on rows from before migration 3. */
+  payload_ct: Buffer | null;
+  key_id: string | null;
+}
+export interface TenantObjectsTable {
+  object_id: string;
+  tenant_id: string;
+  kind: string;
+  origin: string;
+  created_at_ms: number;
 }
 export interface AuditLogTable {
   id: Generated<number>;
@@ -142,4 +154,5 @@ export interface Database {
   deliveries: DeliveriesTable;
   audit_log: AuditLogTable;
   flow_keys: FlowKeysTable;
+  tenant_objects: TenantObjectsTable;
 }
