@@ -61,7 +61,7 @@ async function keysConfig(io: CliIo) {
   return loadResolvedConfig({}, { env: io.env, cwd: io.cwd, secrets: ['DATABASE_URL'] });
 }
 
-async function open(io: CliIo, loaded?: Awaited<ReturnType<typeof keysConfig>>) {
+export async function open(io: CliIo, loaded?: Awaited<ReturnType<typeof keysConfig>>) {
   const config = loaded ?? (await keysConfig(io));
   const { openStore } = await import('../../vault/store/open-store.js');
   // Key commands never create a master key: a missing one means the wrong data dir or a missing variable.
