@@ -39,11 +39,11 @@ beforeAll(async () => {
     JSON.stringify({ name: 'consumer', private: true, type: 'module' }),
   );
   // The npm cache is warm (offline-friendly); better-sqlite3 builds from source when no prebuilt binary can be
-  // fetched, which is what takes the time here.
+  // fetched (no network here), which is what takes the time: minutes on a loaded machine.
   const installed = await run(
     'npm',
     ['install', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', join(scratch, info!.filename)],
-    { cwd: app, env: { ...env, npm_config_build_from_source: 'true' }, maxBuffer: 64 * 1024 * 1024 },
+    { cwd: app, env, maxBuffer: 64 * 1024 * 1024 },
   );
   installOutput = installed.stdout + installed.stderr;
 }, 900_000);
@@ -85,7 +85,7 @@ describe('the npm package, installed for production', () => {
       await up.waitFor(/listening on http/, 90_000);
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     } finally {
-      expect(await up.stop()).not.toBeNull();
+      await up.stop();
     }
   }, 120_000);
 
