@@ -97,8 +97,13 @@ export const command: CliCommand = {
     if (!['debug', 'info', 'warn', 'error'].includes(level))
       throw new CliExit(EXIT.usage, `--log-level must be debug, info, warn or error\nUsage: ${usage}`);
 
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const { mkdirSync, rmSync } = await import('node:fs');
+    // A failed start leaves no half-made data dir: what this run created (key file, SQLite, sandbox state) goes again.
+    const createdDataDir = mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const discardDataDir: (err: unknown) => never = (err) => {
+      if (createdDataDir) rmSync(createdDataDir, { recursive: true, force: true });
+      throw err;
+    };
     const { createBrokerLogger } = await import('../../broker/logger.js');
     const logger = createBrokerLogger({ level, destination: { write: (l) => io.stderr(l) } });
     const { resolveMasterKey } = await import('../../vault/crypto/master-key.js');
@@ -109,7 +114,7 @@ export const command: CliCommand = {
       logger,
       createIfMissing: true,
       secretSources: { env: config.sourceEnv },
-    });
+    }).catch(discardDataDir);
     const fromReferences = Object.keys(config.secretReferences);
     if (fromReferences.length > 0) {
       logger.info('secret settings read from secret references', { ...config.secretReferences });
@@ -126,7 +131,7 @@ export const command: CliCommand = {
         dataDir: config.dataDir,
         port: intFlag(values, 'sandbox-port', 0, 65_535, usage) ?? 0,
         loginConfigId: config.loginConfigId,
-      });
+      }).catch(discardDataDir);
       appId = sandbox.appId;
       appSecret = new Secret(sandbox.appSecret, 'app-secret');
       graphUrl = sandbox.url;
@@ -147,7 +152,7 @@ export const command: CliCommand = {
       store = await openStore(config, { logger, masterKey: master });
     } catch (err) {
       await sandbox?.close();
-      throw err;
+      discardDataDir(err);
     }
     const brokerStore = vaultBrokerStore(store);
     // Scale-out (docs/deployment.md): rotation notices between instances on PostgreSQL; per-number send limits,
@@ -203,11 +208,10 @@ export const command: CliCommand = {
       await sandbox?.close();
       const code = (err as { code?: string }).code;
       if (code === 'EADDRINUSE')
-        throw new CliExit(
-          EXIT.config,
-          `port ${port} is already in use (set PORT or --port; 0 picks a free one)`,
+        discardDataDir(
+          new CliExit(EXIT.config, `port ${port} is already in use (set PORT or --port; 0 picks a free one)`),
         );
-      throw err;
+      discardDataDir(err);
     }
     if (sandbox && verifyToken) await sandbox.connect(url, config.webhookEndpoint, verifyToken);
 
