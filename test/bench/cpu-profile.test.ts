@@ -21,7 +21,7 @@ const profile = {
 
 describe('cpu profile summary', () => {
   it('names frames by function, shortened path and 1-based line', () => {
-    expect(frameKey(frame('f', 'file:///work/x/dist/broker/inbox.js', 9))).toBe('f dist/broker/inbox.js:10');
+    expect(frameKey(frame('f', 'file:///srv/app/dist/broker/inbox.js', 9))).toBe('f dist/broker/inbox.js:10');
     expect(frameKey(frame('g', 'file:///a/node_modules/undici/lib/x.js', 0))).toBe('g undici/lib/x.js:1');
     expect(frameKey(frame('', ''))).toBe('(anonymous)');
   });
