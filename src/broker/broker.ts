@@ -32,6 +32,8 @@ import { createBrokerLogger } from './logger.js';
 import { createBrokerMetrics } from './metrics.js';
 import { createDeliveryWorker } from './outbound.js';
 import type { BrokerStore } from './ports.js';
+import { createAuthGuard, isThrottled } from './security/auth-guard.js';
+import { metricsEndpoint, securityHeaders } from './security/headers.js';
 import { createSessions } from './security/session.js';
 
 export interface BrokerOptions {
@@ -56,8 +58,15 @@ export interface BrokerOptions {
   webhookPath?: string;
   /** Signs dashboard sessions and CSRF tokens. */
   sessionKey: Secret;
-  /** The broker's public base URL; default http://127.0.0.1:<port> once listening. */
-  publicUrl?: string;
+  /**
+   * The origin people and Meta reach the broker at (`WACLOUD_PUBLIC_URL`): login redirect URIs, printed links, and
+   * `Secure` cookies when https. Default http://<listen host>:<port> once listening.
+   */
+  publicUrl?: string | undefined;
+  /** Reverse proxies whose `X-Forwarded-For` names the client (`WACLOUD_TRUSTED_PROXIES`). */
+  trustedProxies?: readonly string[] | undefined;
+  /** `/metrics`: a bearer token it requires, a port of its own (off the public listener), tenant ids listed or not. */
+  metrics?: { token?: Secret | undefined; port?: number | undefined; tenantLabels?: boolean | undefined };
   sandbox?: boolean;
   /** Drives the token lifecycle, workers and audit times; the sandbox passes the emulator's virtual clock. */
   clock?: Clock;
@@ -82,8 +91,12 @@ export interface Broker {
   app: Hono;
   manager: TokenManager;
   context: BrokerContext;
-  /** Starts listening; resolves with the base URL. */
+  /** Starts listening; resolves with the public base URL. */
   listen(port?: number, host?: string): Promise<string>;
+  /** The address it listens on (http://host:port), once listening; may differ from the public URL. */
+  listenUrl(): string;
+  /** The metrics listener's URL when `metrics.port` is set, once listening. */
+  metricsUrl(): string | undefined;
   /** Runs the background workers once (inbox, deliveries, due credentials); for tests with a manual clock. */
   runWorkersOnce(): Promise<void>;
   /** Stops accepting, finishes in-flight requests, stops the workers and closes the store. */
@@ -124,25 +137,32 @@ export function createBroker(options: BrokerOptions): Broker {
     logger,
   });
 
-  const metrics = createBrokerMetrics(async () => {
-    const now = clock.now();
-    const byState: Record<string, number> = {};
-    const expiries: Array<{ credentialId: string; tenantId: string; kind: string; secondsToExpiry: number }> =
-      [];
-    // Summaries: a scrape never decrypts every credential.
-    for (const c of await manager.listSummaries()) {
-      byState[c.status] = (byState[c.status] ?? 0) + 1;
-      if (c.expiresAtMs !== null) {
-        expiries.push({
-          credentialId: c.id,
-          tenantId: c.tenantId,
-          kind: c.kind,
-          secondsToExpiry: Math.round((c.expiresAtMs - now) / 1000),
-        });
+  const metrics = createBrokerMetrics(
+    async () => {
+      const now = clock.now();
+      const byState: Record<string, number> = {};
+      const expiries: Array<{
+        credentialId: string;
+        tenantId: string;
+        kind: string;
+        secondsToExpiry: number;
+      }> = [];
+      // Summaries: a scrape never decrypts every credential.
+      for (const c of await manager.listSummaries()) {
+        byState[c.status] = (byState[c.status] ?? 0) + 1;
+        if (c.expiresAtMs !== null) {
+          expiries.push({
+            credentialId: c.id,
+            tenantId: c.tenantId,
+            kind: c.kind,
+            secondsToExpiry: Math.round((c.expiresAtMs - now) / 1000),
+          });
+        }
       }
-    }
-    return { byState, expiries };
-  });
+      return { byState, expiries };
+    },
+    { tenantLabels: options.metrics?.tenantLabels },
+  );
 
   const manager = createTokenManager({
     store: store.credentials,
@@ -160,6 +180,15 @@ export function createBroker(options: BrokerOptions): Broker {
   });
 
   const access = createAccessCache(store, clock);
+  // Failed authentications on every surface: counted per client and key id, throttled after a burst, on real time.
+  const authGuard = createAuthGuard({
+    clock: systemClock,
+    logger,
+    access,
+    trustedProxies: options.trustedProxies,
+    onFailure: (surface) => metrics.authFailure(surface),
+    onThrottled: (surface) => metrics.authThrottled(surface),
+  });
   // Sessions and login limits run on real time even when the token lifecycle runs on a virtual clock (sandbox).
   const sessions = createSessions({
     signingKey: options.sessionKey,
@@ -176,6 +205,7 @@ export function createBroker(options: BrokerOptions): Broker {
     graph,
     transport,
     access,
+    authGuard,
     sessions,
     metrics,
     clock,
@@ -281,8 +311,9 @@ export function createBroker(options: BrokerOptions): Broker {
     upstreamUrl: options.graphUrl,
     clock,
     appSecret: options.appSecret,
-    authenticate: async (key) => {
-      const p = await access.authenticate(key);
+    authenticate: async (key, req) => {
+      const p = await authGuard.authenticate('proxy', authGuard.clientOf(req), key);
+      if (isThrottled(p)) return p;
       // Admin keys have no tenant: the proxy is for tenant keys only.
       return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
     },
@@ -349,15 +380,20 @@ export function createBroker(options: BrokerOptions): Broker {
       return c.json({ status: 'store unreachable' }, 503);
     }
   });
-  app.get('/metrics', async (c) =>
-    c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }),
-  );
+  app.use('*', securityHeaders);
+  const metricsPort = options.metrics?.port;
+  const serveMetrics = metricsEndpoint(metrics, options.metrics?.token);
+  // With a port of its own, /metrics is not on the public listener at all.
+  if (metricsPort === undefined) app.get('/metrics', serveMetrics);
   app.route('/api/v1', createApi(context));
   app.route('/', createDashboard(context));
   const honoListener = getRequestListener(app.fetch);
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    // The proxy and the webhook endpoint answer outside Hono: the same baseline headers as every page.
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('referrer-policy', 'no-referrer');
     if (url.startsWith('/graph/')) {
       void proxy(req, res, url.slice('/graph'.length));
       return;
@@ -379,6 +415,15 @@ export function createBroker(options: BrokerOptions): Broker {
     res.once('close', () => inFlight.delete(res));
   });
 
+  let metricsServer: Server | undefined;
+  if (metricsPort !== undefined) {
+    const metricsApp = new Hono();
+    metricsApp.use('*', securityHeaders);
+    metricsApp.get('/metrics', serveMetrics);
+    metricsServer = createServer(getRequestListener(metricsApp.fetch));
+  }
+  let listenUrl: string | undefined;
+  let metricsUrl: string | undefined;
   const background = options.background !== false;
   return {
     server,
@@ -395,7 +440,16 @@ export function createBroker(options: BrokerOptions): Broker {
       });
       const address = server.address() as AddressInfo;
       const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-      publicUrl ??= `http://${shownHost}:${address.port}`;
+      listenUrl = `http://${shownHost}:${address.port}`;
+      publicUrl ??= listenUrl;
+      if (metricsServer) {
+        const m = metricsServer;
+        await new Promise<void>((resolve, reject) => {
+          m.once('error', reject);
+          m.listen(metricsPort, host, () => resolve());
+        });
+        metricsUrl = `http://${shownHost}:${(m.address() as AddressInfo).port}`;
+      }
       options.rotationBus?.start({
         onRotation: (id, version) => manager.reload(id, version),
         onResync: () => manager.resyncAll(),
@@ -407,6 +461,13 @@ export function createBroker(options: BrokerOptions): Broker {
       }
       ready = true;
       return publicUrl;
+    },
+    listenUrl() {
+      if (!listenUrl) throw new Error('the broker is not listening yet');
+      return listenUrl;
+    },
+    metricsUrl() {
+      return metricsUrl;
     },
     async runWorkersOnce() {
       await manager.runDue();
@@ -423,6 +484,10 @@ export function createBroker(options: BrokerOptions): Broker {
       const idle = setInterval(() => server.closeIdleConnections(), 100);
       const forced = setTimeout(() => server.closeAllConnections(), 10_000);
       await closed;
+      if (metricsServer?.listening) {
+        const m = metricsServer;
+        await new Promise<void>((resolve) => m.close(() => resolve()));
+      }
       clearInterval(idle);
       clearTimeout(forced);
       await inbox.stop();

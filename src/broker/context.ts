@@ -7,6 +7,7 @@ import type { Transport } from '../transport/types.js';
 import type { AccessCache } from './access.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { BrokerStore } from './ports.js';
+import type { AuthGuard } from './security/auth-guard.js';
 import type { Sessions } from './security/session.js';
 
 /** Everything a broker route needs, built once by createBroker. */
@@ -17,6 +18,8 @@ export interface BrokerContext {
   graph: GraphClient;
   transport: Transport;
   access: AccessCache;
+  /** Failed-authentication counting and throttling on every surface; the client address (trusted proxies). */
+  authGuard: AuthGuard;
   sessions: Sessions;
   metrics: BrokerMetrics;
   clock: Clock;

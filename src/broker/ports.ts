@@ -100,6 +100,13 @@ export interface BrokerStore {
     list(tenantId?: string | null): Promise<ApiKeyRow[]>;
     revoke(keyId: string, nowMs: number): Promise<boolean>;
     count(): Promise<number>;
+    /** Records a use (the access cache calls it at most once a minute per key). */
+    touch(keyId: string, nowMs: number): Promise<void>;
+  };
+  /** Dashboard sessions ended by logout, by the SHA-256 of their id; shared by every instance. */
+  revokedSessions: {
+    revoke(sessionIdHash: string, expiresAtMs: number, nowMs: number): Promise<void>;
+    isRevoked(sessionIdHash: string): Promise<boolean>;
   };
   inbox: {
     /** Commits the raw body; a repeated dedupe key is reported, not stored twice. */

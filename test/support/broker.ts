@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Broker, type BrokerOptions, createBroker } from '../../src/broker/broker.js';
+import { dialogOnAnotherSite } from '../../src/broker/broker-settings.js';
 import { createBrokerLogger } from '../../src/broker/logger.js';
 import { type Sandbox, startSandbox } from '../../src/broker/sandbox.js';
 import { generateApiKey } from '../../src/broker/security/api-key.js';
@@ -141,7 +142,8 @@ export async function startInProcessBroker(
     appId: sandbox.appId,
     appSecret: new Secret(sandbox.appSecret, 'app-secret'),
     graphUrl: sandbox.url,
-    dialogUrl: sandbox.url,
+    // The dialog on another site than the broker (localhost vs 127.0.0.1), as `wacloud up` serves it.
+    dialogUrl: dialogOnAnotherSite(sandbox.url, 'http://127.0.0.1'),
     verifyToken,
     sessionKey,
     sandbox: true,

@@ -174,6 +174,21 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 2,
+    name: 'revoked dashboard sessions',
+    statements(engine) {
+      const t = types(engine);
+      return [
+        `CREATE TABLE revoked_sessions (
+          session_id_hash TEXT PRIMARY KEY,
+          expires_at_ms ${t.ms} NOT NULL,
+          revoked_at_ms ${t.ms} NOT NULL
+        )`,
+        `CREATE INDEX revoked_sessions_expires ON revoked_sessions (expires_at_ms)`,
+      ];
+    },
+  },
 ];
 
 async function ensureMigrationsTable(db: Kysely<Database>, engine: StoreEngine): Promise<void> {

@@ -14,6 +14,7 @@ import { KeyStore } from './key-store.js';
 import { migrate } from './migrations.js';
 import { createOAuthStateRepository, type OAuthStateRepository } from './oauth-states.js';
 import { createPhoneNumberRepository, type PhoneNumberRepository } from './phone-numbers.js';
+import { createRevokedSessionRepository, type RevokedSessionRepository } from './revoked-sessions.js';
 import {
   createDeliveryRepository,
   createSubscriptionRepository,
@@ -31,6 +32,8 @@ export interface Store {
   /** Implements the auth part's `OAuthStateStore`. */
   oauthStates: OAuthStateRepository;
   apiKeys: ApiKeyRepository;
+  /** Dashboard sessions ended by logout. */
+  revokedSessions: RevokedSessionRepository;
   inbox: InboxRepository;
   subscriptions: SubscriptionRepository;
   deliveries: DeliveryRepository;
@@ -126,6 +129,7 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
       phoneNumbers: createPhoneNumberRepository(db),
       oauthStates: createOAuthStateRepository(db, keyStore),
       apiKeys: createApiKeyRepository(db),
+      revokedSessions: createRevokedSessionRepository(db),
       inbox: createInboxRepository(db),
       subscriptions: createSubscriptionRepository(db, keyStore),
       deliveries: createDeliveryRepository(db),

@@ -122,6 +122,11 @@ export interface AuditLogTable {
   detail: string;
   at_ms: number;
 }
+export interface RevokedSessionsTable {
+  session_id_hash: string;
+  expires_at_ms: number;
+  revoked_at_ms: number;
+}
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -140,4 +145,5 @@ export interface Database {
   subscriptions: SubscriptionsTable;
   deliveries: DeliveriesTable;
   audit_log: AuditLogTable;
+  revoked_sessions: RevokedSessionsTable;
 }
