@@ -252,7 +252,7 @@ export const command: CliCommand = {
     if (sandbox)
       lines.push(
         `  sandbox        no Meta app configured: using the embedded emulator at ${sandbox.url}`,
-        `                 (its Facebook dialog at ${dialogUrl}, another site, as facebook.com is)`,
+        `                 its Facebook dialog at ${dialogUrl} (another site than the broker, as facebook.com is)`,
       );
     else
       lines.push(`  redirect URIs  ${url}/connect/callback (add it to the app's Valid OAuth Redirect URIs)`);
