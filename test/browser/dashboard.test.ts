@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliProcess, repoRoot, spawnCli } from '../support/cli-process.js';
 import { CHROMIUM, hasChromium, launchChromium } from '../support/browser.js';
+import { type CliProcess, repoRoot, spawnCli } from '../support/cli-process.js';
 import { freePort } from '../support/ports.js';
 import { announceSkip } from '../support/require-all.js';
+
 if (!hasChromium)
   announceSkip(
     'browser tests',

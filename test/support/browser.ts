@@ -28,9 +28,9 @@ export function launchChromium(): Promise<Browser> {
  * (so the broker's public URL is another origin than its listen address), passes the Host header on as the browser
  * sent it, and appends the client's address to `X-Forwarded-For` (a header a client may also send itself).
  */
-export async function startReverseProxy(target: string): Promise<{ server: Server; port: number }> {
-  const upstream = new URL(target);
+export async function startReverseProxy(target: () => string): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
+    const upstream = new URL(target());
     const forwarded = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
     const out = request(
       {
