@@ -132,6 +132,20 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
       const entry = tenantObjects(tenantId);
       return entry instanceof Promise ? entry.then((e) => e.numbers.get(id)) : entry.numbers.get(id);
     },
+    /**
+     * The credential that covers `objectId` for the tenant: a phone number's own, or, for a WABA, the one its
+     * numbers were recorded with (a tenant with tokens for two WABAs uses each WABA's own). From the same cache.
+     */
+    credentialFor(tenantId: string, objectId: string): string | undefined | Promise<string | undefined> {
+      const pick = (e: TenantObjects): string | undefined => {
+        const own = e.numbers.get(objectId)?.credentialId;
+        if (own) return own;
+        for (const n of e.numbers.values()) if (n.wabaId === objectId && n.credentialId) return n.credentialId;
+        return undefined;
+      };
+      const entry = tenantObjects(tenantId);
+      return entry instanceof Promise ? entry.then(pick) : pick(entry);
+    },
     rememberObject(tenantId: string, objectId: string): void {
       let set = created.get(tenantId);
       if (!set) {

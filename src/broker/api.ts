@@ -434,7 +434,14 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   api.get('/webhooks', async (c) => {
     const p = c.get('principal');
     const rows = await ctx.store.inbox.recent(100, p.admin ? undefined : (p.tenantId as string));
-    return c.json({ data: rows.map(({ rawBody, ...rest }) => ({ ...rest, bytes: rawBody.byteLength })) });
+    // A body carrying several tenants' events is listed under each; a tenant key sees itself as its tenant.
+    return c.json({
+      data: rows.map(({ rawBody, ...rest }) => ({
+        ...rest,
+        tenantId: p.admin ? rest.tenantId : p.tenantId,
+        bytes: rawBody.byteLength,
+      })),
+    });
   });
   api.post('/webhooks/:inboxId/replay', async (c) => {
     requireAdmin(c);

@@ -286,11 +286,13 @@ export function createBroker(options: BrokerOptions): Broker {
     onResult: (r) => metrics.delivery(r),
   });
 
-  /** A tenant's token for an object: the phone number's own credential, else the tenant's first working one. */
+  /**
+   * A tenant's token for an object: the credential that covers it (a phone number's own, a WABA's numbers'), else
+   * the tenant's first working one (objects it created, before discovery has recorded any number).
+   */
   async function tokenFor(tenantId: string, objectId: string) {
     // From the access cache (same TTL and invalidation as the object check): no store read per proxied send.
-    const number = await access.phoneNumber(tenantId, objectId);
-    let credentialId = number && number.tenantId === tenantId ? number.credentialId : null;
+    let credentialId = (await access.credentialFor(tenantId, objectId)) ?? null;
     if (!credentialId) {
       const usable = (await manager.listSummaries(tenantId)).find(
         (c) => c.status === 'active' || c.status === 'expiring',
@@ -361,6 +363,7 @@ export function createBroker(options: BrokerOptions): Broker {
   });
 
   const app = new Hono();
+  app.use('*', securityHeaders);
   let ready = false;
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -380,7 +383,6 @@ export function createBroker(options: BrokerOptions): Broker {
       return c.json({ status: 'store unreachable' }, 503);
     }
   });
-  app.use('*', securityHeaders);
   const metricsPort = options.metrics?.port;
   const serveMetrics = metricsEndpoint(metrics, options.metrics?.token);
   // With a port of its own, /metrics is not on the public listener at all.

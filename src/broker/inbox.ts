@@ -220,11 +220,14 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
         const payload = parseJsonBody(row.rawBody);
         const events = parseWebhook(payload);
         let rowTenant: string | null = null;
+        // Further tenants whose events this body carries too: the row is listed under each of them.
+        let moreTenants: Set<string> | undefined;
         for (let i = 0; i < events.length; i++) {
           const event = events[i] as WebhookEvent;
           const tenantId = await tenantOf(event, memo);
           if (!tenantId) continue;
           rowTenant ??= tenantId;
+          if (tenantId !== rowTenant) (moreTenants ??= new Set()).add(tenantId);
           const type = eventTypeOf(event);
           let subs = memo.subscriptions.get(tenantId);
           if (!subs) {
@@ -252,6 +255,7 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
             if (added) queued++;
           }
         }
+        if (moreTenants) await store.inbox.addTenants(row.id, [...moreTenants]);
         if (markMany) done.push({ id: row.id, tenantId: rowTenant });
         else await store.inbox.markProcessed(row.id, rowTenant, clock.now());
       } catch (err) {

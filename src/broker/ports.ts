@@ -131,7 +131,10 @@ export interface BrokerStore {
     markFailed(id: string, error: string, nowMs: number): Promise<void>;
     requeue(id: string, nowMs: number): Promise<boolean>;
     get(id: string): Promise<InboxRow | undefined>;
+    /** Rows listed under a tenant: routed to it first, or carrying its events among another tenant's. */
     recent(limit: number, tenantId?: string): Promise<InboxRow[]>;
+    /** Lists a row under further tenants (its events belong to several). */
+    addTenants(id: string, tenantIds: string[]): Promise<void>;
   };
   subscriptions: {
     create(

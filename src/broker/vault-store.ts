@@ -167,6 +167,10 @@ export function vaultBrokerStore(store: Store): BrokerStore {
       async recent(limit, tenantId) {
         return (await store.inbox.recent(limit, tenantId)).map(inboxRow);
       },
+      async addTenants(id, tenantIds) {
+        const n = rowId(id);
+        if (n !== undefined) await store.inbox.addTenants(n, tenantIds);
+      },
     },
     subscriptions: {
       create: (input, nowMs) =>

@@ -189,6 +189,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 3,
+    name: 'webhooks listed under every tenant they carry events for',
+    statements() {
+      return [
+        `CREATE TABLE webhook_inbox_tenants (
+          inbox_id INTEGER NOT NULL,
+          tenant_id TEXT NOT NULL,
+          PRIMARY KEY (inbox_id, tenant_id)
+        )`,
+        `CREATE INDEX webhook_inbox_tenants_tenant ON webhook_inbox_tenants (tenant_id, inbox_id)`,
+      ];
+    },
+  },
 ];
 
 async function ensureMigrationsTable(db: Kysely<Database>, engine: StoreEngine): Promise<void> {

@@ -127,6 +127,11 @@ export interface RevokedSessionsTable {
   expires_at_ms: number;
   revoked_at_ms: number;
 }
+/** The other tenants of a webhook carrying several tenants' events (the first is `webhook_inbox.tenant_id`). */
+export interface WebhookInboxTenantsTable {
+  inbox_id: number;
+  tenant_id: string;
+}
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -146,4 +151,5 @@ export interface Database {
   deliveries: DeliveriesTable;
   audit_log: AuditLogTable;
   revoked_sessions: RevokedSessionsTable;
+  webhook_inbox_tenants: WebhookInboxTenantsTable;
 }
