@@ -68,7 +68,7 @@ describe('failed authentication: counted, throttled after a burst, never locking
     expect((await apiAs('203.0.113.8', 'not-a-key')).status).toBe(401);
     const log = h.logs.join('\n');
     expect(log).toContain('authentication failed');
-    expect(log).toContain('"keyPrefix":"wck_abcd1234"');
+    expect(log).toContain('"keyId":"abcd1234"');
     expect(log).toContain('"client":"203.0.113.7"');
     expectNoSecrets(log, [BAD_KEY.slice(13), h.adminKey]);
   });

@@ -62,10 +62,12 @@ export function clientAddress(
   return client;
 }
 
-/** How a presented key is named in logs and counters: its public id (`wck_abcd1234`), never more of it. */
+/**
+ * How a presented key is named in logs and counters: its public id (`abcd1234`, what key lists show), never more of
+ * it; a malformed one by its kind only.
+ */
 export function keyPrefix(key: string): string {
-  const id = apiKeyId(key);
-  return id ? `wck_${id}` : key.startsWith('wck_') ? 'wck_(malformed)' : '(not a broker key)';
+  return apiKeyId(key) ?? (key.startsWith('wck_') ? '(malformed)' : '(not a broker key)');
 }
 
 /**
@@ -84,9 +86,9 @@ export function createAuthGuard(options: AuthGuardOptions) {
 
   function failed(surface: AuthSurface, client: string, prefix: string): AuthThrottled | undefined {
     const c = byClient.hit(client);
-    const k = prefix.startsWith('wck_') && prefix !== 'wck_(malformed)' ? byKey.hit(prefix) : c;
+    const k = prefix.startsWith('(') ? c : byKey.hit(prefix);
     options.onFailure?.(surface);
-    options.logger.warn('authentication failed', { surface, client, keyPrefix: prefix });
+    options.logger.warn('authentication failed', { surface, client, keyId: prefix });
     if (c.allowed && k.allowed) return undefined;
     options.onThrottled?.(surface);
     return { throttled: true, retryAfterSec: Math.max(c.retryAfterSec, k.retryAfterSec, 1) };
