@@ -140,7 +140,8 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
       const pick = (e: TenantObjects): string | undefined => {
         const own = e.numbers.get(objectId)?.credentialId;
         if (own) return own;
-        for (const n of e.numbers.values()) if (n.wabaId === objectId && n.credentialId) return n.credentialId;
+        for (const n of e.numbers.values())
+          if (n.wabaId === objectId && n.credentialId) return n.credentialId;
         return undefined;
       };
       const entry = tenantObjects(tenantId);

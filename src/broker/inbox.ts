@@ -227,7 +227,10 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
           const tenantId = await tenantOf(event, memo);
           if (!tenantId) continue;
           rowTenant ??= tenantId;
-          if (tenantId !== rowTenant) (moreTenants ??= new Set()).add(tenantId);
+          if (tenantId !== rowTenant) {
+            moreTenants ??= new Set();
+            moreTenants.add(tenantId);
+          }
           const type = eventTypeOf(event);
           let subs = memo.subscriptions.get(tenantId);
           if (!subs) {
