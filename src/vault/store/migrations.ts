@@ -192,10 +192,12 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 3,
     name: 'webhooks listed under every tenant they carry events for',
-    statements() {
+    statements(engine) {
+      // The inbox id's own type (BIGINT identity on PostgreSQL).
+      const id = engine === 'postgres' ? 'BIGINT' : 'INTEGER';
       return [
         `CREATE TABLE webhook_inbox_tenants (
-          inbox_id INTEGER NOT NULL,
+          inbox_id ${id} NOT NULL,
           tenant_id TEXT NOT NULL,
           PRIMARY KEY (inbox_id, tenant_id)
         )`,
