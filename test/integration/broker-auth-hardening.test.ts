@@ -4,6 +4,7 @@ import { signPayload } from '../../src/webhooks/verify-signature.js';
 import {
   api,
   connectTenant,
+  connectThroughDashboard,
   control,
   type InProcessBroker,
   startInProcessBroker,
@@ -11,7 +12,6 @@ import {
 import { until } from '../support/poll.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { whatsappDelivery } from '../support/webhook-payloads.js';
-import { consent } from './auth-support.js';
 
 /**
  * Issue #14's smaller findings, over real HTTP against an in-process broker behind a trusted proxy address
@@ -195,25 +195,7 @@ describe('tenants and WABAs', () => {
   /** Connects one more account (the emulator's dialog user `userId`) to an existing tenant through the dashboard. */
   async function connectAgain(tenantId: string, userId: string) {
     await control(h, 'dialog/user', { user_id: userId });
-    let cookie = '';
-    const get = async (url: string, init: RequestInit = {}) => {
-      const res = await fetch(url.startsWith('http') ? url : `${h.base}${url}`, {
-        ...init,
-        redirect: 'manual',
-        headers: { cookie, ...(init.headers ?? {}) },
-      });
-      const set = res.headers.get('set-cookie');
-      if (set) cookie = set.split(';')[0] as string;
-      return res;
-    };
-    await get('/login', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ key: h.adminKey }).toString(),
-    });
-    const start = await get(`/connect/start?tenant=${tenantId}`);
-    const done = await get(await consent((u, i) => fetch(u, i), start.headers.get('location') as string));
-    expect(done.headers.get('location')).toContain('flash=connected');
+    expect(await connectThroughDashboard(h, h.adminKey, tenantId)).toContain('flash=connected');
   }
 
   it('a tenant with tokens for two WABAs reaches each with the token that covers it', async () => {
