@@ -102,6 +102,8 @@ describe.skipIf(!hasChromium)('a broker configured as a Meta app, behind a rever
     await expect.poll(() => page.url()).toBe(`${publicUrl}/login`);
     await page.getByLabel('Admin key').fill(adminKey);
     await page.getByRole('button', { name: 'Log in' }).click();
+    // The overview says what to register with Meta: the public callback, not the listen address.
+    expect(await page.locator('[data-redirect-uri]').textContent()).toBe(`${publicUrl}/connect/callback`);
     await page.getByLabel('Name').fill('Acme Live');
     await page.getByRole('button', { name: 'Create' }).click();
     await page.waitForURL(/\/tenants\//);

@@ -135,6 +135,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       flash,
       sandbox: ctx.sandbox,
       nowMs: ctx.clock.now(),
+      publicUrl: ctx.publicUrl(),
     };
   };
 
