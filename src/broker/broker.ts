@@ -314,7 +314,7 @@ export function createBroker(options: BrokerOptions): Broker {
     clock,
     appSecret: options.appSecret,
     authenticate: async (key, req) => {
-      const p = await authGuard.authenticate('proxy', authGuard.clientOf(req), key);
+      const p = await authGuard.authenticate('proxy', () => authGuard.clientOf(req), key);
       if (isThrottled(p)) return p;
       // Admin keys have no tenant: the proxy is for tenant keys only.
       return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;

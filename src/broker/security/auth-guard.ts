@@ -106,19 +106,21 @@ export function createAuthGuard(options: AuthGuardOptions) {
     },
 
     /**
-     * The principal for `key`, undefined for a wrong key, or a throttle. `client` is from {@link clientOf}.
-     * In memory (no promise) when the key is cached.
+     * The principal for `key`, undefined for a wrong key, or a throttle. `clientOrLookup` is the client address (from
+     * {@link clientOf}), or a function giving it: a key the cache knows as valid needs no address (the proxy's hot
+     * path). In memory (no promise) when the key is cached.
      */
     authenticate(
       surface: AuthSurface,
-      client: string,
+      clientOrLookup: string | (() => string),
       key: string,
     ): Principal | AuthThrottled | undefined | Promise<Principal | AuthThrottled | undefined> {
+      // The right key, already known, passes whatever its client did before.
+      if (options.access.peek(key)) return options.access.authenticate(key);
+      const client = typeof clientOrLookup === 'string' ? clientOrLookup : clientOrLookup();
       const prefix = keyPrefix(key);
       const clientWait = byClient.peek(client);
       if (clientWait > 0 && surface !== 'dashboard') {
-        const known = options.access.peek(key);
-        if (known) return known;
         options.onThrottled?.(surface);
         return { throttled: true, retryAfterSec: clientWait };
       }
