@@ -2,6 +2,8 @@ import type { Clock } from '../core/clock.js';
 import type { BrokerStore, PhoneNumberRow, TenantObjectRow } from './ports.js';
 import { apiKeyId, hashApiKey } from './security/api-key.js';
 
+const TOUCH_EVERY_MS = 60_000;
+
 export interface Principal {
   keyId: string;
   /** null for admin keys. */
@@ -52,12 +54,29 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     return principal;
   }
 
+  /** When each key's last use was written: `apiKeys.touch` runs at most once a minute per key, off the hot path. */
+  const touchedAtMs = new Map<string, number>();
+  function touch(principal: Principal | undefined): void {
+    if (!principal) return;
+    const now = clock.now();
+    if (now - (touchedAtMs.get(principal.keyId) ?? Number.NEGATIVE_INFINITY) < TOUCH_EVERY_MS) return;
+    if (touchedAtMs.size >= maxKeys) touchedAtMs.clear();
+    touchedAtMs.set(principal.keyId, now);
+    void store.apiKeys.touch(principal.keyId, now).catch(() => touchedAtMs.delete(principal.keyId));
+  }
+
   /** In memory (no promise) on a cache hit; a store read otherwise. */
   function authenticate(key: string): Principal | undefined | Promise<Principal | undefined> {
     const hit = keys.get(key);
-    if (hit && clock.now() - hit.atMs < ttlMs) return hit.principal;
+    if (hit && clock.now() - hit.atMs < ttlMs) {
+      touch(hit.principal);
+      return hit.principal;
+    }
     if (!apiKeyId(key)) return undefined;
-    return lookUpKey(key);
+    return lookUpKey(key).then((p) => {
+      touch(p);
+      return p;
+    });
   }
 
   function loadAdminKeyIds(): Promise<Set<string>> {
@@ -108,6 +127,11 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
 
   return {
     authenticate,
+    /** A key's principal when the cache knows it as valid right now; never a store read. */
+    peek(key: string): Principal | undefined {
+      const hit = keys.get(key);
+      return hit && clock.now() - hit.atMs < ttlMs ? hit.principal : undefined;
+    },
     /** In memory (no promise) on a cache hit. */
     isAllowedObject(tenantId: string, objectId: string): boolean | Promise<boolean> {
       const entry = tenantObjects(tenantId);
@@ -139,6 +163,21 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
       const found = await store.objects.ownerOf(objectId);
       if (found !== undefined) rememberOwner(objectId, found);
       return found;
+    },
+    /**
+     * The credential that covers `objectId` for the tenant: a phone number's own, or, for a WABA, the one its
+     * numbers were recorded with (a tenant with tokens for two WABAs uses each WABA's own). From the same cache.
+     */
+    credentialFor(tenantId: string, objectId: string): string | undefined | Promise<string | undefined> {
+      const pick = (e: TenantObjects): string | undefined => {
+        const own = e.numbers.get(objectId)?.credentialId;
+        if (own) return own;
+        for (const n of e.numbers.values())
+          if (n.wabaId === objectId && n.credentialId) return n.credentialId;
+        return undefined;
+      };
+      const entry = tenantObjects(tenantId);
+      return entry instanceof Promise ? entry.then(pick) : pick(entry);
     },
     /**
      * Whether admin key `keyId` still exists unrevoked (a dashboard session's key): in memory (no promise) while the

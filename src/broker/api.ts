@@ -12,6 +12,7 @@ import { replayWebhook } from './inbox.js';
 import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
 import { OutboundRefusedError } from './outbound-policy.js';
 import { generateApiKey } from './security/api-key.js';
+import { isThrottled } from './security/auth-guard.js';
 import { generateWebhookSecret } from './standard-webhooks.js';
 import { setSubscriptionActive, subscriptionView } from './subscriptions.js';
 
@@ -71,7 +72,8 @@ function typeOk(value: unknown, type: unknown): boolean {
 /** Checks a parsed body against its schema; the first problem, named by field, or undefined. */
 function bodyProblem(body: Record<string, unknown>, schema: BodySchema): string | undefined {
   if (!schema.additionalProperties) {
-    const unknown = Object.keys(body).filter((k) => !(k in schema.properties));
+    // Own properties only: `__proto__` and `constructor` are "in" every object and must count as unknown.
+    const unknown = Object.keys(body).filter((k) => !Object.hasOwn(schema.properties, k));
     if (unknown.length > 0)
       return `unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.slice(0, 5).join(', ').slice(0, 200)}`;
   }
@@ -176,7 +178,20 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   );
   api.use('*', async (c, next) => {
     const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
-    const principal = m ? await ctx.access.authenticate(m[1] as string) : undefined;
+    const principal = m
+      ? await ctx.authGuard.authenticate('api', ctx.authGuard.clientOfEnv(c.env), m[1] as string)
+      : undefined;
+    if (isThrottled(principal))
+      return c.json(
+        {
+          error: {
+            code: 'throttled',
+            message: 'too many failed authentications from this client; retry later',
+          },
+        },
+        429,
+        { 'retry-after': String(principal.retryAfterSec) },
+      );
     if (!principal)
       return c.json(
         {
@@ -432,7 +447,14 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   api.get('/webhooks', async (c) => {
     const p = c.get('principal');
     const rows = await ctx.store.inbox.recent(100, p.admin ? undefined : (p.tenantId as string));
-    return c.json({ data: rows.map(({ rawBody, ...rest }) => ({ ...rest, bytes: rawBody.byteLength })) });
+    // A body carrying several tenants' events is listed under each; a tenant key sees itself as its tenant.
+    return c.json({
+      data: rows.map(({ rawBody, ...rest }) => ({
+        ...rest,
+        tenantId: p.admin ? rest.tenantId : p.tenantId,
+        bytes: rawBody.byteLength,
+      })),
+    });
   });
   api.post('/webhooks/:inboxId/replay', async (c) => {
     requireAdmin(c);

@@ -37,6 +37,8 @@ import { createDeliveryWorker, createOutboundTransport } from './outbound.js';
 import { createOutboundPolicy, type Resolver } from './outbound-policy.js';
 import type { BrokerStore } from './ports.js';
 import { createRetentionSweeper } from './retention.js';
+import { createAuthGuard, isThrottled } from './security/auth-guard.js';
+import { metricsEndpoint, securityHeaders } from './security/headers.js';
 import { createSessions } from './security/session.js';
 
 export interface BrokerOptions {
@@ -61,8 +63,15 @@ export interface BrokerOptions {
   webhookPath?: string;
   /** Signs dashboard sessions and CSRF tokens. */
   sessionKey: Secret;
-  /** The broker's public base URL; default http://127.0.0.1:<port> once listening. */
-  publicUrl?: string;
+  /**
+   * The origin people and Meta reach the broker at (`WACLOUD_PUBLIC_URL`): login redirect URIs, printed links, and
+   * `Secure` cookies when https. Default http://<listen host>:<port> once listening.
+   */
+  publicUrl?: string | undefined;
+  /** Reverse proxies whose `X-Forwarded-For` names the client (`WACLOUD_TRUSTED_PROXIES`). */
+  trustedProxies?: readonly string[] | undefined;
+  /** `/metrics`: a bearer token it requires, a port of its own (off the public listener), tenant ids listed or not. */
+  metrics?: { token?: Secret | undefined; port?: number | undefined; tenantLabels?: boolean | undefined };
   sandbox?: boolean;
   /** Drives the token lifecycle, workers and audit times; the sandbox passes the emulator's virtual clock. */
   clock?: Clock;
@@ -96,8 +105,12 @@ export interface Broker {
   app: Hono;
   manager: TokenManager;
   context: BrokerContext;
-  /** Starts listening; resolves with the base URL. */
+  /** Starts listening; resolves with the public base URL. */
   listen(port?: number, host?: string): Promise<string>;
+  /** The address it listens on (http://host:port), once listening; may differ from the public URL. */
+  listenUrl(): string;
+  /** The metrics listener's URL when `metrics.port` is set, once listening. */
+  metricsUrl(): string | undefined;
   /** Runs the background workers once (inbox, deliveries, due credentials); for tests with a manual clock. */
   runWorkersOnce(): Promise<void>;
   /** Stops accepting, finishes in-flight requests, stops the workers and closes the store. */
@@ -138,25 +151,32 @@ export function createBroker(options: BrokerOptions): Broker {
     logger,
   });
 
-  const metrics = createBrokerMetrics(async () => {
-    const now = clock.now();
-    const byState: Record<string, number> = {};
-    const expiries: Array<{ credentialId: string; tenantId: string; kind: string; secondsToExpiry: number }> =
-      [];
-    // Summaries: a scrape never decrypts every credential.
-    for (const c of await manager.listSummaries()) {
-      byState[c.status] = (byState[c.status] ?? 0) + 1;
-      if (c.expiresAtMs !== null) {
-        expiries.push({
-          credentialId: c.id,
-          tenantId: c.tenantId,
-          kind: c.kind,
-          secondsToExpiry: Math.round((c.expiresAtMs - now) / 1000),
-        });
+  const metrics = createBrokerMetrics(
+    async () => {
+      const now = clock.now();
+      const byState: Record<string, number> = {};
+      const expiries: Array<{
+        credentialId: string;
+        tenantId: string;
+        kind: string;
+        secondsToExpiry: number;
+      }> = [];
+      // Summaries: a scrape never decrypts every credential.
+      for (const c of await manager.listSummaries()) {
+        byState[c.status] = (byState[c.status] ?? 0) + 1;
+        if (c.expiresAtMs !== null) {
+          expiries.push({
+            credentialId: c.id,
+            tenantId: c.tenantId,
+            kind: c.kind,
+            secondsToExpiry: Math.round((c.expiresAtMs - now) / 1000),
+          });
+        }
       }
-    }
-    return { byState, expiries };
-  });
+      return { byState, expiries };
+    },
+    { tenantLabels: options.metrics?.tenantLabels },
+  );
 
   const manager = createTokenManager({
     store: store.credentials,
@@ -181,6 +201,15 @@ export function createBroker(options: BrokerOptions): Broker {
     ...(options.outboundResolve ? { resolve: options.outboundResolve } : {}),
   });
   const outboundTransport = createOutboundTransport(outbound);
+  // Failed authentications on every surface: counted per client and key id, throttled after a burst, on real time.
+  const authGuard = createAuthGuard({
+    clock: systemClock,
+    logger,
+    access,
+    trustedProxies: options.trustedProxies,
+    onFailure: (surface) => metrics.authFailure(surface),
+    onThrottled: (surface) => metrics.authThrottled(surface),
+  });
   // Sessions and login limits run on real time even when the token lifecycle runs on a virtual clock (sandbox).
   const sessions = createSessions({
     signingKey: options.sessionKey,
@@ -198,6 +227,7 @@ export function createBroker(options: BrokerOptions): Broker {
     transport,
     outbound,
     access,
+    authGuard,
     sessions,
     metrics,
     clock,
@@ -287,11 +317,13 @@ export function createBroker(options: BrokerOptions): Broker {
     retentionDays: options.contentRetentionDays,
   });
 
-  /** A tenant's token for an object: the phone number's own credential, else the tenant's first working one. */
+  /**
+   * A tenant's token for an object: the credential that covers it (a phone number's own, a WABA's numbers'), else
+   * the tenant's first working one (objects it created, before discovery has recorded any number).
+   */
   async function tokenFor(tenantId: string, objectId: string) {
     // From the access cache (same TTL and invalidation as the object check): no store read per proxied send.
-    const number = await access.phoneNumber(tenantId, objectId);
-    let credentialId = number && number.tenantId === tenantId ? number.credentialId : null;
+    let credentialId = (await access.credentialFor(tenantId, objectId)) ?? null;
     if (!credentialId) {
       const usable = (await manager.listSummaries(tenantId)).find(
         (c) => c.status === 'active' || c.status === 'expiring',
@@ -308,8 +340,10 @@ export function createBroker(options: BrokerOptions): Broker {
     }
   }
 
-  const authenticateTenant = async (key: string) => {
-    const p = await access.authenticate(key);
+  // Failed keys count towards the client's throttle on the proxy and on media URLs alike.
+  const authenticateTenant = async (key: string, req: IncomingMessage) => {
+    const p = await authGuard.authenticate('proxy', () => authGuard.clientOf(req), key);
+    if (isThrottled(p)) return p;
     // Admin keys have no tenant: the proxy and media URLs are for tenant keys only.
     return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
   };
@@ -318,7 +352,10 @@ export function createBroker(options: BrokerOptions): Broker {
     clock,
     appSecret: options.appSecret,
     upstreamUrl: options.graphUrl,
-    authenticate: authenticateTenant,
+    authenticate: async (key, req) => {
+      const p = await authenticateTenant(key, req);
+      return isThrottled(p) ? undefined : p;
+    },
     ownerOf: (objectId) => access.ownerOf(objectId),
     tokenFor,
   });
@@ -385,6 +422,7 @@ export function createBroker(options: BrokerOptions): Broker {
   });
 
   const app = new Hono();
+  app.use('*', securityHeaders);
   let ready = false;
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -404,15 +442,19 @@ export function createBroker(options: BrokerOptions): Broker {
       return c.json({ status: 'store unreachable' }, 503);
     }
   });
-  app.get('/metrics', async (c) =>
-    c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }),
-  );
+  const metricsPort = options.metrics?.port;
+  const serveMetrics = metricsEndpoint(metrics, options.metrics?.token);
+  // With a port of its own, /metrics is not on the public listener at all.
+  if (metricsPort === undefined) app.get('/metrics', serveMetrics);
   app.route('/api/v1', createApi(context));
   app.route('/', createDashboard(context));
   const honoListener = getRequestListener(app.fetch);
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    // The proxy and the webhook endpoint answer outside Hono: the same baseline headers as every page.
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('referrer-policy', 'no-referrer');
     if (url.startsWith('/graph/')) {
       void proxy(req, res, url.slice('/graph'.length));
       return;
@@ -446,6 +488,15 @@ export function createBroker(options: BrokerOptions): Broker {
     res.once('close', () => inFlight.delete(res));
   });
 
+  let metricsServer: Server | undefined;
+  if (metricsPort !== undefined) {
+    const metricsApp = new Hono();
+    metricsApp.use('*', securityHeaders);
+    metricsApp.get('/metrics', serveMetrics);
+    metricsServer = createServer(getRequestListener(metricsApp.fetch));
+  }
+  let listenUrl: string | undefined;
+  let metricsUrl: string | undefined;
   const background = options.background !== false;
   return {
     server,
@@ -462,7 +513,16 @@ export function createBroker(options: BrokerOptions): Broker {
       });
       const address = server.address() as AddressInfo;
       const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-      publicUrl ??= `http://${shownHost}:${address.port}`;
+      listenUrl = `http://${shownHost}:${address.port}`;
+      publicUrl ??= listenUrl;
+      if (metricsServer) {
+        const m = metricsServer;
+        await new Promise<void>((resolve, reject) => {
+          m.once('error', reject);
+          m.listen(metricsPort, host, () => resolve());
+        });
+        metricsUrl = `http://${shownHost}:${(m.address() as AddressInfo).port}`;
+      }
       options.rotationBus?.start({
         onRotation: (id, version) => manager.reload(id, version),
         onResync: () => manager.resyncAll(),
@@ -475,6 +535,13 @@ export function createBroker(options: BrokerOptions): Broker {
       }
       ready = true;
       return publicUrl;
+    },
+    listenUrl() {
+      if (!listenUrl) throw new Error('the broker is not listening yet');
+      return listenUrl;
+    },
+    metricsUrl() {
+      return metricsUrl;
     },
     async runWorkersOnce() {
       await manager.runDue();
@@ -492,6 +559,10 @@ export function createBroker(options: BrokerOptions): Broker {
       const idle = setInterval(() => server.closeIdleConnections(), 100);
       const forced = setTimeout(() => server.closeAllConnections(), 10_000);
       await closed;
+      if (metricsServer?.listening) {
+        const m = metricsServer;
+        await new Promise<void>((resolve) => m.close(() => resolve()));
+      }
       clearInterval(idle);
       clearTimeout(forced);
       await inbox.stop();

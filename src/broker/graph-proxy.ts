@@ -23,14 +23,19 @@ export interface ProxyToken {
   version: number;
 }
 
+type ProxyAuth = ProxyPrincipal | { throttled: true; retryAfterSec: number };
+
 export interface GraphProxyOptions {
   /** Meta's Graph base URL, or the emulator's. */
   upstreamUrl: string;
   clock: Clock;
   dispatcher?: Dispatcher;
   appSecret?: Secret | undefined;
-  /** API key → principal; must be an in-memory (cached) lookup on the hot path. */
-  authenticate(apiKey: string): ProxyPrincipal | undefined | Promise<ProxyPrincipal | undefined>;
+  /**
+   * API key → principal; must be an in-memory (cached) lookup on the hot path. `{ throttled }` after a burst of
+   * failed attempts from this client (security/auth-guard.ts): answered 429 with Retry-After.
+   */
+  authenticate(apiKey: string, req: IncomingMessage): ProxyAuth | undefined | Promise<ProxyAuth | undefined>;
   /** Whether the tenant may reach this Graph object id (its phone numbers, WABAs, and objects it created). */
   isAllowedObject(tenantId: string, objectId: string): boolean | Promise<boolean>;
   /** The token for this tenant's request on this object (a number's own credential, or the tenant's). */
@@ -81,8 +86,11 @@ const VERSION = /^v\d{1,3}\.\d{1,2}$/;
 const OBJECT_ID = /^\d{1,32}$/;
 /** Edges after the object id are plain names (`messages`, `media`): no `.`/`..`, no encoded separators. */
 const EDGE = /^[A-Za-z0-9_]{1,64}$/;
-/** Query parameters that name other objects (Graph's multi-id read): the object check would not cover them. */
-const OBJECT_QUERY = ['ids'];
+/**
+ * Query parameters that name other objects (Graph's multi-id read): the object check would not cover them. Every
+ * casing and array form (`IDS`, `ids[]`, `ids[0]`) is refused too: what Graph tolerates is not ours to guess.
+ */
+const OBJECT_QUERY = /^ids(\[[^\]]*\])*$/i;
 /**
  * Incoming headers passed on to Graph; everything else (cookies, the broker key, hop-by-hop) stays here.
  * No accept-encoding: the proxy reads JSON bodies (190 detection, created ids), so it asks Graph for identity.
@@ -401,8 +409,13 @@ export function createGraphProxy(options: GraphProxyOptions) {
         return deny(res, 401, 104, 'A broker API key is required (Authorization: Bearer <key>)');
       }
       // The lookups are in-memory on a cache hit: no await (a microtask each) unless they return a promise.
-      const authenticated = options.authenticate(apiKey);
+      const authenticated = options.authenticate(apiKey, req);
       const principal = authenticated instanceof Promise ? await authenticated : authenticated;
+      if (principal && 'throttled' in principal) {
+        status = 429;
+        res.setHeader('retry-after', String(principal.retryAfterSec));
+        return deny(res, 429, 4, 'Too many failed authentications from this client; retry later');
+      }
       if (!principal) {
         status = 401;
         return deny(res, 401, 190, 'Invalid broker API key');
@@ -414,7 +427,7 @@ export function createGraphProxy(options: GraphProxyOptions) {
           return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
         }
       }
-      if (query && OBJECT_QUERY.some((k) => query.has(k))) {
+      if (query && [...query.keys()].some((k) => OBJECT_QUERY.test(k.trim()))) {
         status = 403;
         return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
       }

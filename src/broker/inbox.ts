@@ -221,6 +221,8 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
         const payload = parseJsonBody(row.rawBody);
         const events = parseWebhook(payload);
         let rowTenant: string | null = null;
+        // Further tenants whose events this body carries too: the row is listed under each of them.
+        let moreTenants: Set<string> | undefined;
         for (let i = 0; i < events.length; i++) {
           const event = events[i] as WebhookEvent;
           const tenantId = await tenantOf(event, memo);
@@ -234,6 +236,10 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
               media.map((objectId) => ({ objectId, tenantId, kind: 'media', origin: 'webhook' })),
               clock.now(),
             );
+          }
+          if (tenantId !== rowTenant) {
+            moreTenants ??= new Set();
+            moreTenants.add(tenantId);
           }
           const type = eventTypeOf(event);
           let subs = memo.subscriptions.get(tenantId);
@@ -262,6 +268,7 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
             if (added) queued++;
           }
         }
+        if (moreTenants) await store.inbox.addTenants(row.id, [...moreTenants]);
         if (markMany) done.push({ id: row.id, tenantId: rowTenant });
         else await store.inbox.markProcessed(row.id, rowTenant, clock.now());
       } catch (err) {

@@ -16,7 +16,10 @@ export interface MediaDownloadOptions {
   appSecret?: Secret | undefined;
   /** The Graph upstream (Meta's, or the sandbox emulator's): plain http is accepted only from its origin. */
   upstreamUrl: string;
-  authenticate(apiKey: string): ProxyPrincipal | undefined | Promise<ProxyPrincipal | undefined>;
+  authenticate(
+    apiKey: string,
+    req: IncomingMessage,
+  ): ProxyPrincipal | undefined | Promise<ProxyPrincipal | undefined>;
   ownerOf(objectId: string): Promise<string | undefined>;
   tokenFor(tenantId: string, objectId: string): ProxyToken | undefined | Promise<ProxyToken | undefined>;
   timeoutMs?: number;
@@ -57,7 +60,7 @@ export function createMediaDownload(options: MediaDownloadOptions) {
       if ('refused' in bound) return deny(res, 403, 200, `(#200) ${bound.refused}`);
       const auth = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
       if (!auth) return deny(res, 401, 104, 'A broker API key is required (Authorization: Bearer <key>)');
-      const principal = await options.authenticate(auth);
+      const principal = await options.authenticate(auth, req);
       if (!principal) return deny(res, 401, 190, 'Invalid broker API key');
       // The URL is the bound tenant's; another tenant's key (even holding the URL) gets nothing.
       if (principal.tenantId !== bound.tenantId || (await options.ownerOf(mediaId)) !== bound.tenantId) {

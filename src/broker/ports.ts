@@ -109,6 +109,13 @@ export interface BrokerStore {
     list(tenantId?: string | null): Promise<ApiKeyRow[]>;
     revoke(keyId: string, nowMs: number): Promise<boolean>;
     count(): Promise<number>;
+    /** Records a use (the access cache calls it at most once a minute per key). */
+    touch(keyId: string, nowMs: number): Promise<void>;
+  };
+  /** Dashboard sessions ended by logout, by the SHA-256 of their id; shared by every instance. */
+  revokedSessions: {
+    revoke(sessionIdHash: string, expiresAtMs: number, nowMs: number): Promise<void>;
+    isRevoked(sessionIdHash: string): Promise<boolean>;
   };
   inbox: {
     /** Commits the raw body; a repeated dedupe key is reported, not stored twice. */
@@ -133,7 +140,10 @@ export interface BrokerStore {
     markFailed(id: string, error: string, nowMs: number): Promise<void>;
     requeue(id: string, nowMs: number): Promise<boolean>;
     get(id: string): Promise<InboxRow | undefined>;
+    /** Rows listed under a tenant: routed to it first, or carrying its events among another tenant's. */
     recent(limit: number, tenantId?: string): Promise<InboxRow[]>;
+    /** Lists a row under further tenants (its events belong to several). */
+    addTenants(id: string, tenantIds: string[]): Promise<void>;
   };
   subscriptions: {
     create(

@@ -100,6 +100,15 @@ export function vaultBrokerStore(store: Store): BrokerStore {
         tenantId === undefined ? store.apiKeys.list() : store.apiKeys.listByTenant(tenantId),
       revoke: (keyId, nowMs) => store.apiKeys.revoke(keyId, nowMs),
       count: () => store.apiKeys.count(),
+      touch: (keyId, nowMs) => store.apiKeys.touch(keyId, nowMs),
+    },
+    revokedSessions: {
+      async revoke(hash, expiresAtMs, nowMs) {
+        await store.revokedSessions.revoke(hash, expiresAtMs, nowMs);
+        // Each logout also drops the revocations no cookie can use any more (their sessions expired anyway).
+        await store.revokedSessions.purgeExpired(nowMs);
+      },
+      isRevoked: (hash) => store.revokedSessions.isRevoked(hash),
     },
     inbox: {
       async insert(input) {
@@ -157,6 +166,10 @@ export function vaultBrokerStore(store: Store): BrokerStore {
       },
       async recent(limit, tenantId) {
         return (await store.inbox.recent(limit, tenantId)).map(inboxRow);
+      },
+      async addTenants(id, tenantIds) {
+        const n = rowId(id);
+        if (n !== undefined) await store.inbox.addTenants(n, tenantIds);
       },
     },
     flowKeys: store.flowKeys,

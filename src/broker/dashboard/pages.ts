@@ -7,6 +7,8 @@ export interface PageContext {
   flash?: { kind: 'ok' | 'error'; text: string } | undefined;
   sandbox: boolean;
   nowMs: number;
+  /** The broker's public URL (WACLOUD_PUBLIC_URL): the overview shows what to register with Meta. */
+  publicUrl?: string | undefined;
 }
 
 export interface CredentialView {
@@ -138,7 +140,8 @@ ${tenants.map((t) => html`<tr><td><a href="/tenants/${t.id}">${t.name}</a></td><
 ${tenants.length === 0 ? html`<tr><td colspan="4" class="muted">No tenants yet.</td></tr>` : ''}
 </tbody></table></section>
 <section><h2>New tenant</h2><form method="post" action="/tenants"><input type="hidden" name="csrf" value="${ctx.csrfToken}">
-<label>Name <input name="name" required maxlength="100"></label> <button type="submit">Create</button></form></section>`,
+<label>Name <input name="name" required maxlength="100"></label> <button type="submit">Create</button></form></section>
+${ctx.publicUrl && !ctx.sandbox ? html`<section><h2>Meta app settings</h2><p class="muted">Valid OAuth Redirect URI: <code data-redirect-uri>${ctx.publicUrl}/connect/callback</code> · the broker's public URL is <code>${ctx.publicUrl}</code> (WACLOUD_PUBLIC_URL).</p></section>` : ''}`,
   );
 }
 

@@ -3,7 +3,8 @@ import { Secret } from '../../core/secret.js';
 import { booleanFlag, intFlag, parseCliArgs, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, EXIT } from '../io.js';
 
-const usage = 'wacloud up [--port 8080] [--host 127.0.0.1] [--sandbox-port 0] [--log-level info]';
+const usage =
+  'wacloud up [--port 8080] [--host 127.0.0.1] [--public-url https://wa.example.com] [--sandbox-port 0] [--log-level info]';
 
 /** Derives a named broker secret from the master key, so every instance sharing the key agrees on it. */
 export function derive(masterKey: Buffer, purpose: string): Secret {
@@ -60,6 +61,7 @@ export const command: CliCommand = {
         port: { type: 'string' },
         host: { type: 'string' },
         'sandbox-port': { type: 'string' },
+        'public-url': { type: 'string' },
         'log-level': { type: 'string' },
         quiet: { type: 'boolean', default: false },
       },
@@ -87,6 +89,11 @@ export const command: CliCommand = {
     // A malformed WACLOUD_OUTBOUND_ALLOW stops the start here, before anything is created.
     const { createOutboundPolicy } = await import('../../broker/outbound-policy.js');
     createOutboundPolicy({ allow: config.outboundAllow });
+    const { checkMetaApp, dialogOnAnotherSite, readBrokerSettings } = await import(
+      '../../broker/broker-settings.js'
+    );
+    checkMetaApp(config);
+    const settings = readBrokerSettings(io.env, io.cwd, { publicUrl: stringFlag(values, 'public-url') });
     const port = intFlag(values, 'port', 0, 65_535, usage) ?? config.brokerPort;
     const host = stringFlag(values, 'host') ?? '127.0.0.1';
     const level = (stringFlag(values, 'log-level') ?? (config.debug ? 'debug' : 'info')) as
@@ -135,7 +142,12 @@ export const command: CliCommand = {
       appId = sandbox.appId;
       appSecret = new Secret(sandbox.appSecret, 'app-secret');
       graphUrl = sandbox.url;
-      dialogUrl = sandbox.url;
+      // The dialog on another site than the broker, as facebook.com is (the return is then cross-site here too).
+      dialogUrl = dialogOnAnotherSite(
+        sandbox.url,
+        settings.publicUrl ??
+          `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}`,
+      );
     }
     const verifyToken =
       config.webhookVerificationToken ?? (sandbox ? derive(master.key, 'verify-token') : undefined);
@@ -189,6 +201,13 @@ export const command: CliCommand = {
       verifyToken: verifyToken ?? new Secret(randomBytes(32).toString('hex'), 'verify-token'),
       webhookPath: config.webhookEndpoint,
       sessionKey: derive(master.key, 'session'),
+      publicUrl: settings.publicUrl,
+      trustedProxies: settings.trustedProxies,
+      metrics: {
+        token: settings.metricsToken,
+        port: settings.metricsPort,
+        tenantLabels: settings.metricsTenantLabels,
+      },
       sandbox: sandbox !== undefined,
       policies,
       instanceId,
@@ -201,8 +220,10 @@ export const command: CliCommand = {
       contentRetentionDays: config.contentRetentionDays,
     });
     let url: string;
+    let listening: string;
     try {
       url = await broker.listen(port, host);
+      listening = broker.listenUrl();
     } catch (err) {
       await broker.close().catch(() => undefined);
       await sandbox?.close();
@@ -229,7 +250,8 @@ export const command: CliCommand = {
       adminKey = made.key.reveal();
     }
     const lines = [
-      `wacloud broker listening on ${url}`,
+      `wacloud broker listening on ${listening}`,
+      ...(settings.publicUrl ? [`  public URL     ${url}`] : []),
       `  dashboard      ${url}/`,
       `  API            ${url}/api/v1 (OpenAPI: ${url}/api/v1/openapi.json)`,
       `  Graph proxy    ${url}/graph/${config.apiVersion}/...`,
@@ -237,7 +259,12 @@ export const command: CliCommand = {
       `  store          ${store.engine === 'postgres' ? 'PostgreSQL' : `SQLite in ${config.dataDir}`}`,
     ];
     if (sandbox)
-      lines.push(`  sandbox        no Meta app configured: using the embedded emulator at ${sandbox.url}`);
+      lines.push(
+        `  sandbox        no Meta app configured: using the embedded emulator at ${sandbox.url}`,
+        `                 its Facebook dialog at ${dialogUrl} (another site than the broker, as facebook.com is)`,
+      );
+    else
+      lines.push(`  redirect URIs  ${url}/connect/callback (add it to the app's Valid OAuth Redirect URIs)`);
     if (adminKey) {
       lines.push(
         '',

@@ -79,6 +79,8 @@ export interface InboxRepository {
   markFailed(id: number, error: string, retryAtMs: number | null): Promise<void>;
   /** Records the tenant once the item is routed. */
   setTenant(id: number, tenantId: string): Promise<void>;
+  /** Lists the row under more tenants too (a webhook carrying several tenants' events); idempotent. */
+  addTenants(id: number, tenantIds: string[]): Promise<void>;
   /** Puts a `dead`, `done` or `rejected` item back to `pending` (operator retry). False when there is none. */
   requeue(id: number, nowMs: number): Promise<boolean>;
   /** The newest items, optionally of one tenant. */
@@ -317,6 +319,16 @@ export function createInboxRepository(db: Db, keys: KeyStore): InboxRepository {
           .execute(),
       );
     },
+    async addTenants(id, tenantIds) {
+      if (tenantIds.length === 0) return;
+      await db.run('listing a webhook under more tenants', () =>
+        k
+          .insertInto('webhook_inbox_tenants')
+          .values(tenantIds.map((t) => ({ inbox_id: id, tenant_id: t })))
+          .onConflict((oc) => oc.columns(['inbox_id', 'tenant_id']).doNothing())
+          .execute(),
+      );
+    },
     async setTenant(id, tenantId) {
       await db.run('routing a webhook delivery', () =>
         k.updateTable('webhook_inbox').set({ tenant_id: tenantId }).where('id', '=', id).execute(),
@@ -336,7 +348,17 @@ export function createInboxRepository(db: Db, keys: KeyStore): InboxRepository {
     async recent(limit, tenantId) {
       const rows = await db.run('listing webhook deliveries', () => {
         let q = k.selectFrom('webhook_inbox').selectAll();
-        if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+        if (tenantId !== undefined)
+          q = q.where((eb) =>
+            eb.or([
+              eb('tenant_id', '=', tenantId),
+              eb(
+                'id',
+                'in',
+                eb.selectFrom('webhook_inbox_tenants').select('inbox_id').where('tenant_id', '=', tenantId),
+              ),
+            ]),
+          );
         return q
           .orderBy('id', 'desc')
           .limit(Math.min(Math.max(limit, 1), 1000))

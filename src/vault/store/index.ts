@@ -29,6 +29,7 @@ export type {
 } from './oauth-states.js';
 export { type OpenStoreOptions, openStore, type Store, type StoreConfig } from './open-store.js';
 export type { PhoneNumberInput, PhoneNumberRecord, PhoneNumberRepository } from './phone-numbers.js';
+export type { RevokedSessionRepository } from './revoked-sessions.js';
 export { StoreError } from './store-error.js';
 export type {
   DeliveryRecord,

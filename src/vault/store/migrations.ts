@@ -214,6 +214,37 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   // The WhatsApp Flows key pairs (src/vault/store/flow-keys.ts).
   flowKeysMigration(4),
+  {
+    version: 5,
+    name: 'revoked dashboard sessions',
+    statements(engine) {
+      const t = types(engine);
+      return [
+        `CREATE TABLE revoked_sessions (
+          session_id_hash TEXT PRIMARY KEY,
+          expires_at_ms ${t.ms} NOT NULL,
+          revoked_at_ms ${t.ms} NOT NULL
+        )`,
+        `CREATE INDEX revoked_sessions_expires ON revoked_sessions (expires_at_ms)`,
+      ];
+    },
+  },
+  {
+    version: 6,
+    name: 'webhooks listed under every tenant they carry events for',
+    statements(engine) {
+      // The inbox id's own type (BIGINT identity on PostgreSQL).
+      const id = engine === 'postgres' ? 'BIGINT' : 'INTEGER';
+      return [
+        `CREATE TABLE webhook_inbox_tenants (
+          inbox_id ${id} NOT NULL,
+          tenant_id TEXT NOT NULL,
+          PRIMARY KEY (inbox_id, tenant_id)
+        )`,
+        `CREATE INDEX webhook_inbox_tenants_tenant ON webhook_inbox_tenants (tenant_id, inbox_id)`,
+      ];
+    },
+  },
 ];
 
 async function ensureMigrationsTable(db: Kysely<Database>, engine: StoreEngine): Promise<void> {

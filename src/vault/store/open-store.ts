@@ -16,6 +16,7 @@ import { migrate } from './migrations.js';
 import { createOAuthStateRepository, type OAuthStateRepository } from './oauth-states.js';
 import { createPhoneNumberRepository, type PhoneNumberRepository } from './phone-numbers.js';
 import { createRetention, type Retention } from './retention.js';
+import { createRevokedSessionRepository, type RevokedSessionRepository } from './revoked-sessions.js';
 import {
   createDeliveryRepository,
   createSubscriptionRepository,
@@ -34,6 +35,8 @@ export interface Store {
   /** Implements the auth part's `OAuthStateStore`. */
   oauthStates: OAuthStateRepository;
   apiKeys: ApiKeyRepository;
+  /** Dashboard sessions ended by logout. */
+  revokedSessions: RevokedSessionRepository;
   inbox: InboxRepository;
   subscriptions: SubscriptionRepository;
   /** WhatsApp Flows key pairs, private keys encrypted at rest. */
@@ -135,6 +138,7 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
       phoneNumbers: createPhoneNumberRepository(db),
       oauthStates: createOAuthStateRepository(db, keyStore),
       apiKeys: createApiKeyRepository(db),
+      revokedSessions: createRevokedSessionRepository(db),
       inbox: createInboxRepository(db, keyStore),
       subscriptions: createSubscriptionRepository(db, keyStore),
       flowKeys: createFlowKeyRepository(db, keyStore),

@@ -135,6 +135,16 @@ export interface AuditLogTable {
   detail: string;
   at_ms: number;
 }
+export interface RevokedSessionsTable {
+  session_id_hash: string;
+  expires_at_ms: number;
+  revoked_at_ms: number;
+}
+/** The other tenants of a webhook carrying several tenants' events (the first is `webhook_inbox.tenant_id`). */
+export interface WebhookInboxTenantsTable {
+  inbox_id: number;
+  tenant_id: string;
+}
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -155,4 +165,6 @@ export interface Database {
   audit_log: AuditLogTable;
   flow_keys: FlowKeysTable;
   tenant_objects: TenantObjectsTable;
+  revoked_sessions: RevokedSessionsTable;
+  webhook_inbox_tenants: WebhookInboxTenantsTable;
 }
