@@ -120,6 +120,10 @@ export interface TemplateRecord {
   parameterFormat: string | undefined;
   /** Virtual time a template under review (`templateApproval.delayMs`) gets its outcome; absent otherwise. */
   reviewAtMs?: number | undefined;
+  /** Virtual times of edits made while APPROVED (Meta: 1 a day, 10 in 30 days). */
+  editsAtMs?: number[] | undefined;
+  /** Seconds an undelivered message of this template stays valid (`message_send_ttl_seconds`). */
+  messageSendTtlSeconds?: number | undefined;
 }
 
 export interface MediaRecord {

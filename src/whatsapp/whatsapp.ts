@@ -8,7 +8,8 @@ import { GraphClient, type RetryOptions, type TokenProvider } from '../graph/gra
 import type { Transport } from '../transport/types.js';
 import { MediaApi } from './media-api.js';
 import { MessagesApi } from './messages-api.js';
-import { PhoneNumbersApi, ProfileApi, RegistrationApi, SubscriptionsApi, TemplatesApi } from './waba-apis.js';
+import { TemplatesApi } from './templates.js';
+import { PhoneNumbersApi, ProfileApi, RegistrationApi, SubscriptionsApi } from './waba-apis.js';
 
 /** Options take the seed SDK's names; anything not given comes from the environment / `.env`. */
 export interface WhatsAppOptions extends ConfigOptions {
