@@ -106,6 +106,15 @@ function edit(core: EmulatorCore, t: TemplateRecord, params: Record<string, stri
       },
     );
   }
+  // Meta's own edit example repeats name and language; they identify the template and can't change.
+  for (const [param, current] of [
+    ['name', t.name],
+    ['language', t.language],
+  ] as const) {
+    if (params[param] !== undefined && params[param] !== current) {
+      throw invalidParameter(`A template's ${param} can't be edited (it is "${current}").`);
+    }
+  }
   const category = params.category !== undefined ? categoryOf(params.category) : undefined;
   if (category && category !== t.category && t.status === 'APPROVED') {
     throw invalidParameter("The category of an approved template can't be changed.", {
