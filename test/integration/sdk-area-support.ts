@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { createEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
 import { WhatsApp } from '../../src/whatsapp/whatsapp.js';
+import type { LooseJson } from './emulator-support.js';
 
 /** One emulator listening on a loopback port, and WhatsApp clients over real HTTP to it, for a test file. */
 export interface AreaHarness {
@@ -58,7 +59,7 @@ export async function graphCall(
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; json: Record<string, any> }> {
+): Promise<{ status: number; json: LooseJson }> {
   const res = await fetch(`${h.url}/v23.0/${path}`, {
     method,
     headers: {
@@ -67,5 +68,5 @@ export async function graphCall(
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: res.status, json: (await res.json()) as Record<string, any> };
+  return { status: res.status, json: (await res.json()) as LooseJson };
 }
