@@ -3,6 +3,7 @@ import { type EmuContext, type EmuEnv, type EmulatorCore, readBodyBytes } from '
 import { issueCode } from './dialog.js';
 import { type InboundMessageInput, inboundMessageEvent, statusEvent, templateStatusEvent } from './events.js';
 import { checkFaultInput, type FaultRuleInput } from './faults.js';
+import { AREA_CONTROL_ROUTES, registerAreaControlRoutes } from './routes/control.js';
 import type { PhoneNumberRecord, TemplateRecord, TokenRecord } from './state.js';
 import type { ResolvedWebhookOptions } from './webhooks.js';
 import { ControlError, checkUrl, digitsOf, type MintTokenInput, type World } from './world.js';
@@ -10,7 +11,7 @@ import { ControlError, checkUrl, digitsOf, type MintTokenInput, type World } fro
 type Json = Record<string, unknown>;
 
 /** Reads a JSON object body (empty body = {}). */
-async function jsonBody(c: EmuContext, maxBytes: number): Promise<Json> {
+export async function jsonBody(c: EmuContext, maxBytes: number): Promise<Json> {
   const text = (await readBodyBytes(c, maxBytes)).toString('utf8').trim();
   if (text === '') return {};
   let v: unknown;
@@ -737,6 +738,7 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
     return c.json({ success: true, webhook_targets: targets });
   });
 
+  registerAreaControlRoutes(app, core);
   // Anything else under /_emulator is a typo, not a Graph object id.
   app.all(`${base}/*`, (c) =>
     c.json({ error: { message: `no control route ${c.req.method} ${c.req.path}; see GET /_emulator` } }, 404),
@@ -792,4 +794,5 @@ export const ROUTES = [
   'POST   /_emulator/webhooks/status {message_id, status: sent|delivered|read|failed, errors?}',
   'POST   /_emulator/webhooks/event {field, value, waba_id?, phone_number_id?}',
   'POST   /_emulator/webhooks/errors {phone_number_id?, errors: [{code, title?, message?, details?}]}',
+  ...AREA_CONTROL_ROUTES,
 ];

@@ -2,6 +2,7 @@
  * The emulator's world: plain records in maps, keyed by id, serialisable to one JSON state file. Wire names stay
  * snake_case in responses; records here are camelCase with units in names.
  */
+import type { CallRecord, GroupRecord, NumberSurface, QrCodeRecord } from './surface-state.js';
 
 export interface AppRecord {
   id: string;
@@ -107,6 +108,8 @@ export interface PhoneNumberRecord {
   profile: BusinessProfile;
   /** Per-number webhook override. */
   webhookOverrideUrl: string | undefined;
+  /** Blocked users, calling settings and permissions (see surface-state.ts). */
+  surface?: NumberSurface | undefined;
 }
 
 export interface TemplateRecord {
@@ -231,6 +234,9 @@ export interface EmulatorStateData {
   messages: SentMessageRecord[];
   /** OAuth codes with their expiry and single-use mark (absent in files written before they were saved). */
   codes?: OAuthCodeRecord[];
+  groups?: GroupRecord[];
+  calls?: CallRecord[];
+  qrCodes?: QrCodeRecord[];
 }
 
 export type ObjectKind =
@@ -302,6 +308,9 @@ export class EmulatorState {
   readonly phoneNumbers = new Map<string, PhoneNumberRecord>();
   readonly templates = new Map<string, TemplateRecord>();
   readonly media = new Map<string, MediaRecord>();
+  readonly groups = new Map<string, GroupRecord>();
+  readonly calls = new Map<string, CallRecord>();
+  readonly qrCodes = new Map<string, QrCodeRecord>();
   readonly tokens = new Map<string, TokenRecord>();
   readonly codes = new Map<string, OAuthCodeRecord>();
   /** Sent messages, oldest first, bounded by `maxMessages`. */
@@ -359,6 +368,9 @@ export class EmulatorState {
       tokens: [...this.tokens.values()],
       messages: [...this.messages.values()],
       codes: [...this.codes.values()],
+      groups: [...this.groups.values()],
+      calls: [...this.calls.values()],
+      qrCodes: [...this.qrCodes.values()],
     };
   }
 
@@ -389,6 +401,9 @@ export class EmulatorState {
     for (const t of list<TokenRecord>('tokens')) state.tokens.set(t.value, t);
     for (const m of list<SentMessageRecord>('messages')) state.addMessage(m);
     for (const c of list<OAuthCodeRecord>('codes')) state.codes.set(c.code, c);
+    for (const g of list<GroupRecord>('groups')) state.groups.set(g.id, g);
+    for (const c of list<CallRecord>('calls')) state.calls.set(c.id, c);
+    for (const q of list<QrCodeRecord>('qrCodes')) state.qrCodes.set(q.id, q);
     return state;
   }
 }

@@ -35,6 +35,10 @@ export class PageIterator<T> implements AsyncIterable<T> {
     private readonly graph: GraphClient,
     private readonly path: () => string,
     private readonly query: Query,
+    private readonly items: (body: unknown) => T[] = (body) => {
+      const data = (body as Paged<T> | undefined)?.data;
+      return Array.isArray(data) ? data : [];
+    },
   ) {}
 
   /** One page: the first, or the one after `after`. Bad options reject here, before any request. */
@@ -45,8 +49,7 @@ export class PageIterator<T> implements AsyncIterable<T> {
     }
     const query = after === undefined ? this.query : { ...this.query, after };
     const res = await this.graph.request<Paged<T>>({ method: 'GET', path: this.path(), query });
-    const body = res.data ?? { data: [] };
-    return { data: Array.isArray(body.data) ? body.data : [], paging: body.paging, usage: res.usage };
+    return { data: this.items(res.data), paging: res.data?.paging, usage: res.usage };
   }
 
   /** Every page, following `paging.cursors.after` while Meta says there is a `next` one. */
@@ -81,12 +84,19 @@ export class PageIterator<T> implements AsyncIterable<T> {
 
 /**
  * A {@link PageIterator} over `path` with the list options and any endpoint filters. `path` may be a function so
- * that a missing id (no WABA configured) rejects when the list is read, like every other call.
+ * that a missing id (no WABA configured) rejects when the list is read, like every other call. `items` reads the
+ * page's items where an endpoint doesn't put them in `data` (groups: `data.groups`).
  */
 export function paginate<T>(
   graph: GraphClient,
   path: string | (() => string),
   options: ListOptions & object = {},
+  items?: (body: unknown) => T[],
 ): PageIterator<T> {
-  return new PageIterator<T>(graph, typeof path === 'string' ? () => path : path, { ...(options as Query) });
+  return new PageIterator<T>(
+    graph,
+    typeof path === 'string' ? () => path : path,
+    { ...(options as Query) },
+    items,
+  );
 }

@@ -6,6 +6,7 @@ import type { Secret } from '../core/secret.js';
 import type { AppSecretProofMode } from '../graph/appsecret-proof.js';
 import { GraphClient, type RetryOptions, type TokenProvider } from '../graph/graph-client.js';
 import type { Transport } from '../transport/types.js';
+import { GroupsApi } from './groups.js';
 import { MediaApi } from './media-api.js';
 import { MessagesApi } from './messages-api.js';
 import { TemplatesApi } from './templates.js';
@@ -39,6 +40,7 @@ export class WhatsApp {
   readonly profile: ProfileApi;
   readonly registration: RegistrationApi;
   readonly subscriptions: SubscriptionsApi;
+  readonly groups: GroupsApi;
   #phoneNumberId: string | undefined;
   #businessAccountId: string | undefined;
 
@@ -70,6 +72,7 @@ export class WhatsApp {
     this.profile = new ProfileApi(this.graph, sender);
     this.registration = new RegistrationApi(this.graph, sender);
     this.subscriptions = new SubscriptionsApi(this.graph, waba);
+    this.groups = new GroupsApi(this.graph, sender);
   }
 
   #requireSender(): string {

@@ -89,6 +89,57 @@ export const COVERED: Record<string, CoverageEntry> = {
   [`DELETE ${V}/{WABA-ID}/message_templates`]: {
     call: (ctx) => ctx.wa.templates.deleteById(ctx.templateId as string, 'coverage_notice'),
   },
+  [`POST ${V}/{Phone-Number-ID}/groups`]: {
+    call: ({ wa }) => wa.groups.create({ subject: 'Coverage', joinApprovalMode: 'approval_required' }),
+  },
+  [`GET ${V}/{Phone-Number-ID}/groups`]: {
+    call: async (ctx) => {
+      ctx.groupId = (await ctx.wa.groups.list().all()).find((g) => g.subject === 'Coverage')?.id;
+    },
+  },
+  [`GET ${V}/{group_id}`]: { call: (ctx) => ctx.wa.groups.get(ctx.groupId as string) },
+  [`POST ${V}/{group_id}`]: {
+    call: (ctx) => ctx.wa.groups.update(ctx.groupId as string, { description: 'covered' }),
+  },
+  [`POST ${V}/{group_id}/invite_link`]: {
+    call: async (ctx) => {
+      const { invite_link } = await ctx.wa.groups.resetInviteLink(ctx.groupId as string);
+      // Two users ask to join through it (the emulator plays them).
+      for (const wa_id of ['16505550301', '16505550302']) {
+        await ctx.emu.fetch(
+          new Request(`http://emu/_emulator/groups/${ctx.groupId}/join`, {
+            method: 'POST',
+            body: JSON.stringify({ wa_id, invite_link }),
+          }),
+        );
+      }
+    },
+  },
+  [`GET ${V}/{group_id}/join_requests`]: {
+    call: async (ctx) => {
+      ctx.joinRequests = (await ctx.wa.groups.joinRequests(ctx.groupId as string).all()).map(
+        (r) => r.join_request_id,
+      );
+    },
+  },
+  [`POST ${V}/{group_id}/join_requests`]: {
+    call: (ctx) =>
+      ctx.wa.groups.approveJoinRequests(ctx.groupId as string, [(ctx.joinRequests as string[])[0]!]),
+  },
+  [`DELETE ${V}/{group_id}/join_requests`]: {
+    call: (ctx) =>
+      ctx.wa.groups.rejectJoinRequests(ctx.groupId as string, [(ctx.joinRequests as string[])[1]!]),
+  },
+  [`POST ${V}/{group_id}/participants`]: {
+    call: (ctx) => ctx.wa.groups.addParticipants(ctx.groupId as string, ['+16505550303']),
+  },
+  [`DELETE ${V}/{group_id}/participants`]: {
+    call: (ctx) => ctx.wa.groups.removeParticipants(ctx.groupId as string, ['+16505550303']),
+  },
+  [`DELETE ${V}/{group_id}/invite_link`]: {
+    call: (ctx) => ctx.wa.groups.deleteInviteLink(ctx.groupId as string),
+  },
+  [`DELETE ${V}/{group_id}`]: { call: (ctx) => ctx.wa.groups.delete(ctx.groupId as string) },
 };
 
 /** Spec endpoints neither the SDK nor the emulator covers yet: this list may only shrink. */
@@ -108,8 +159,6 @@ export const NOT_YET_COVERED: string[] = [
   `DELETE ${V}/{Phone-Number-ID}/block_users`,
   `GET ${V}/{Phone-Number-ID}/call_permissions`,
   `POST ${V}/{Phone-Number-ID}/calls`,
-  `POST ${V}/{Phone-Number-ID}/groups`,
-  `GET ${V}/{Phone-Number-ID}/groups`,
   `POST ${V}/{Phone-Number-ID}/marketing_messages`,
   `GET ${V}/{Phone-Number-ID}/message_qrdls`,
   `POST ${V}/{Phone-Number-ID}/message_qrdls`,
@@ -128,16 +177,6 @@ export const NOT_YET_COVERED: string[] = [
   `POST ${V}/{Phone-Number-ID}/whatsapp_commerce_settings`,
   `GET ${V}/{Phone-Number-ID}/business_compliance_info`,
   `POST ${V}/{Phone-Number-ID}/business_compliance_info`,
-  `POST ${V}/{group_id}/invite_link`,
-  `DELETE ${V}/{group_id}/invite_link`,
-  `GET ${V}/{group_id}/join_requests`,
-  `POST ${V}/{group_id}/join_requests`,
-  `DELETE ${V}/{group_id}/join_requests`,
-  `POST ${V}/{group_id}/participants`,
-  `DELETE ${V}/{group_id}/participants`,
-  `GET ${V}/{group_id}`,
-  `DELETE ${V}/{group_id}`,
-  `POST ${V}/{group_id}`,
   `GET ${V}/{Message-History-ID}/events`,
   `GET ${V}/{Migration-Intent-ID}`,
   `GET ${V}/{Pre-Verified-Phone-Number-ID}`,
