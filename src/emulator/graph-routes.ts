@@ -14,6 +14,7 @@ import {
   useWaba,
 } from './context.js';
 import { EmulatorGraphError, graphError, MSG } from './graph-errors.js';
+import { registerCallingRoutes } from './routes/calling.js';
 import { registerGroupRoutes } from './routes/groups.js';
 import { registerTemplateRoutes } from './routes/templates.js';
 import type { AppRecord, OAuthCodeRecord, SystemUserRecord, TokenRecord } from './state.js';
@@ -65,6 +66,7 @@ export function registerGraphRoutes(
   // Per-area route modules first: each answers its own edges and object ids, and passes other ids on.
   registerTemplateRoutes(app, core, prefix);
   registerGroupRoutes(app, core, prefix);
+  registerCallingRoutes(app, core, prefix);
   const s = core.state;
   const mark = (c: EmuContext, endpoint: string, surface: 'oauth' | 'graph' | 'whatsapp' = 'graph') => {
     c.set('endpoint', endpoint);

@@ -53,11 +53,13 @@ export interface QrCodeRecord {
 export interface NumberSurface {
   blockedUsers: string[];
   calling: Record<string, unknown>;
+  /** The other `/settings` objects (payload_encryption, storage_configuration, user_identity_change). */
+  settings?: Record<string, unknown>;
   /** wa_ids that granted call permission, with when it expires. */
   callPermissions: Record<string, number>;
 }
 
 export function surfaceOf(phone: { surface?: NumberSurface | undefined }): NumberSurface {
-  phone.surface ??= { blockedUsers: [], calling: { status: 'DISABLED' }, callPermissions: {} };
+  phone.surface ??= { blockedUsers: [], calling: { status: 'disabled' }, callPermissions: {} };
   return phone.surface;
 }

@@ -1,3 +1,4 @@
+export * from './calling.js';
 export * from './groups.js';
 export { MEDIA_MAX_BYTES, MediaApi, type MediaUrlResponse } from './media-api.js';
 export type * from './message-types.js';

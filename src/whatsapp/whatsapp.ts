@@ -6,6 +6,7 @@ import type { Secret } from '../core/secret.js';
 import type { AppSecretProofMode } from '../graph/appsecret-proof.js';
 import { GraphClient, type RetryOptions, type TokenProvider } from '../graph/graph-client.js';
 import type { Transport } from '../transport/types.js';
+import { CallingApi } from './calling.js';
 import { GroupsApi } from './groups.js';
 import { MediaApi } from './media-api.js';
 import { MessagesApi } from './messages-api.js';
@@ -41,6 +42,7 @@ export class WhatsApp {
   readonly registration: RegistrationApi;
   readonly subscriptions: SubscriptionsApi;
   readonly groups: GroupsApi;
+  readonly calling: CallingApi;
   #phoneNumberId: string | undefined;
   #businessAccountId: string | undefined;
 
@@ -73,6 +75,7 @@ export class WhatsApp {
     this.registration = new RegistrationApi(this.graph, sender);
     this.subscriptions = new SubscriptionsApi(this.graph, waba);
     this.groups = new GroupsApi(this.graph, sender);
+    this.calling = new CallingApi(this.graph, sender);
   }
 
   #requireSender(): string {

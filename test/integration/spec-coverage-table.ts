@@ -140,6 +140,28 @@ export const COVERED: Record<string, CoverageEntry> = {
     call: (ctx) => ctx.wa.groups.deleteInviteLink(ctx.groupId as string),
   },
   [`DELETE ${V}/{group_id}`]: { call: (ctx) => ctx.wa.groups.delete(ctx.groupId as string) },
+  [`POST ${V}/{Phone-Number-ID}/settings`]: {
+    call: ({ wa }) => wa.calling.updateSettings({ calling: { status: 'enabled' } }),
+  },
+  [`GET ${V}/{Phone-Number-ID}/settings`]: { call: ({ wa }) => wa.calling.settings() },
+  [`GET ${V}/{Phone-Number-ID}/call_permissions`]: {
+    call: async ({ wa, emu }) => {
+      await emu.fetch(
+        new Request('http://emu/_emulator/call-permissions', {
+          method: 'POST',
+          body: '{"wa_id":"16505550500"}',
+        }),
+      );
+      return wa.calling.permissions('16505550500');
+    },
+  },
+  [`POST ${V}/{Phone-Number-ID}/calls`]: {
+    call: async ({ wa }) => {
+      const sdp = 'v=0\no=- 1 2 IN IP4 127.0.0.1\ns=-\nt=0 0\nm=audio 9 UDP/TLS/RTP/SAVPF 111\n';
+      const { calls } = await wa.calling.connect({ to: '16505550500', sdp });
+      return wa.calling.terminate(calls[0]!.id);
+    },
+  },
 };
 
 /** Spec endpoints neither the SDK nor the emulator covers yet: this list may only shrink. */
@@ -157,8 +179,6 @@ export const NOT_YET_COVERED: string[] = [
   `GET ${V}/{Phone-Number-ID}/block_users`,
   `POST ${V}/{Phone-Number-ID}/block_users`,
   `DELETE ${V}/{Phone-Number-ID}/block_users`,
-  `GET ${V}/{Phone-Number-ID}/call_permissions`,
-  `POST ${V}/{Phone-Number-ID}/calls`,
   `POST ${V}/{Phone-Number-ID}/marketing_messages`,
   `GET ${V}/{Phone-Number-ID}/message_qrdls`,
   `POST ${V}/{Phone-Number-ID}/message_qrdls`,
@@ -169,8 +189,6 @@ export const NOT_YET_COVERED: string[] = [
   `POST ${V}/{Phone-Number-ID}/official_business_account`,
   `POST ${V}/{Phone-Number-ID}`,
   `GET ${V}/{Phone-Number-ID}/message_history`,
-  `GET ${V}/{Phone-Number-ID}/settings`,
-  `POST ${V}/{Phone-Number-ID}/settings`,
   `GET ${V}/{Phone-Number-ID}/whatsapp_business_encryption`,
   `POST ${V}/{Phone-Number-ID}/whatsapp_business_encryption`,
   `GET ${V}/{Phone-Number-ID}/whatsapp_commerce_settings`,
