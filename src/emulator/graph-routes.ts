@@ -14,8 +14,10 @@ import {
   useWaba,
 } from './context.js';
 import { EmulatorGraphError, graphError, MSG } from './graph-errors.js';
+import { registerBlockUserRoutes } from './routes/block-users.js';
 import { registerCallingRoutes } from './routes/calling.js';
 import { registerGroupRoutes } from './routes/groups.js';
+import { registerQrCodeRoutes } from './routes/qr-codes.js';
 import { registerTemplateRoutes } from './routes/templates.js';
 import type { AppRecord, OAuthCodeRecord, SystemUserRecord, TokenRecord } from './state.js';
 import { type Principal, safeEqual } from './tokens.js';
@@ -67,6 +69,8 @@ export function registerGraphRoutes(
   registerTemplateRoutes(app, core, prefix);
   registerGroupRoutes(app, core, prefix);
   registerCallingRoutes(app, core, prefix);
+  registerBlockUserRoutes(app, core, prefix);
+  registerQrCodeRoutes(app, core, prefix);
   const s = core.state;
   const mark = (c: EmuContext, endpoint: string, surface: 'oauth' | 'graph' | 'whatsapp' = 'graph') => {
     c.set('endpoint', endpoint);

@@ -6,10 +6,12 @@ import type { Secret } from '../core/secret.js';
 import type { AppSecretProofMode } from '../graph/appsecret-proof.js';
 import { GraphClient, type RetryOptions, type TokenProvider } from '../graph/graph-client.js';
 import type { Transport } from '../transport/types.js';
+import { BlockUsersApi } from './block-users.js';
 import { CallingApi } from './calling.js';
 import { GroupsApi } from './groups.js';
 import { MediaApi } from './media-api.js';
 import { MessagesApi } from './messages-api.js';
+import { QrCodesApi } from './qr-codes.js';
 import { TemplatesApi } from './templates.js';
 import { PhoneNumbersApi, ProfileApi, RegistrationApi, SubscriptionsApi } from './waba-apis.js';
 
@@ -43,6 +45,8 @@ export class WhatsApp {
   readonly subscriptions: SubscriptionsApi;
   readonly groups: GroupsApi;
   readonly calling: CallingApi;
+  readonly blockUsers: BlockUsersApi;
+  readonly qrCodes: QrCodesApi;
   #phoneNumberId: string | undefined;
   #businessAccountId: string | undefined;
 
@@ -76,6 +80,8 @@ export class WhatsApp {
     this.subscriptions = new SubscriptionsApi(this.graph, waba);
     this.groups = new GroupsApi(this.graph, sender);
     this.calling = new CallingApi(this.graph, sender);
+    this.blockUsers = new BlockUsersApi(this.graph, sender);
+    this.qrCodes = new QrCodesApi(this.graph, sender);
   }
 
   #requireSender(): string {
