@@ -452,7 +452,7 @@ describe('WhatsApp: endpoints', () => {
       name: 'order_update',
       language: 'en_US',
       category: 'UTILITY' as const,
-      components: [{ type: 'BODY', text: 'Order {{1}} shipped' }],
+      components: [{ type: 'BODY', text: 'Order {{1}} shipped', example: { body_text: [['42']] } }],
     };
     await wa.templates.create(template);
     await wa.templates.delete({ name: 'order_update', hsmId: '1' });
