@@ -57,6 +57,14 @@ export interface NumberSurface {
   settings?: Record<string, unknown>;
   /** wa_ids that granted call permission, with when it expires. */
   callPermissions: Record<string, number>;
+  /** Conversational components: welcome message, ice breakers (prompts), commands. */
+  automation?: {
+    enableWelcomeMessage: boolean;
+    prompts: string[];
+    commands: Array<{ command_name: string; command_description: string }>;
+  };
+  /** Commerce settings (`whatsapp_commerce_settings`). */
+  commerce?: { id: string; isCartEnabled: boolean; isCatalogVisible: boolean };
 }
 
 export function surfaceOf(phone: { surface?: NumberSurface | undefined }): NumberSurface {

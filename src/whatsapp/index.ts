@@ -4,6 +4,7 @@ export * from './groups.js';
 export { MEDIA_MAX_BYTES, MediaApi, type MediaUrlResponse } from './media-api.js';
 export type * from './message-types.js';
 export { MessagesApi, type SendOptions } from './messages-api.js';
+export * from './number-settings.js';
 export * from './paginate.js';
 export * from './qr-codes.js';
 export * from './template-components.js';

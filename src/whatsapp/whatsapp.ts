@@ -11,6 +11,7 @@ import { CallingApi } from './calling.js';
 import { GroupsApi } from './groups.js';
 import { MediaApi } from './media-api.js';
 import { MessagesApi } from './messages-api.js';
+import { NumberSettingsApi } from './number-settings.js';
 import { QrCodesApi } from './qr-codes.js';
 import { TemplatesApi } from './templates.js';
 import { PhoneNumbersApi, ProfileApi, RegistrationApi, SubscriptionsApi } from './waba-apis.js';
@@ -47,6 +48,7 @@ export class WhatsApp {
   readonly calling: CallingApi;
   readonly blockUsers: BlockUsersApi;
   readonly qrCodes: QrCodesApi;
+  readonly numberSettings: NumberSettingsApi;
   #phoneNumberId: string | undefined;
   #businessAccountId: string | undefined;
 
@@ -82,6 +84,7 @@ export class WhatsApp {
     this.calling = new CallingApi(this.graph, sender);
     this.blockUsers = new BlockUsersApi(this.graph, sender);
     this.qrCodes = new QrCodesApi(this.graph, sender);
+    this.numberSettings = new NumberSettingsApi(this.graph, sender);
   }
 
   #requireSender(): string {

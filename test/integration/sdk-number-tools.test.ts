@@ -87,3 +87,67 @@ describe('wa.qrCodes', () => {
     expect(JSON.stringify(out.update_existing_qr_code!.json)).toMatch(/ANED2T5QRU7HG1 does not exist/);
   });
 });
+
+describe('wa.numberSettings', () => {
+  it('conversational automation: set, kept across partial updates, limits refused; the four spec examples accepted', async () => {
+    const wa = h.client();
+    const phone = h.emu.seed!.phoneNumberId;
+    const commands = [{ command_name: 'help', command_description: 'Get help' }];
+    expect(
+      await wa.numberSettings.setConversationalAutomation({ enableWelcomeMessage: true, commands }),
+    ).toEqual({
+      success: true,
+    });
+    await wa.numberSettings.setConversationalAutomation({ prompts: ['Track my order'] });
+    expect(h.emu.state.phoneNumbers.get(phone)?.surface?.automation).toEqual({
+      enableWelcomeMessage: true,
+      prompts: ['Track my order'],
+      commands,
+    });
+    expect(
+      await rejection(wa.numberSettings.setConversationalAutomation({ prompts: ['a', 'b', 'c', 'd', 'e'] })),
+    ).toBeInstanceOf(ValidationError);
+    const long = await graphCall(h, 'POST', `${phone}/conversational_automation`, {
+      prompts: ['x'.repeat(81)],
+    });
+    expect(long.json.error.message).toMatch(/at most 80/);
+    const badName = await graphCall(h, 'POST', `${phone}/conversational_automation`, {
+      commands: [{ command_name: 'two words', command_description: 'x' }],
+    });
+    expect(badName.json.error.message).toMatch(/command_name/);
+    for (const ex of examples('POST', '/{Version}/{Phone-Number-ID}/conversational_automation')) {
+      expect(
+        (await graphCall(h, 'POST', `${phone}/conversational_automation`, ex.body)).json,
+        ex.name,
+      ).toEqual({
+        success: true,
+      });
+    }
+    expect(h.emu.state.phoneNumbers.get(phone)?.surface?.automation).toEqual({
+      enableWelcomeMessage: false,
+      prompts: [],
+      commands: [],
+    });
+  });
+
+  it('commerce settings: none until set, then read back; bad booleans refused', async () => {
+    const wa = h.client();
+    expect(await wa.numberSettings.commerce()).toBeUndefined();
+    expect(await wa.numberSettings.updateCommerce({ isCartEnabled: false })).toEqual({ success: true });
+    expect(await wa.numberSettings.commerce()).toMatchObject({
+      is_cart_enabled: false,
+      is_catalog_visible: true,
+    });
+    await wa.numberSettings.updateCommerce({ isCatalogVisible: false });
+    expect(await wa.numberSettings.commerce()).toMatchObject({
+      is_cart_enabled: false,
+      is_catalog_visible: false,
+    });
+    const bad = await graphCall(
+      h,
+      'POST',
+      `${h.emu.seed!.phoneNumberId}/whatsapp_commerce_settings?is_cart_enabled=maybe`,
+    );
+    expect(bad.json.error.message).toMatch(/must be a boolean/);
+  });
+});
