@@ -1,5 +1,6 @@
 import { afterAll, beforeAll } from 'vitest';
 import { createEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/index.js';
+import endpointsJson from '../../src/emulator/spec/endpoints.json' with { type: 'json' };
 import { WhatsApp } from '../../src/whatsapp/whatsapp.js';
 import type { LooseJson } from './emulator-support.js';
 
@@ -69,4 +70,9 @@ export async function graphCall(
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, json: (await res.json()) as LooseJson };
+}
+
+/** The request examples Meta's OpenAPI document gives for one endpoint (src/emulator/spec/endpoints.json). */
+export function specExamples(method: string, path: string): Array<{ name: string; body: unknown }> {
+  return endpointsJson.endpoints.find((e) => e.method === method && e.path === path)?.examples ?? [];
 }

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.js';
 import type { GraphError } from '../../src/core/graph-error.js';
-import endpointsJson from '../../src/emulator/spec/endpoints.json' with { type: 'json' };
 import { type LooseJson, startReceiver } from './emulator-support.js';
-import { graphCall, rejection, useSdkEmulator } from './sdk-area-support.js';
+import { graphCall, rejection, specExamples, useSdkEmulator } from './sdk-area-support.js';
 
 /** wa.calling against the emulator over HTTP; the emulator plays the WhatsApp user (control routes). */
 
@@ -146,15 +145,12 @@ describe('wa.calling against the emulator', () => {
 });
 
 describe("the spec's calling request examples", () => {
-  const examples = (method: string, path: string) =>
-    endpointsJson.endpoints.find((e) => e.method === method && e.path === path)?.examples ?? [];
-
   it('/calls: connect accepted once calling is on and the user granted permission; the others refused for their reason', async () => {
     const phone = h.emu.seed!.phoneNumberId;
     await graphCall(h, 'POST', `${phone}/settings`, { calling: { status: 'enabled' } });
     await control('call-permissions', { wa_id: '14085551234' });
     const out: Record<string, LooseJson> = {};
-    for (const ex of examples('POST', '/{Version}/{Phone-Number-ID}/calls')) {
+    for (const ex of specExamples('POST', '/{Version}/{Phone-Number-ID}/calls')) {
       out[ex.name] = (await graphCall(h, 'POST', `${phone}/calls`, ex.body)).json;
     }
     expect(out['Connect Call']!.calls[0].id).toMatch(/^wacid\./);
@@ -167,7 +163,7 @@ describe("the spec's calling request examples", () => {
 
   it('/settings: all seven examples accepted', async () => {
     const phone = h.emu.seed!.phoneNumberId;
-    const list = examples('POST', '/{Version}/{Phone-Number-ID}/settings');
+    const list = specExamples('POST', '/{Version}/{Phone-Number-ID}/settings');
     expect(list).toHaveLength(7);
     for (const ex of list)
       expect((await graphCall(h, 'POST', `${phone}/settings`, ex.body)).json, ex.name).toEqual({

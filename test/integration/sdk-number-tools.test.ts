@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.js';
 import type { GraphError } from '../../src/core/graph-error.js';
-import endpointsJson from '../../src/emulator/spec/endpoints.json' with { type: 'json' };
-import { graphCall, rejection, useSdkEmulator } from './sdk-area-support.js';
+import { graphCall, rejection, specExamples, useSdkEmulator } from './sdk-area-support.js';
 
 /** wa.blockUsers and wa.qrCodes against the emulator over HTTP, and the spec's examples for both. */
 
 const h = useSdkEmulator();
-const examples = (method: string, path: string) =>
-  endpointsJson.endpoints.find((e) => e.method === method && e.path === path)?.examples ?? [];
 
 describe('wa.blockUsers', () => {
   it('blocks, lists (paged), unblocks; per-user failures are reported, not thrown', async () => {
@@ -33,8 +30,8 @@ describe('wa.blockUsers', () => {
 
   it("accepts the spec's block and unblock examples", async () => {
     const phone = h.emu.seed!.phoneNumberId;
-    const [block] = examples('POST', '/{Version}/{Phone-Number-ID}/block_users');
-    const [unblock] = examples('DELETE', '/{Version}/{Phone-Number-ID}/block_users');
+    const [block] = specExamples('POST', '/{Version}/{Phone-Number-ID}/block_users');
+    const [unblock] = specExamples('DELETE', '/{Version}/{Phone-Number-ID}/block_users');
     const b = await graphCall(h, 'POST', `${phone}/block_users`, block!.body);
     expect(b.json).toEqual({
       messaging_product: 'whatsapp',
@@ -77,7 +74,7 @@ describe('wa.qrCodes', () => {
   it("the spec's examples: three creates accepted; the update names a code that doesn't exist here", async () => {
     const phone = h.emu.seed!.phoneNumberId;
     const out: Record<string, { status: number; json: Record<string, unknown> }> = {};
-    for (const ex of examples('POST', '/{Version}/{Phone-Number-ID}/message_qrdls')) {
+    for (const ex of specExamples('POST', '/{Version}/{Phone-Number-ID}/message_qrdls')) {
       out[ex.name] = await graphCall(h, 'POST', `${phone}/message_qrdls`, ex.body);
     }
     for (const name of ['create_qr_code', 'create_qr_code_png', 'create_qr_code_no_image']) {
@@ -115,7 +112,7 @@ describe('wa.numberSettings', () => {
       commands: [{ command_name: 'two words', command_description: 'x' }],
     });
     expect(badName.json.error.message).toMatch(/command_name/);
-    for (const ex of examples('POST', '/{Version}/{Phone-Number-ID}/conversational_automation')) {
+    for (const ex of specExamples('POST', '/{Version}/{Phone-Number-ID}/conversational_automation')) {
       expect(
         (await graphCall(h, 'POST', `${phone}/conversational_automation`, ex.body)).json,
         ex.name,

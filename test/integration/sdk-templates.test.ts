@@ -1,16 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/core/errors.js';
 import { GraphError } from '../../src/core/graph-error.js';
-import endpointsJson from '../../src/emulator/spec/endpoints.json' with { type: 'json' };
 import { templateComponents as tc, templateProblems } from '../../src/whatsapp/template-components.js';
-import { graphCall, rejection, useSdkEmulator } from './sdk-area-support.js';
+import { graphCall, rejection, specExamples, useSdkEmulator } from './sdk-area-support.js';
 
 /** wa.templates against the emulator over HTTP, and the spec's template request examples. */
 
 const h = useSdkEmulator();
-
-const examplesOf = (method: string, path: string) =>
-  endpointsJson.endpoints.find((e) => e.method === method && e.path === path)?.examples ?? [];
 
 describe('wa.templates against the emulator', () => {
   it('pages through every template with limit, fields and Meta cursors', async () => {
@@ -191,7 +187,7 @@ describe('wa.templates against the emulator', () => {
 });
 
 describe("the spec's template request examples", () => {
-  const create = examplesOf('POST', '/{Version}/{WABA-ID}/message_templates');
+  const create = specExamples('POST', '/{Version}/{WABA-ID}/message_templates');
 
   it('are accepted, or refused for the reason Meta would', async () => {
     expect(create.length).toBe(11);
@@ -215,7 +211,7 @@ describe("the spec's template request examples", () => {
   });
 
   it('the edit example is accepted on a rejected template of that name (its category changes too)', async () => {
-    const [edit] = examplesOf('POST', '/{Version}/{TEMPLATE_ID}');
+    const [edit] = specExamples('POST', '/{Version}/{TEMPLATE_ID}');
     const t = h.emu.world.createTemplate({
       wabaId: h.emu.seed!.wabaId,
       name: '2023_april_promo',

@@ -1,10 +1,9 @@
 import type { Hono } from 'hono';
-import { requireAccess } from '../access.js';
-import { authenticate, type EmuContext, type EmuEnv, type EmulatorCore, requestParams } from '../context.js';
+import type { EmuContext, EmuEnv, EmulatorCore } from '../context.js';
 import { graphError } from '../graph-errors.js';
 import { page } from '../paging.js';
 import { surfaceOf } from '../surface-state.js';
-import { arrayParam, changed, MANAGEMENT, MESSAGING, mark, phoneOr404, required } from './shared.js';
+import { arrayParam, changed, mark, phoneRequest, required } from './shared.js';
 
 /**
  * Block users (https://developers.facebook.com/docs/whatsapp/cloud-api/block-users): block, unblock, list.
@@ -30,13 +29,7 @@ function usersParam(params: Record<string, string>): string[] {
 }
 
 export function registerBlockUserRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
-  const phoneFor = async (c: EmuContext) => {
-    const params = await requestParams(c, core.settings.maxBodyBytes);
-    const p = authenticate(core, c, params);
-    const phone = phoneOr404(core, c, c.req.param('id') as string);
-    requireAccess(core, p, [MESSAGING, MANAGEMENT], phone.wabaId);
-    return { params, phone };
-  };
+  const phoneFor = (c: EmuContext) => phoneRequest(core, c);
 
   app.get(`${prefix}/:id/block_users`, async (c) => {
     mark(c, 'GET /{phone-number-id}/block_users');

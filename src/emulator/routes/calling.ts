@@ -1,13 +1,12 @@
 import type { Hono } from 'hono';
-import { requireAccess } from '../access.js';
-import { authenticate, type EmuContext, type EmuEnv, type EmulatorCore, requestParams } from '../context.js';
+import type { EmuContext, EmuEnv, EmulatorCore } from '../context.js';
 import { jsonBody } from '../control-routes.js';
 import { graphError } from '../graph-errors.js';
 import { base62 } from '../ids.js';
 import type { PhoneNumberRecord } from '../state.js';
 import { type CallRecord, surfaceOf } from '../surface-state.js';
 import { ControlError, digitsOf } from '../world.js';
-import { changed, jsonParam, MANAGEMENT, MESSAGING, mark, phoneOr404, required } from './shared.js';
+import { changed, jsonParam, mark, phoneRequest, required } from './shared.js';
 
 /**
  * The Calling API (https://developers.facebook.com/docs/whatsapp/cloud-api/calling and the spec's /calls,
@@ -145,13 +144,7 @@ function permissionOf(phone: PhoneNumberRecord, waId: string, nowMs: number): 'g
 }
 
 export function registerCallingRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
-  const phoneFor = async (c: EmuContext) => {
-    const params = await requestParams(c, core.settings.maxBodyBytes);
-    const p = authenticate(core, c, params);
-    const phone = phoneOr404(core, c, c.req.param('id') as string);
-    requireAccess(core, p, [MESSAGING, MANAGEMENT], phone.wabaId);
-    return { params, phone };
-  };
+  const phoneFor = (c: EmuContext) => phoneRequest(core, c);
 
   app.get(`${prefix}/:id/settings`, async (c) => {
     mark(c, 'GET /{phone-number-id}/settings');

@@ -14,10 +14,9 @@ import { jsonBody } from '../control-routes.js';
 import { graphError } from '../graph-errors.js';
 import { base62, numericId } from '../ids.js';
 import { page } from '../paging.js';
-import type { PhoneNumberRecord } from '../state.js';
 import type { GroupRecord } from '../surface-state.js';
 import { ControlError, digitsOf } from '../world.js';
-import { arrayParam, changed, MANAGEMENT, MESSAGING, mark, phoneOr404, required } from './shared.js';
+import { arrayParam, changed, MANAGEMENT, MESSAGING, mark, phoneRequest, required } from './shared.js';
 
 /**
  * The Groups API (https://developers.facebook.com/docs/whatsapp/cloud-api/groups and the spec's group paths):
@@ -110,15 +109,7 @@ function addParticipant(core: EmulatorCore, g: GroupRecord, waId: string): void 
 
 export function registerGroupRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
   const s = core.state;
-  const phoneFor = async (
-    c: EmuContext,
-  ): Promise<{ params: Record<string, string>; phone: PhoneNumberRecord }> => {
-    const params = await requestParams(c, core.settings.maxBodyBytes);
-    const p = authenticate(core, c, params);
-    const phone = phoneOr404(core, c, c.req.param('id') as string);
-    requireAccess(core, p, [MESSAGING, MANAGEMENT], phone.wabaId);
-    return { params, phone };
-  };
+  const phoneFor = (c: EmuContext) => phoneRequest(core, c);
   /** The group named by `:id`, or undefined (the caller passes the request on). */
   const groupFor = async (c: EmuContext) => {
     const g = s.groups.get(c.req.param('id') as string);

@@ -1,10 +1,9 @@
 import type { Hono } from 'hono';
-import { requireAccess } from '../access.js';
-import { authenticate, type EmuContext, type EmuEnv, type EmulatorCore, requestParams } from '../context.js';
+import type { EmuContext, EmuEnv, EmulatorCore } from '../context.js';
 import { graphError } from '../graph-errors.js';
 import { numericId } from '../ids.js';
 import { surfaceOf } from '../surface-state.js';
-import { arrayParam, changed, MANAGEMENT, MESSAGING, mark, phoneOr404 } from './shared.js';
+import { arrayParam, changed, mark, phoneRequest } from './shared.js';
 
 /**
  * Conversational components (https://developers.facebook.com/docs/whatsapp/cloud-api/phone-numbers/conversational-components:
@@ -73,13 +72,7 @@ function commands(params: Record<string, string>) {
 }
 
 export function registerNumberSettingsRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
-  const phoneFor = async (c: EmuContext) => {
-    const params = await requestParams(c, core.settings.maxBodyBytes);
-    const p = authenticate(core, c, params);
-    const phone = phoneOr404(core, c, c.req.param('id') as string);
-    requireAccess(core, p, [MANAGEMENT, MESSAGING], phone.wabaId);
-    return { params, phone };
-  };
+  const phoneFor = (c: EmuContext) => phoneRequest(core, c);
 
   app.post(`${prefix}/:id/conversational_automation`, async (c) => {
     mark(c, 'POST /{phone-number-id}/conversational_automation');

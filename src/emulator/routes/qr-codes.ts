@@ -1,19 +1,10 @@
 import { randomInt } from 'node:crypto';
 import type { Hono } from 'hono';
-import { requireAccess } from '../access.js';
-import {
-  authenticate,
-  type EmuContext,
-  type EmuEnv,
-  type EmulatorCore,
-  fieldsParam,
-  pickFields,
-  requestParams,
-} from '../context.js';
+import { type EmuContext, type EmuEnv, type EmulatorCore, fieldsParam, pickFields } from '../context.js';
 import { graphError } from '../graph-errors.js';
 import { page } from '../paging.js';
 import type { QrCodeRecord } from '../surface-state.js';
-import { changed, MANAGEMENT, MESSAGING, mark, phoneOr404, required } from './shared.js';
+import { changed, mark, phoneRequest, required } from './shared.js';
 
 /**
  * QR codes with a prefilled message (the spec's /message_qrdls): create, update (same path with `code`), list,
@@ -46,13 +37,7 @@ function qrObject(q: QrCodeRecord): Record<string, unknown> {
 
 export function registerQrCodeRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: string): void {
   const s = core.state;
-  const phoneFor = async (c: EmuContext) => {
-    const params = await requestParams(c, core.settings.maxBodyBytes);
-    const p = authenticate(core, c, params);
-    const phone = phoneOr404(core, c, c.req.param('id') as string);
-    requireAccess(core, p, [MESSAGING, MANAGEMENT], phone.wabaId);
-    return { params, phone };
-  };
+  const phoneFor = (c: EmuContext) => phoneRequest(core, c);
   const codeOf = (phoneId: string, code: string): QrCodeRecord => {
     const q = s.qrCodes.get(code);
     if (!q || q.phoneNumberId !== phoneId) {

@@ -1,5 +1,5 @@
-import { unknownObject } from '../access.js';
-import { type EmuContext, type EmulatorCore, useWaba } from '../context.js';
+import { requireAccess, unknownObject } from '../access.js';
+import { authenticate, type EmuContext, type EmulatorCore, requestParams, useWaba } from '../context.js';
 import { graphError } from '../graph-errors.js';
 import type { PhoneNumberRecord, WabaRecord } from '../state.js';
 
@@ -32,6 +32,22 @@ export function wabaOr404(core: EmulatorCore, c: EmuContext, id: string): WabaRe
   if (!waba) throw unknownObject(c.req.method, id);
   useWaba(core, c, waba.id);
   return waba;
+}
+
+/**
+ * The usual start of a `/{phone-number-id}/<edge>` handler: parameters, authentication, the number (404 when
+ * unknown) and the permission check on its WABA.
+ */
+export async function phoneRequest(
+  core: EmulatorCore,
+  c: EmuContext,
+  scopes: string[] = [MESSAGING, MANAGEMENT],
+): Promise<{ params: Record<string, string>; phone: PhoneNumberRecord }> {
+  const params = await requestParams(c, core.settings.maxBodyBytes);
+  const p = authenticate(core, c, params);
+  const phone = phoneOr404(core, c, c.req.param('id') as string);
+  requireAccess(core, p, scopes, phone.wabaId);
+  return { params, phone };
 }
 
 /** A required parameter, or Graph's `(#100) The parameter X is required.` */
