@@ -17,6 +17,7 @@ import { EmulatorGraphError, graphError, MSG } from './graph-errors.js';
 import { registerBlockUserRoutes } from './routes/block-users.js';
 import { registerCallingRoutes } from './routes/calling.js';
 import { registerGroupRoutes } from './routes/groups.js';
+import { registerMarketingMessageRoutes } from './routes/marketing-messages.js';
 import { registerNumberSettingsRoutes } from './routes/number-settings.js';
 import { registerQrCodeRoutes } from './routes/qr-codes.js';
 import { registerTemplateRoutes } from './routes/templates.js';
@@ -73,6 +74,7 @@ export function registerGraphRoutes(
   registerBlockUserRoutes(app, core, prefix);
   registerQrCodeRoutes(app, core, prefix);
   registerNumberSettingsRoutes(app, core, prefix);
+  registerMarketingMessageRoutes(app, core, prefix);
   const s = core.state;
   const mark = (c: EmuContext, endpoint: string, surface: 'oauth' | 'graph' | 'whatsapp' = 'graph') => {
     c.set('endpoint', endpoint);

@@ -1,6 +1,7 @@
 export * from './block-users.js';
 export * from './calling.js';
 export * from './groups.js';
+export * from './marketing-messages.js';
 export { MEDIA_MAX_BYTES, MediaApi, type MediaUrlResponse } from './media-api.js';
 export type * from './message-types.js';
 export { MessagesApi, type SendOptions } from './messages-api.js';

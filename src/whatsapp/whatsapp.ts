@@ -9,6 +9,7 @@ import type { Transport } from '../transport/types.js';
 import { BlockUsersApi } from './block-users.js';
 import { CallingApi } from './calling.js';
 import { GroupsApi } from './groups.js';
+import { MarketingMessagesApi } from './marketing-messages.js';
 import { MediaApi } from './media-api.js';
 import { MessagesApi } from './messages-api.js';
 import { NumberSettingsApi } from './number-settings.js';
@@ -49,6 +50,7 @@ export class WhatsApp {
   readonly blockUsers: BlockUsersApi;
   readonly qrCodes: QrCodesApi;
   readonly numberSettings: NumberSettingsApi;
+  readonly marketingMessages: MarketingMessagesApi;
   #phoneNumberId: string | undefined;
   #businessAccountId: string | undefined;
 
@@ -85,6 +87,7 @@ export class WhatsApp {
     this.blockUsers = new BlockUsersApi(this.graph, sender);
     this.qrCodes = new QrCodesApi(this.graph, sender);
     this.numberSettings = new NumberSettingsApi(this.graph, sender);
+    this.marketingMessages = new MarketingMessagesApi(this.graph, sender);
   }
 
   #requireSender(): string {

@@ -188,6 +188,21 @@ export const COVERED: Record<string, CoverageEntry> = {
   [`GET ${V}/{Phone-Number-ID}/whatsapp_commerce_settings`]: {
     call: ({ wa }) => wa.numberSettings.commerce(),
   },
+  [`POST ${V}/{Phone-Number-ID}/marketing_messages`]: {
+    call: ({ wa, emu, seed, recipient }) => {
+      emu.world.createTemplate({
+        wabaId: seed.wabaId,
+        name: 'coverage_sale',
+        language: 'en_US',
+        category: 'MARKETING',
+      });
+      return wa.marketingMessages.send({
+        to: `+${recipient}`,
+        name: 'coverage_sale',
+        productPolicy: 'STRICT',
+      });
+    },
+  },
 };
 
 /** Spec endpoints neither the SDK nor the emulator covers yet: this list may only shrink. */
@@ -202,7 +217,6 @@ export const NOT_YET_COVERED: string[] = [
   `POST ${V}/{Business-ID}/onboard_partners_to_mm_lite`,
   `GET ${V}/{Business-ID}/owned_whatsapp_business_accounts`,
   `POST ${V}/{Business-ID}/share_preverified_numbers`,
-  `POST ${V}/{Phone-Number-ID}/marketing_messages`,
   `POST ${V}/{Phone-Number-ID}/messages_encrypted`,
   `GET ${V}/{Phone-Number-ID}/official_business_account`,
   `POST ${V}/{Phone-Number-ID}/official_business_account`,
