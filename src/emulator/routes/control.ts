@@ -14,5 +14,5 @@ export const AREA_CONTROL_ROUTES = [
   'POST   /_emulator/groups/:id/join {wa_id, invite_link?}  (a user opens the invite link: joins, or a join request)',
   'POST   /_emulator/call-permissions {wa_id, phone_number_id?, status?: granted|revoked}  (the user grants call permission)',
   'POST   /_emulator/calls {from, phone_number_id?}  (the user calls the business: calls webhook with an SDP offer)',
-  'POST   /_emulator/calls/:id/answer|decline|hangup  (the user answers, declines or hangs up)',
+  'POST   /_emulator/calls/:id/:action  (action answer, decline or hangup: the user answers, declines or hangs up)',
 ];
