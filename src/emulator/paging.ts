@@ -49,7 +49,7 @@ export function page<T extends { id: string }>(
     start = i >= 0 ? i + 1 : items.length;
   } else if (params?.before) {
     const i = items.findIndex((x) => x.id === decode(params.before as string));
-    end = i >= 0 ? i : 0;
+    end = Math.max(i, 0);
     start = Math.max(0, end - limit);
   }
   const slice = items.slice(start, end ?? start + limit);
