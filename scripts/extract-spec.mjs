@@ -4,7 +4,7 @@
 //
 //   node scripts/extract-spec.mjs [path/to/business-messaging-api_v23.0.yaml] [--out DIR]
 //
-// Writes src/emulator/spec/{schemas,message-examples,webhook-examples}.json (or into DIR: the drift test,
+// Writes src/emulator/spec/{schemas,message-examples,webhook-examples,endpoints}.json (or into DIR: the drift test,
 // test/integration/emulator-spec.test.ts, re-derives them there and compares). What it does to the schemas:
 //  1. bundles every component schema reachable from the roots under one `$defs` (refs rewritten to #/$defs/X);
 //  2. drops annotation-only keywords (description, example, discriminator, ...);
@@ -277,6 +277,21 @@ const webhookExamples = Object.entries(webhookOp.requestBody.content['applicatio
   ([name, ex]) => ({ name, body: ex.value }),
 );
 
+// Every endpoint of the document with the request examples of the ones outside messages/webhooks (those two have
+// their own files), in spec order: the surface-coverage test and the per-area example tests read it.
+const HTTP_METHODS = ['get', 'post', 'put', 'patch', 'delete'];
+const endpoints = Object.entries(spec.paths).flatMap(([path, item]) =>
+  HTTP_METHODS.filter((m) => item[m]).map((m) => {
+    const op = item[m];
+    const own = path !== MESSAGES_PATH && path !== '/whatsapp/webhooks';
+    const content = op.requestBody?.content ? Object.values(op.requestBody.content)[0] : undefined;
+    const examples = own && content?.examples
+      ? Object.entries(content.examples).map(([name, ex]) => ({ name, body: ex.value }))
+      : [];
+    return { method: m.toUpperCase(), path, operationId: op.operationId ?? null, examples };
+  }),
+);
+
 // 5: self-check, with the same type inference and placeholder filling the emulator uses
 // (src/emulator/validate.ts, src/emulator/examples.ts).
 function inferType(body) {
@@ -314,11 +329,12 @@ const write = (file, value) => writeFileSync(resolve(outDir, file), `${JSON.stri
 write('schemas.json', schemas);
 write('message-examples.json', { provenance, examples: messageExamples });
 write('webhook-examples.json', { provenance, examples: webhookExamples });
+write('endpoints.json', { provenance, endpoints });
 // The repo's formatter owns JSON layout; running it here keeps `biome check` clean and the output stable. Biome
 // formats files of this repo only: with --out elsewhere the layout is JSON.stringify's (the content is the same).
 if (!outArg) {
   execFileSync(resolve(repoRoot, 'node_modules/.bin/biome'), ['format', '--write', outDir], { stdio: 'ignore' });
 }
 console.log(
-  `extract-spec: ${names.length} schemas, ${messageExamples.length} message examples, ${webhookExamples.length} webhook examples → ${outDir}`,
+  `extract-spec: ${names.length} schemas, ${messageExamples.length} message examples, ${webhookExamples.length} webhook examples, ${endpoints.length} endpoints → ${outDir}`,
 );

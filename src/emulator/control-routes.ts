@@ -5,6 +5,7 @@ import { issueCode } from './dialog.js';
 import { type InboundMessageInput, inboundMessageEvent, statusEvent, templateStatusEvent } from './events.js';
 import { checkFaultInput, type FaultRuleInput } from './faults.js';
 import { FLOW_CONTROL_ROUTES } from './flow-sessions.js';
+import { AREA_CONTROL_ROUTES, registerAreaControlRoutes } from './routes/control.js';
 import type { PhoneNumberRecord, TemplateRecord, TokenRecord } from './state.js';
 import { registerUserControlRoutes } from './user-control-routes.js';
 import type { ResolvedWebhookOptions } from './webhooks.js';
@@ -695,6 +696,7 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
 
   registerUserControlRoutes(app, core, base);
 
+  registerAreaControlRoutes(app, core);
   // Anything else under /_emulator is a typo, not a Graph object id.
   app.all(`${base}/*`, (c) =>
     c.json({ error: { message: `no control route ${c.req.method} ${c.req.path}; see GET /_emulator` } }, 404),
@@ -755,4 +757,5 @@ export const ROUTES = [
   'POST   /_emulator/webhooks/event {field, value, waba_id?, phone_number_id?}',
   'POST   /_emulator/webhooks/errors {phone_number_id?, errors: [{code, title?, message?, details?}]}',
   ...FLOW_CONTROL_ROUTES,
+  ...AREA_CONTROL_ROUTES,
 ];

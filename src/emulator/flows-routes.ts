@@ -17,8 +17,9 @@ import { callFlowEndpoint } from './flow-client.js';
 import type { FlowRecord } from './flow-state.js';
 import { graphError } from './graph-errors.js';
 import { numericId } from './ids.js';
+import { page } from './paging.js';
 import type { Principal } from './tokens.js';
-import { page, phoneOr404, wabaOr404 } from './whatsapp-routes.js';
+import { phoneOr404, wabaOr404 } from './whatsapp-routes.js';
 
 const MANAGEMENT = 'whatsapp_business_management';
 /**
@@ -260,7 +261,7 @@ function registerWabaFlowRoutes(app: Hono<EmuEnv>, core: EmulatorCore, prefix: s
     requireAccess(core, p, [MANAGEMENT], waba.id);
     const fields = parseFields(params.fields);
     const list = [...s.flows.values()].filter((f) => f.wabaId === waba.id);
-    return c.json(page(list, params, (f) => flowObject(core, c, f, fields)));
+    return c.json(page(list, params, (f) => flowObject(core, c, f, fields), c));
   });
 
   app.post(`${prefix}/:id/flows`, async (c) => {

@@ -14,6 +14,13 @@ import {
   useWaba,
 } from './context.js';
 import { EmulatorGraphError, graphError, MSG } from './graph-errors.js';
+import { registerBlockUserRoutes } from './routes/block-users.js';
+import { registerCallingRoutes } from './routes/calling.js';
+import { registerGroupRoutes } from './routes/groups.js';
+import { registerMarketingMessageRoutes } from './routes/marketing-messages.js';
+import { registerNumberSettingsRoutes } from './routes/number-settings.js';
+import { registerQrCodeRoutes } from './routes/qr-codes.js';
+import { registerTemplateRoutes } from './routes/templates.js';
 import type { AppRecord, OAuthCodeRecord, SystemUserRecord, TokenRecord } from './state.js';
 import { type Principal, safeEqual } from './tokens.js';
 import { mediaObject } from './whatsapp-routes.js';
@@ -60,6 +67,14 @@ export function registerGraphRoutes(
   world: World,
   prefix: string,
 ): void {
+  // Per-area route modules first: each answers its own edges and object ids, and passes other ids on.
+  registerTemplateRoutes(app, core, prefix);
+  registerGroupRoutes(app, core, prefix);
+  registerCallingRoutes(app, core, prefix);
+  registerBlockUserRoutes(app, core, prefix);
+  registerQrCodeRoutes(app, core, prefix);
+  registerNumberSettingsRoutes(app, core, prefix);
+  registerMarketingMessageRoutes(app, core, prefix);
   const s = core.state;
   const mark = (c: EmuContext, endpoint: string, surface: 'oauth' | 'graph' | 'whatsapp' = 'graph') => {
     c.set('endpoint', endpoint);
@@ -587,20 +602,6 @@ export function registerGraphRoutes(
           ),
         );
       }
-      case 'template': {
-        const t = s.templates.get(id)!;
-        useWaba(core, c, t.wabaId);
-        requireAccess(core, p, [MANAGEMENT], t.wabaId);
-        const out: Record<string, unknown> = {
-          name: t.name,
-          components: t.components,
-          language: t.language,
-          status: t.status,
-          category: t.category,
-          id: t.id,
-        };
-        return c.json(pickFields(out, fields));
-      }
       case 'app': {
         const a = s.apps.get(id)!;
         return c.json(
@@ -629,25 +630,7 @@ export function registerGraphRoutes(
     const kind = s.kindOf(id);
     mark(c, `POST /{${kind ? kind.replace('_', '-') : 'object'}-id}`, 'whatsapp');
     const params = await requestParams(c, core.settings.maxBodyBytes);
-    const p = authenticate(core, c, params);
-    if (kind === 'template') {
-      const t = s.templates.get(id)!;
-      useWaba(core, c, t.wabaId);
-      requireAccess(core, p, [MANAGEMENT], t.wabaId);
-      if (params.components !== undefined) {
-        let components: unknown;
-        try {
-          components = JSON.parse(params.components);
-        } catch {
-          components = undefined;
-        }
-        if (!Array.isArray(components)) throw graphError(100, '(#100) Param components must be an array.');
-        t.components = components;
-      }
-      if (params.category) t.category = params.category.toUpperCase();
-      changed();
-      return c.json({ success: true });
-    }
+    authenticate(core, c, params);
     throw unknownObject('post', id);
   });
 

@@ -4,6 +4,7 @@ import type { FlowKeyRecord, FlowRecord } from './flow-state.js';
  * The emulator's world: plain records in maps, keyed by id, serialisable to one JSON state file. Wire names stay
  * snake_case in responses; records here are camelCase with units in names.
  */
+import type { CallRecord, GroupRecord, NumberSurface, QrCodeRecord } from './surface-state.js';
 
 export interface AppRecord {
   id: string;
@@ -109,6 +110,8 @@ export interface PhoneNumberRecord {
   profile: BusinessProfile;
   /** Per-number webhook override. */
   webhookOverrideUrl: string | undefined;
+  /** Blocked users, calling settings and permissions (see surface-state.ts). */
+  surface?: NumberSurface | undefined;
 }
 
 export interface TemplateRecord {
@@ -122,6 +125,10 @@ export interface TemplateRecord {
   parameterFormat: string | undefined;
   /** Virtual time a template under review (`templateApproval.delayMs`) gets its outcome; absent otherwise. */
   reviewAtMs?: number | undefined;
+  /** Virtual times of edits made while APPROVED (Meta: 1 a day, 10 in 30 days). */
+  editsAtMs?: number[] | undefined;
+  /** Seconds an undelivered message of this template stays valid (`message_send_ttl_seconds`). */
+  messageSendTtlSeconds?: number | undefined;
 }
 
 export interface MediaRecord {
@@ -252,6 +259,9 @@ export interface EmulatorStateData {
   /** Flows and business public keys (absent in files written before flows were emulated). */
   flows?: FlowRecord[];
   flowKeys?: FlowKeyRecord[];
+  groups?: GroupRecord[];
+  calls?: CallRecord[];
+  qrCodes?: QrCodeRecord[];
 }
 
 export type ObjectKind =
@@ -324,6 +334,9 @@ export class EmulatorState {
   readonly phoneNumbers = new Map<string, PhoneNumberRecord>();
   readonly templates = new Map<string, TemplateRecord>();
   readonly media = new Map<string, MediaRecord>();
+  readonly groups = new Map<string, GroupRecord>();
+  readonly calls = new Map<string, CallRecord>();
+  readonly qrCodes = new Map<string, QrCodeRecord>();
   readonly tokens = new Map<string, TokenRecord>();
   readonly codes = new Map<string, OAuthCodeRecord>();
   /** WhatsApp users by phone digits (only those the control API described; others are plain phone users). */
@@ -393,6 +406,9 @@ export class EmulatorState {
       parentBsuidBusinesses: [...this.parentBsuidBusinesses],
       flows: [...this.flows.values()],
       flowKeys: [...this.flowKeys.values()],
+      groups: [...this.groups.values()],
+      calls: [...this.calls.values()],
+      qrCodes: [...this.qrCodes.values()],
     };
   }
 
@@ -427,6 +443,9 @@ export class EmulatorState {
     for (const b of list<string>('parentBsuidBusinesses')) state.parentBsuidBusinesses.add(b);
     for (const f of list<FlowRecord>('flows')) state.flows.set(f.id, f);
     for (const k of list<FlowKeyRecord>('flowKeys')) state.flowKeys.set(k.phoneNumberId, k);
+    for (const g of list<GroupRecord>('groups')) state.groups.set(g.id, g);
+    for (const c of list<CallRecord>('calls')) state.calls.set(c.id, c);
+    for (const q of list<QrCodeRecord>('qrCodes')) state.qrCodes.set(q.id, q);
     return state;
   }
 }

@@ -17,6 +17,7 @@ import {
 import { templateStatusEvent } from './events.js';
 import { graphError } from './graph-errors.js';
 import { numericId } from './ids.js';
+import { page } from './paging.js';
 import { sendMessage } from './send-message.js';
 import type { MediaRecord, PhoneNumberRecord, TemplateRecord, WabaRecord } from './state.js';
 import { validateBody } from './validate.js';
@@ -92,40 +93,6 @@ function phoneObject(core: EmulatorCore, p: PhoneNumberRecord): Record<string, u
   if (p.webhookOverrideUrl) out.webhook_configuration = { phone_number: p.webhookOverrideUrl };
   out.id = p.id;
   return out;
-}
-
-function templateObject(t: TemplateRecord): Record<string, unknown> {
-  const out: Record<string, unknown> = { name: t.name };
-  // Meta lists parameter_format on every template; POSITIONAL ({{1}}) is the default when none was set.
-  out.parameter_format = t.parameterFormat ?? 'POSITIONAL';
-  Object.assign(out, {
-    components: t.components,
-    language: t.language,
-    status: t.status,
-    category: t.category,
-    id: t.id,
-  });
-  return out;
-}
-
-/** Cursor paging over a list (Graph's `paging.cursors`; `after` is the last item's id, base64). */
-export function page<T extends { id: string }>(
-  items: T[],
-  params: Record<string, string> | undefined,
-  render: (t: T) => Record<string, unknown>,
-): Record<string, unknown> {
-  const limit = Math.min(Math.max(Number(params?.limit ?? 25) || 25, 1), 1000);
-  let start = 0;
-  if (params?.after) {
-    const afterId = Buffer.from(params.after, 'base64').toString('utf8');
-    const i = items.findIndex((x) => x.id === afterId);
-    start = i >= 0 ? i + 1 : items.length;
-  }
-  const slice = items.slice(start, start + limit);
-  const cursor = (t: T | undefined) => (t ? Buffer.from(t.id).toString('base64') : undefined);
-  const paging: Record<string, unknown> = {};
-  if (slice.length) paging.cursors = { before: cursor(slice[0]), after: cursor(slice.at(-1)) };
-  return { data: slice.map(render), paging };
 }
 
 /** Registers the WhatsApp Cloud API endpoints under `prefix` (`/:version` or ''). */
@@ -347,108 +314,7 @@ export function registerWhatsAppRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pr
     requireAccess(core, p, [MANAGEMENT, MESSAGING], waba.id);
     const fields = fieldsParam(params);
     const numbers = [...s.phoneNumbers.values()].filter((n) => n.wabaId === waba.id);
-    return c.json(page(numbers, params, (n) => pickFields(phoneObject(core, n), fields)));
-  });
-
-  app.get(`${prefix}/:id/message_templates`, async (c) => {
-    mark(c, 'GET /{waba-id}/message_templates');
-    const params = await requestParams(c, core.settings.maxBodyBytes);
-    const p = authenticate(core, c, params);
-    const waba = wabaOr404(core, c, c.req.param('id'));
-    requireAccess(core, p, [MANAGEMENT], waba.id);
-    const fields = fieldsParam(params);
-    const list = [...s.templates.values()].filter(
-      (t) =>
-        t.wabaId === waba.id &&
-        (!params.name || t.name === params.name) &&
-        (!params.status || t.status === params.status.toUpperCase()) &&
-        (!params.language || t.language === params.language) &&
-        (!params.category || t.category === params.category.toUpperCase()),
-    );
-    return c.json(page(list, params, (t) => pickFields(templateObject(t), fields)));
-  });
-
-  app.post(`${prefix}/:id/message_templates`, async (c) => {
-    mark(c, 'POST /{waba-id}/message_templates');
-    const params = await requestParams(c, core.settings.maxBodyBytes);
-    const p = authenticate(core, c, params);
-    const waba = wabaOr404(core, c, c.req.param('id'));
-    requireAccess(core, p, [MANAGEMENT], waba.id);
-    const name = params.name;
-    if (!name) throw graphError(100, '(#100) The parameter name is required.');
-    if (!/^[a-z0-9_]{1,512}$/.test(name)) {
-      throw graphError(100, '(#100) Invalid parameter', {
-        details: `Param name must contain only lowercase letters, numbers and underscores (at most 512) - got "${name}".`,
-      });
-    }
-    const language = params.language;
-    if (!language) throw graphError(100, '(#100) The parameter language is required.');
-    const category = (params.category ?? '').toUpperCase();
-    if (!['AUTHENTICATION', 'MARKETING', 'UTILITY'].includes(category)) {
-      throw graphError(
-        100,
-        `(#100) Param category must be one of {AUTHENTICATION, MARKETING, UTILITY} - got "${params.category ?? ''}".`,
-      );
-    }
-    let components: unknown[];
-    try {
-      components = JSON.parse(params.components ?? 'null');
-    } catch {
-      components = [];
-    }
-    if (!Array.isArray(components) || components.length === 0) {
-      throw graphError(100, '(#100) The parameter components is required.');
-    }
-    for (const t of s.templates.values()) {
-      if (t.wabaId === waba.id && t.name === name && t.language === language) {
-        throw graphError(100, '(#100) Invalid parameter', {
-          subcode: 2388024,
-          userTitle: 'Content in This Language Already Exists',
-          userMessage: `There is already ${language} content for this template. You can create a new template and try again.`,
-        });
-      }
-    }
-    const approval = core.settings.templateApproval;
-    const record: TemplateRecord = {
-      id: numericId(16),
-      wabaId: waba.id,
-      name,
-      language,
-      category,
-      status: approval.delayMs > 0 ? 'PENDING' : approval.status,
-      components,
-      parameterFormat: params.parameter_format?.toUpperCase(),
-      ...(approval.delayMs > 0 ? { reviewAtMs: core.clock.now() + approval.delayMs } : {}),
-    };
-    s.templates.set(record.id, record);
-    changed();
-    if (approval.delayMs > 0) scheduleTemplateReview(core, record);
-    else
-      core.clock.schedule(core.clock.now(), () =>
-        core.webhooks.emit([templateStatusEvent(record, record.status)]),
-      );
-    return c.json({ id: record.id, status: record.status, category: record.category });
-  });
-
-  app.delete(`${prefix}/:id/message_templates`, async (c) => {
-    mark(c, 'DELETE /{waba-id}/message_templates');
-    const params = await requestParams(c, core.settings.maxBodyBytes);
-    const p = authenticate(core, c, params);
-    const waba = wabaOr404(core, c, c.req.param('id'));
-    requireAccess(core, p, [MANAGEMENT], waba.id);
-    if (!params.name) throw graphError(100, '(#100) The parameter name is required.');
-    const doomed = [...s.templates.values()].filter(
-      (t) => t.wabaId === waba.id && t.name === params.name && (!params.hsm_id || t.id === params.hsm_id),
-    );
-    if (doomed.length === 0) {
-      throw graphError(100, '(#100) Invalid parameter', {
-        subcode: 2593002,
-        userMessage: `Message template "${params.name}" was not found.`,
-      });
-    }
-    for (const t of doomed) s.templates.delete(t.id);
-    changed();
-    return ok(c);
+    return c.json(page(numbers, params, (n) => pickFields(phoneObject(core, n), fields), c));
   });
 
   app.get(`${prefix}/:id/subscribed_apps`, async (c) => {

@@ -1,6 +1,15 @@
+export * from './block-users.js';
+export * from './calling.js';
+export * from './groups.js';
+export * from './marketing-messages.js';
 export { MEDIA_MAX_BYTES, MediaApi, type MediaUrlResponse } from './media-api.js';
 export type * from './message-types.js';
 export { MessagesApi, type SendOptions } from './messages-api.js';
+export * from './number-settings.js';
+export * from './paginate.js';
+export * from './qr-codes.js';
+export * from './template-components.js';
+export * from './templates.js';
 export { isPhoneNumber, LIMITS, validateMessage } from './validate-message.js';
 export * from './waba-apis.js';
 export { WhatsApp, type WhatsAppOptions } from './whatsapp.js';

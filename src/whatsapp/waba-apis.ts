@@ -1,21 +1,9 @@
 import { ValidationError } from '../core/errors.js';
 import type { GraphClient } from '../graph/graph-client.js';
+import { type ListOptions, type Paged, type PageIterator, paginate } from './paginate.js';
+import { requireWaba } from './require-waba.js';
 
-/** A Graph list response. */
-export interface Paged<T> {
-  data: T[];
-  paging?: { cursors?: { before?: string; after?: string }; next?: string; previous?: string };
-}
-
-export interface MessageTemplate {
-  id: string;
-  name: string;
-  language: string;
-  status: string;
-  category: string;
-  components?: unknown[];
-  [key: string]: unknown;
-}
+export type { Paged } from './paginate.js';
 
 export interface PhoneNumber {
   id: string;
@@ -40,52 +28,6 @@ export interface BusinessProfile {
   websites?: string[];
 }
 
-function requireWaba(id: string | undefined): string {
-  if (!id) {
-    throw new ValidationError(
-      'is required for this call: set WA_BUSINESS_ACCOUNT_ID or pass businessAcctId',
-      'businessAcctId',
-    );
-  }
-  return id;
-}
-
-/** `wa.templates`: message templates of the WABA. */
-export class TemplatesApi {
-  constructor(
-    private readonly graph: GraphClient,
-    private readonly waba: () => string | undefined,
-  ) {}
-
-  async list(
-    query: { name?: string; status?: string; limit?: number; after?: string; fields?: string } = {},
-  ): Promise<Paged<MessageTemplate>> {
-    return this.graph.get<Paged<MessageTemplate>>(`${requireWaba(this.waba())}/message_templates`, query);
-  }
-
-  async create(template: {
-    name: string;
-    language: string;
-    category: 'MARKETING' | 'UTILITY' | 'AUTHENTICATION';
-    components: unknown[];
-    allow_category_change?: boolean;
-    parameter_format?: 'POSITIONAL' | 'NAMED';
-  }): Promise<{ id: string; status: string; category: string }> {
-    if (!/^[a-z0-9_]{1,512}$/.test(template.name)) {
-      throw new ValidationError('must be lowercase letters, digits and underscores', 'template.name');
-    }
-    return this.graph.post(`${requireWaba(this.waba())}/message_templates`, template);
-  }
-
-  /** Deletes by name (all languages), or one language version with `hsmId`. */
-  async delete(input: { name: string; hsmId?: string }): Promise<{ success: boolean }> {
-    return this.graph.delete(`${requireWaba(this.waba())}/message_templates`, {
-      name: input.name,
-      hsm_id: input.hsmId,
-    });
-  }
-}
-
 /** `wa.phoneNumbers`: the WABA's numbers. */
 export class PhoneNumbersApi {
   constructor(
@@ -93,8 +35,9 @@ export class PhoneNumbersApi {
     private readonly waba: () => string | undefined,
   ) {}
 
-  async list(query: { fields?: string; limit?: number; after?: string } = {}): Promise<Paged<PhoneNumber>> {
-    return this.graph.get<Paged<PhoneNumber>>(`${requireWaba(this.waba())}/phone_numbers`, query);
+  /** Every number of the WABA: `for await (const n of wa.phoneNumbers.list())`. */
+  list(options: ListOptions = {}): PageIterator<PhoneNumber> {
+    return paginate(this.graph, () => `${requireWaba(this.waba())}/phone_numbers`, options);
   }
 
   async get(phoneNumberId: string, fields?: string): Promise<PhoneNumber> {

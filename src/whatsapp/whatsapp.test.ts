@@ -57,7 +57,7 @@ describe('new WhatsApp(): configuration', () => {
     expect(wa.phoneNumberId).toBe(PHONE_ID);
     expect(wa.businessAccountId).toBe(WABA_ID);
     await wa.messages.text({ to: TO, body: 'hi' });
-    await wa.templates.list();
+    await wa.templates.list().page();
     expect(g.seen.map((s) => s.url.href)).toEqual([
       `http://127.0.0.1:4010/v23.0/${PHONE_ID}/messages`,
       `http://127.0.0.1:4010/v23.0/${WABA_ID}/message_templates`,
@@ -69,7 +69,7 @@ describe('new WhatsApp(): configuration', () => {
     const g = mockGraphFor();
     const wa = g.client({}, { accessToken: TOKEN_2, phoneNumberId: '999999', businessAcctId: '888888' });
     await wa.messages.text({ to: TO, body: 'hi' });
-    await wa.phoneNumbers.list();
+    await wa.phoneNumbers.list().page();
     expect(g.seen[0]!.url.pathname).toBe('/v26.0/999999/messages');
     expect(g.seen[0]!.headers.authorization).toBe(`Bearer ${TOKEN_2}`);
     expect(g.seen[1]!.url.pathname).toBe('/v26.0/888888/phone_numbers');
@@ -116,7 +116,7 @@ describe('new WhatsApp(): configuration', () => {
     const err = await rejection(wa.messages.text({ to: TO, body: 'x' }));
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.message).toContain('WA_PHONE_NUMBER_ID');
-    const noWaba = await rejection(wa.templates.list());
+    const noWaba = await rejection(wa.templates.list().page());
     expect(noWaba).toBeInstanceOf(ValidationError);
     expect(noWaba.message).toContain('WA_BUSINESS_ACCOUNT_ID');
     expect(g.seen).toHaveLength(0);
@@ -184,7 +184,10 @@ describe('WhatsApp: runtime updates', () => {
     const wa = g.client({}, { tokenProvider: { getToken: () => new Secret(tokens[calls++]!) } });
     await wa.messages.text({ to: TO, body: '1' });
     await wa.media.getUrl('1');
-    await wa.templates.list({ name: 'x' }).catch(() => {});
+    await wa.templates
+      .list({ name: 'x' })
+      .page()
+      .catch(() => {});
     await wa.profile.get();
     expect(calls).toBe(3);
     expect(g.seen.map((s) => s.headers.authorization)).toEqual([
@@ -444,12 +447,12 @@ describe('WhatsApp: endpoints', () => {
     const g = mockGraphFor();
     g.script.push({ body: { data: [] } }, { body: { id: '1', status: 'PENDING', category: 'UTILITY' } }, {});
     const wa = g.client({ WA_BUSINESS_ACCOUNT_ID: WABA_ID });
-    await wa.templates.list({ status: 'APPROVED', limit: 10 });
+    await wa.templates.list({ status: 'APPROVED', limit: 10 }).page();
     const template = {
       name: 'order_update',
       language: 'en_US',
       category: 'UTILITY' as const,
-      components: [{ type: 'BODY', text: 'Order {{1}} shipped' }],
+      components: [{ type: 'BODY', text: 'Order {{1}} shipped', example: { body_text: [['42']] } }],
     };
     await wa.templates.create(template);
     await wa.templates.delete({ name: 'order_update', hsmId: '1' });
@@ -471,7 +474,7 @@ describe('WhatsApp: endpoints', () => {
     const g = mockGraphFor();
     g.fallback = { body: { success: true } };
     const wa = g.client({ WA_BUSINESS_ACCOUNT_ID: WABA_ID });
-    await wa.phoneNumbers.list({ fields: 'id,display_phone_number' });
+    await wa.phoneNumbers.list({ fields: 'id,display_phone_number' }).page();
     await wa.phoneNumbers.get(PHONE_ID, 'quality_rating');
     await wa.profile.get('about');
     await wa.profile.update({ about: 'We sell cats', websites: ['https://example.com'] });

@@ -7,9 +7,16 @@ import { FlowsApi } from '../flows/management-api.js';
 import type { AppSecretProofMode } from '../graph/appsecret-proof.js';
 import { GraphClient, type RetryOptions, type TokenProvider } from '../graph/graph-client.js';
 import type { Transport } from '../transport/types.js';
+import { BlockUsersApi } from './block-users.js';
+import { CallingApi } from './calling.js';
+import { GroupsApi } from './groups.js';
+import { MarketingMessagesApi } from './marketing-messages.js';
 import { MediaApi } from './media-api.js';
 import { MessagesApi } from './messages-api.js';
-import { PhoneNumbersApi, ProfileApi, RegistrationApi, SubscriptionsApi, TemplatesApi } from './waba-apis.js';
+import { NumberSettingsApi } from './number-settings.js';
+import { QrCodesApi } from './qr-codes.js';
+import { TemplatesApi } from './templates.js';
+import { PhoneNumbersApi, ProfileApi, RegistrationApi, SubscriptionsApi } from './waba-apis.js';
 
 /** Options take the seed SDK's names; anything not given comes from the environment / `.env`. */
 export interface WhatsAppOptions extends ConfigOptions {
@@ -41,6 +48,12 @@ export class WhatsApp {
   readonly subscriptions: SubscriptionsApi;
   /** WhatsApp Flows management and the business public key (`wacloud/flows` has the endpoint side). */
   readonly flows: FlowsApi;
+  readonly groups: GroupsApi;
+  readonly calling: CallingApi;
+  readonly blockUsers: BlockUsersApi;
+  readonly qrCodes: QrCodesApi;
+  readonly numberSettings: NumberSettingsApi;
+  readonly marketingMessages: MarketingMessagesApi;
   #phoneNumberId: string | undefined;
   #businessAccountId: string | undefined;
 
@@ -73,6 +86,12 @@ export class WhatsApp {
     this.registration = new RegistrationApi(this.graph, sender);
     this.subscriptions = new SubscriptionsApi(this.graph, waba);
     this.flows = new FlowsApi(this.graph, waba, sender);
+    this.groups = new GroupsApi(this.graph, sender);
+    this.calling = new CallingApi(this.graph, sender);
+    this.blockUsers = new BlockUsersApi(this.graph, sender);
+    this.qrCodes = new QrCodesApi(this.graph, sender);
+    this.numberSettings = new NumberSettingsApi(this.graph, sender);
+    this.marketingMessages = new MarketingMessagesApi(this.graph, sender);
   }
 
   #requireSender(): string {

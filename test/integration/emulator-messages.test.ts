@@ -25,7 +25,15 @@ async function createExampleTemplates(e: Emulator) {
   for (const t of exampleTemplates()) {
     if (t.name === 'hello_world') continue;
     const placeholders = Array.from({ length: t.bodyParams }, (_, i) => `{{${i + 1}}}`).join(' ');
-    const components = [{ type: 'BODY', text: `Example ${placeholders}`.trim() }];
+    // Meta's rules: each variable sampled, none at the end of the body.
+    const samples = Array.from({ length: t.bodyParams }, (_, i) => `sample ${i + 1}`);
+    const components = [
+      {
+        type: 'BODY',
+        text: `Example ${placeholders} here.`,
+        ...(samples.length ? { example: { body_text: [samples] } } : {}),
+      },
+    ];
     if (!/^[a-z0-9_]+$/.test(t.name)) {
       // A placeholder name such as "<TEMPLATE_NAME>" cannot be created through Graph: seed it directly.
       e.world.createTemplate({ wabaId: e.seed!.wabaId, name: t.name, language: t.language, components });

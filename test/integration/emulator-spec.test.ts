@@ -12,7 +12,7 @@ import { sharedPath } from '../support/shared.js';
 
 const run = promisify(execFile);
 const SPEC = sharedPath('spec/business-messaging-api_v23.0.yaml');
-const FILES = ['schemas.json', 'message-examples.json', 'webhook-examples.json'];
+const FILES = ['schemas.json', 'message-examples.json', 'webhook-examples.json', 'endpoints.json'];
 const shipped = (file: string) =>
   JSON.parse(readFileSync(join(repoRoot, 'src/emulator/spec', file), 'utf8')) as {
     provenance: { sha256: string };

@@ -246,7 +246,7 @@ describe('webhook deliveries', () => {
         name: 'shipping_update',
         language: 'en_US',
         category: 'UTILITY',
-        components: [{ type: 'BODY', text: 'Shipped {{1}}' }],
+        components: [{ type: 'BODY', text: 'Shipped {{1}} today', example: { body_text: [['#42']] } }],
       },
     });
     await e.flushWebhooks();

@@ -94,7 +94,7 @@ describe('WhatsApp endpoints', () => {
         name: 'order_update',
         language: 'en_US',
         category: 'utility',
-        components: [{ type: 'BODY', text: 'Order {{1}}' }],
+        components: [{ type: 'BODY', text: 'Order {{1}} is ready', example: { body_text: [['42']] } }],
       },
     });
     expect(created.json).toEqual({ id: expect.any(String), status: 'PENDING', category: 'UTILITY' });
@@ -133,7 +133,7 @@ describe('WhatsApp endpoints', () => {
     expect(filtered.json.data).toEqual([{ name: 'hello_world', status: 'APPROVED', id: expect.any(String) }]);
     const edit = await call(emu, 'POST', `/v23.0/${created.json.id}`, {
       token: seed.accessToken,
-      body: { components: [{ type: 'BODY', text: 'Order {{1}} shipped' }] },
+      body: { components: [{ type: 'BODY', text: 'Order {{1}} shipped', example: { body_text: [['42']] } }] },
     });
     expect(edit.json).toEqual({ success: true });
     expect(

@@ -260,8 +260,8 @@ describe.each(['in-process', 'loopback'])('SDK ↔ emulator (%s)', (modeName) =>
   it('templates: list, create, delete', async () => {
     const m = mode();
     const wa = client(m);
-    const listed = await wa.templates.list();
-    expect(listed.data.map((t) => t.name)).toContain('hello_world');
+    const listed = await wa.templates.list().all();
+    expect(listed.map((t) => t.name)).toContain('hello_world');
     const name = `order_update_${m.name.replace('-', '_')}`;
     const created = await wa.templates.create({
       name,
@@ -271,8 +271,8 @@ describe.each(['in-process', 'loopback'])('SDK ↔ emulator (%s)', (modeName) =>
     });
     expect(created.id).toMatch(/^\d+$/);
     expect(created.category).toBe('UTILITY');
-    const filtered = await wa.templates.list({ name });
-    expect(filtered.data.map((t) => t.name)).toEqual([name]);
+    const filtered = await wa.templates.list({ name }).all();
+    expect(filtered.map((t) => t.name)).toEqual([name]);
     // Sending it works once created (one parameter).
     await wa.messages.template({
       to: TO,
@@ -281,15 +281,15 @@ describe.each(['in-process', 'loopback'])('SDK ↔ emulator (%s)', (modeName) =>
       components: [{ type: 'body', parameters: [{ type: 'text', text: '42' }] }],
     });
     expect(await wa.templates.delete({ name })).toEqual({ success: true });
-    expect((await wa.templates.list({ name })).data).toEqual([]);
+    expect(await wa.templates.list({ name }).all()).toEqual([]);
   });
 
   it('phone numbers: list and get', async () => {
     const m = mode();
     const wa = client(m);
     const seed = m.emu.seed!;
-    const list = await wa.phoneNumbers.list();
-    expect(list.data.map((n) => n.id)).toContain(seed.phoneNumberId);
+    const list = await wa.phoneNumbers.list().all();
+    expect(list.map((n) => n.id)).toContain(seed.phoneNumberId);
     const one = await wa.phoneNumbers.get(seed.phoneNumberId, 'display_phone_number,verified_name');
     expect(one).toMatchObject({ id: seed.phoneNumberId, display_phone_number: seed.displayPhoneNumber });
   });
@@ -365,10 +365,10 @@ describe.each(['in-process', 'loopback'])('SDK ↔ emulator (%s)', (modeName) =>
     const secret = m.emu.seed!.appSecret;
     for (const appSecretProof of ['classic', 'timestamped'] as const) {
       const wa = client(m, { WA_APP_SECRET: secret }, { appSecretProof });
-      expect((await wa.phoneNumbers.list()).data.length).toBeGreaterThan(0);
+      expect((await wa.phoneNumbers.list().page()).data.length).toBeGreaterThan(0);
     }
     const wrong = client(m, { WA_APP_SECRET: 'not-the-app-secret' });
-    const err = await rejection(wrong.phoneNumbers.list());
+    const err = await rejection(wrong.phoneNumbers.list().page());
     expect(err).toBeInstanceOf(GraphInvalidParameterError);
     expect(err.message).toMatch(/appsecret_proof/);
   });
@@ -409,7 +409,8 @@ describe.each(['in-process', 'loopback'])('SDK ↔ emulator (%s)', (modeName) =>
   it('usage headers from the emulator are parsed', async () => {
     const m = mode();
     const wa = client(m);
-    await wa.phoneNumbers.list();
+    const first = await wa.phoneNumbers.list().page();
+    expect(first.usage.businessUseCase.length).toBeGreaterThan(0);
     expect(wa.graph.lastUsage?.app).toBeDefined();
   });
 
