@@ -362,6 +362,8 @@ export function createBroker(options: BrokerOptions): Broker {
     appSecrets: [options.appSecret, ...(options.previousAppSecrets ?? [])],
     clock,
     logger,
+    observe: (outcome) => metrics.flowRequest(outcome),
+    audit: (event, fields) => context.audit(event, fields),
   });
   const webhook = createNodeWebhookHandler({
     appSecrets: [options.appSecret, ...(options.previousAppSecrets ?? [])],

@@ -23,7 +23,7 @@ export interface FlowKeyStorePort {
     phoneNumberId: string,
     nowMs: number,
   ): Promise<Array<{ record: FlowKeyView; privateKeyPem: Secret }>>;
-  retireDue(nowMs: number): Promise<number>;
+  retireDue(nowMs: number): Promise<FlowKeyView[]>;
 }
 
 export interface FlowKeyView {
@@ -126,10 +126,10 @@ export class FlowKeyCustody {
     return keys;
   }
 
-  /** Retires keys past their grace period (erasing their private half). */
-  async retireDue(): Promise<number> {
-    const n = await this.#store.retireDue(this.#clock.now());
-    if (n > 0) this.#cache.clear();
-    return n;
+  /** Retires keys past their grace period (erasing their private half); returns the keys retired. */
+  async retireDue(): Promise<FlowKeyView[]> {
+    const retired = await this.#store.retireDue(this.#clock.now());
+    if (retired.length > 0) this.#cache.clear();
+    return retired;
   }
 }
