@@ -129,15 +129,18 @@ export function createBrokerFlowEndpoint(options: BrokerFlowEndpointOptions) {
     let opened: ReturnType<typeof decryptFlowRequest> | undefined;
     let phone: string | undefined;
     let failure: FlowCryptoError | undefined;
-    for (const p of owner.phones) {
-      try {
-        opened = decryptFlowRequest(raw, await custody.privateKeys(p));
-        phone = p;
-        break;
-      } catch (error) {
-        if (!(error instanceof FlowCryptoError)) throw error;
-        failure = error;
-        if (error.status === 400) break;
+    // Cached keys first; on a miss the vault is read again (a key rotated elsewhere within the cache time).
+    search: for (const fresh of [false, true]) {
+      for (const p of owner.phones) {
+        try {
+          opened = decryptFlowRequest(raw, await custody.privateKeys(p, { fresh }));
+          phone = p;
+          break search;
+        } catch (error) {
+          if (!(error instanceof FlowCryptoError)) throw error;
+          failure = error;
+          if (error.status === 400) break search;
+        }
       }
     }
     if (!opened || !phone) {

@@ -115,11 +115,14 @@ export class FlowKeyCustody {
     return { key, metaStatus };
   }
 
-  /** The keys requests for a number may use: active first, then retiring ones in their grace period. */
-  async privateKeys(phoneNumberId: string): Promise<KeyObject[]> {
+  /**
+   * The keys requests for a number may use: active first, then retiring ones in their grace period. `fresh` skips the
+   * in-memory copy: after a miss, since another process (the API, the CLI, another instance) may have rotated.
+   */
+  async privateKeys(phoneNumberId: string, options: { fresh?: boolean } = {}): Promise<KeyObject[]> {
     const now = this.#clock.now();
     const hit = this.#cache.get(phoneNumberId);
-    if (hit && now - hit.atMs < CACHE_MS) return hit.keys;
+    if (hit && !options.fresh && now - hit.atMs < CACHE_MS) return hit.keys;
     const rows = await this.#store.privateKeys(phoneNumberId, now);
     const keys = rows.map((r) => loadFlowPrivateKey(r.privateKeyPem));
     this.#cache.set(phoneNumberId, { atMs: now, keys });
