@@ -50,6 +50,7 @@ async function call(key: string, path: string, body?: unknown, type = 'applicati
   });
   const text = await res.text();
   answers.push(text);
+  // biome-ignore lint/suspicious/noExplicitAny: tests read API responses loosely and assert on them.
   return { status: res.status, json: JSON.parse(text) as Record<string, any> };
 }
 
