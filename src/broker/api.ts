@@ -8,6 +8,12 @@ import type { Principal } from './access.js';
 import { type ConnectedAccount, connectEmbeddedSignup, discoverAssets, storePastedToken } from './connect.js';
 import type { BrokerContext } from './context.js';
 import { credentialMetadata } from './credential-view.js';
+import {
+  brokerFlowKeyDeps,
+  FlowKeyRefusedError,
+  listFlowKeys,
+  provisionFlowKey,
+} from './flow-key-service.js';
 import { replayWebhook } from './inbox.js';
 import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
 import { OutboundRefusedError } from './outbound-policy.js';
@@ -149,6 +155,15 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   const api = new Hono<Env>();
 
   api.onError((err, c) => {
+    if (err instanceof FlowKeyRefusedError) {
+      const status =
+        err.reason === 'not_found'
+          ? 404
+          : err.reason === 'no_token' || err.reason === 'unavailable'
+            ? 503
+            : 409;
+      return c.json({ error: { code: err.reason, message: err.message } }, status);
+    }
     if (err instanceof ApiError)
       return c.json({ error: { code: err.code, message: err.message } }, err.status);
     if (err instanceof WacloudError) {
@@ -497,6 +512,26 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
     });
     return c.json(sent);
   });
+
+  /** WhatsApp Flows keys: generated, uploaded and rotated with the tenant's stored credential; public fields only. */
+  const flowKeys = brokerFlowKeyDeps(ctx);
+  api.get('/tenants/:tenantId/flow-keys', async (c) => {
+    const tenant = await tenantFor(c);
+    return c.json({ data: await listFlowKeys(flowKeys, tenant.id) });
+  });
+  for (const [path, mode, status] of [
+    ['/tenants/:tenantId/flow-keys', 'first', 201],
+    ['/tenants/:tenantId/flow-keys/rotate', 'rotate', 200],
+  ] as const) {
+    api.post(path, async (c) => {
+      const tenant = await tenantFor(c);
+      const body = await jsonBody(c);
+      return c.json(
+        await provisionFlowKey(flowKeys, tenant.id, str(body, 'phoneNumberId', 32), mode),
+        status,
+      );
+    });
+  }
 
   api.get('/audit', async (c) => {
     const p = c.get('principal');

@@ -48,6 +48,8 @@ export interface BrokerOptions {
   appSecret: Secret;
   /** Previous app secrets still accepted on webhooks during a rotation. */
   previousAppSecrets?: Secret[];
+  /** Time a tenant's flow service has to answer a Flow endpoint request; default 8 s (Meta gives up at 10 s). */
+  flowTimeoutMs?: number;
   graphUrl: string;
   dialogUrl: string;
   /** `WA_LOGIN_CONFIG_ID`: Connect sends this Login for Business `config_id` instead of scopes. */
@@ -399,6 +401,9 @@ export function createBroker(options: BrokerOptions): Broker {
     appSecrets: [options.appSecret, ...(options.previousAppSecrets ?? [])],
     clock,
     logger,
+    ...(options.flowTimeoutMs !== undefined ? { timeoutMs: options.flowTimeoutMs } : {}),
+    observe: (outcome) => metrics.flowRequest(outcome),
+    audit: (event, fields) => context.audit(event, fields),
   });
   const webhook = createNodeWebhookHandler({
     appSecrets: [options.appSecret, ...(options.previousAppSecrets ?? [])],

@@ -15,6 +15,7 @@ import { FlowKeyCustody } from '../flows/key-custody.js';
 import { classifyFlowRequest } from '../flows/types.js';
 import { readBody } from '../webhooks/adapters/node.js';
 import { SIGNATURE_HEADER, verifySignature } from '../webhooks/verify-signature.js';
+import { retireDueFlowKeys } from './flow-key-service.js';
 import type { BrokerStore } from './ports.js';
 import { signStandardWebhook } from './standard-webhooks.js';
 
@@ -38,6 +39,10 @@ export interface BrokerFlowEndpointOptions {
   logger: Logger;
   /** Time the tenant's service has to answer; default 8 s (Meta gives up at 10 s). */
   timeoutMs?: number;
+  /** Counts each request's outcome (`ok`, `ping`, the refusal's status, `timeout`). */
+  observe?: (outcome: string) => void;
+  /** Records an audit entry (keys retired past their grace period). */
+  audit?: (event: string, fields: { tenantId: string; detail: Record<string, unknown> }) => Promise<void>;
   /** POSTs to the tenant's service; injectable for tests. */
   send?: (
     url: string,
@@ -74,10 +79,14 @@ export function createBrokerFlowEndpoint(options: BrokerFlowEndpointOptions) {
   const send = options.send ?? postJson;
   const flowKeys = store.flowKeys;
   const custody = flowKeys ? new FlowKeyCustody({ store: flowKeys, clock }) : undefined;
+  const observe = options.observe ?? (() => {});
+  const audit = options.audit ?? (async () => {});
 
   const reject = (res: ServerResponse, reason: FlowRejection, detail: string, target: string) => {
     logger.warn('flow endpoint request refused', { reason, detail, target });
-    write(res, FLOW_REJECTION_STATUS[reason], reason);
+    const status = FLOW_REJECTION_STATUS[reason];
+    observe(reason === 'handler_timeout' ? 'timeout' : String(status));
+    write(res, status, reason);
   };
 
   /** The numbers a target names: a phone number id, or every number of a tenant. */
@@ -96,7 +105,9 @@ export function createBrokerFlowEndpoint(options: BrokerFlowEndpointOptions) {
     const now = clock.now();
     if (!custody || now - lastRetireMs < RETIRE_EVERY_MS) return;
     lastRetireMs = now;
-    custody.retireDue().catch((error: unknown) => logger.warn('retiring flow keys failed', { error }));
+    retireDueFlowKeys({ store, clock, audit }).catch((error: unknown) =>
+      logger.warn('retiring flow keys failed', { error }),
+    );
   };
 
   return async function handle(req: IncomingMessage, res: ServerResponse, target: string): Promise<void> {
@@ -118,15 +129,18 @@ export function createBrokerFlowEndpoint(options: BrokerFlowEndpointOptions) {
     let opened: ReturnType<typeof decryptFlowRequest> | undefined;
     let phone: string | undefined;
     let failure: FlowCryptoError | undefined;
-    for (const p of owner.phones) {
-      try {
-        opened = decryptFlowRequest(raw, await custody.privateKeys(p));
-        phone = p;
-        break;
-      } catch (error) {
-        if (!(error instanceof FlowCryptoError)) throw error;
-        failure = error;
-        if (error.status === 400) break;
+    // Cached keys first; on a miss the vault is read again (a key rotated elsewhere within the cache time).
+    search: for (const fresh of [false, true]) {
+      for (const p of owner.phones) {
+        try {
+          opened = decryptFlowRequest(raw, await custody.privateKeys(p, { fresh }));
+          phone = p;
+          break search;
+        } catch (error) {
+          if (!(error instanceof FlowCryptoError)) throw error;
+          failure = error;
+          if (error.status === 400) break search;
+        }
       }
     }
     if (!opened || !phone) {
@@ -134,9 +148,11 @@ export function createBrokerFlowEndpoint(options: BrokerFlowEndpointOptions) {
       return reject(res, why, failure?.message ?? 'no flow key for this target', target);
     }
     const decrypted = opened;
-    const reply = (answer: unknown) =>
-      write(res, 200, encryptFlowResponse(answer, decrypted.aesKey, decrypted.initialVector));
     const kind = classifyFlowRequest(decrypted.decryptedBody);
+    const reply = (answer: unknown) => {
+      observe(kind.kind === 'ping' ? 'ping' : 'ok');
+      write(res, 200, encryptFlowResponse(answer, decrypted.aesKey, decrypted.initialVector));
+    };
     if (kind.kind === 'invalid') return reject(res, 'malformed_request', kind.message, target);
     // Meta's health check: answered here, so a flow publishes and stays healthy without the tenant's service.
     if (kind.kind === 'ping') return reply({ data: { status: 'active' } });

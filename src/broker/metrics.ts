@@ -98,10 +98,19 @@ export function createBrokerMetrics(
     labelNames: ['surface'],
     registers: [registry],
   });
+  // Meta's Flow endpoint calls by outcome: ok, ping, the status refused with (421 key, 432 signature, 427 flow token,
+  // 400, 404, ...), or timeout (the tenant's service did not answer in time). No tenant label, like the others here.
+  const flowRequests = new Counter({
+    name: 'wacloud_flow_endpoint_requests_total',
+    help: 'Flow endpoint requests by outcome (ok, ping, 421, 432, 427, timeout, 400, 404, 500, ...)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   return {
     registry,
     authFailure: (surface: string) => authFailures.inc({ surface }),
     authThrottled: (surface: string) => authThrottled.inc({ surface }),
+    flowRequest: (outcome: string) => flowRequests.inc({ outcome }),
     tokenEvent: (event: string) => tokenEvents.inc({ event }),
     proxy: (status: number, durationMs: number, upstreamMs: number) => {
       const byClass = proxyByClass[Math.floor(status / 100) - 1];

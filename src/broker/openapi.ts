@@ -52,6 +52,14 @@ export const REQUEST_BODIES: Record<string, BodySchema> = {
     { active: { type: 'boolean', description: 'false deactivates, true reactivates' } },
     ['active'],
   ),
+  'POST /tenants/{tenantId}/flow-keys': body(
+    { phoneNumberId: { type: 'string', maxLength: 32, description: "one of the tenant's phone number ids" } },
+    ['phoneNumberId'],
+  ),
+  'POST /tenants/{tenantId}/flow-keys/rotate': body(
+    { phoneNumberId: { type: 'string', maxLength: 32, description: "one of the tenant's phone number ids" } },
+    ['phoneNumberId'],
+  ),
   // Any Cloud API message body plus `from`; the message itself is validated like the SDK validates it.
   'POST /tenants/{tenantId}/messages': body(
     { from: { type: 'string', maxLength: 40, description: 'phone number id' } },
@@ -214,6 +222,37 @@ export function openApiDocument(): Record<string, unknown> {
             status: { type: 'string' },
             receivedAtMs: { type: 'integer' },
             bytes: { type: 'integer' },
+          },
+        },
+        FlowKey: {
+          type: 'object',
+          description:
+            'A WhatsApp Flows key pair: public fields only (the private key never leaves the vault).',
+          properties: {
+            id: { type: 'string' },
+            tenantId: { type: 'string' },
+            phoneNumberId: { type: 'string' },
+            fingerprint: { type: 'string', description: 'SHA-256 of the public key PEM, first 16 hex' },
+            state: { enum: ['pending', 'active', 'retiring', 'retired'] },
+            metaStatus: {
+              type: ['string', 'null'],
+              description:
+                "Meta's business_public_key_signature_status at the last check (VALID, MISMATCH, ...)",
+            },
+            retireAfterMs: { type: ['integer', 'null'] },
+            uploadedAtMs: { type: ['integer', 'null'] },
+            checkedAtMs: { type: ['integer', 'null'] },
+            publicKeyPem: { type: 'string' },
+          },
+        },
+        FlowKeyResult: {
+          type: 'object',
+          properties: {
+            key: { $ref: '#/components/schemas/FlowKey' },
+            retiring: {
+              $ref: '#/components/schemas/FlowKey',
+              description: 'after a rotation: the previous key, still decrypting until retireAfterMs',
+            },
           },
         },
         AuditEntry: {
@@ -400,6 +439,44 @@ export function openApiDocument(): Record<string, unknown> {
           parameters: [tenantParam],
           requestBody: requestBody('POST /tenants/{tenantId}/messages'),
           responses: { 200: ok('Graph response'), 404: err, 422: err, 502: err },
+        },
+      },
+      '/tenants/{tenantId}/flow-keys': {
+        get: {
+          summary: "The tenant's Flows keys (fingerprint, state, Meta's signature status), newest first",
+          parameters: [tenantParam],
+          responses: { 200: list('FlowKey'), 404: err },
+        },
+        post: {
+          summary:
+            "Generate a key pair for one of the tenant's numbers and upload its public key with the tenant's stored " +
+            'credential; active once Meta holds it (VALID). 409 when the number already has an active key (rotate it)',
+          parameters: [tenantParam],
+          requestBody: requestBody('POST /tenants/{tenantId}/flow-keys'),
+          responses: {
+            201: ok('the active key', { $ref: '#/components/schemas/FlowKeyResult' }),
+            404: err,
+            409: err,
+            422: err,
+            502: err,
+            503: err,
+          },
+        },
+      },
+      '/tenants/{tenantId}/flow-keys/rotate': {
+        post: {
+          summary:
+            'Rotate: a new key is generated and uploaded; the previous one keeps decrypting for the grace period (24 h), then retires',
+          parameters: [tenantParam],
+          requestBody: requestBody('POST /tenants/{tenantId}/flow-keys/rotate'),
+          responses: {
+            200: ok('the new key and the retiring one', { $ref: '#/components/schemas/FlowKeyResult' }),
+            404: err,
+            409: err,
+            422: err,
+            502: err,
+            503: err,
+          },
         },
       },
       '/audit': {

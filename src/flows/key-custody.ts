@@ -23,7 +23,7 @@ export interface FlowKeyStorePort {
     phoneNumberId: string,
     nowMs: number,
   ): Promise<Array<{ record: FlowKeyView; privateKeyPem: Secret }>>;
-  retireDue(nowMs: number): Promise<number>;
+  retireDue(nowMs: number): Promise<FlowKeyView[]>;
 }
 
 export interface FlowKeyView {
@@ -115,21 +115,24 @@ export class FlowKeyCustody {
     return { key, metaStatus };
   }
 
-  /** The keys requests for a number may use: active first, then retiring ones in their grace period. */
-  async privateKeys(phoneNumberId: string): Promise<KeyObject[]> {
+  /**
+   * The keys requests for a number may use: active first, then retiring ones in their grace period. `fresh` skips the
+   * in-memory copy: after a miss, since another process (the API, the CLI, another instance) may have rotated.
+   */
+  async privateKeys(phoneNumberId: string, options: { fresh?: boolean } = {}): Promise<KeyObject[]> {
     const now = this.#clock.now();
     const hit = this.#cache.get(phoneNumberId);
-    if (hit && now - hit.atMs < CACHE_MS) return hit.keys;
+    if (hit && !options.fresh && now - hit.atMs < CACHE_MS) return hit.keys;
     const rows = await this.#store.privateKeys(phoneNumberId, now);
     const keys = rows.map((r) => loadFlowPrivateKey(r.privateKeyPem));
     this.#cache.set(phoneNumberId, { atMs: now, keys });
     return keys;
   }
 
-  /** Retires keys past their grace period (erasing their private half). */
-  async retireDue(): Promise<number> {
-    const n = await this.#store.retireDue(this.#clock.now());
-    if (n > 0) this.#cache.clear();
-    return n;
+  /** Retires keys past their grace period (erasing their private half); returns the keys retired. */
+  async retireDue(): Promise<FlowKeyView[]> {
+    const retired = await this.#store.retireDue(this.#clock.now());
+    if (retired.length > 0) this.#cache.clear();
+    return retired;
   }
 }

@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenManager } from '../../src/auth/token-manager.js';
+import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createNodeFlowHandler } from '../../src/flows/adapters.js';
 import { FlowKeyCustody } from '../../src/flows/key-custody.js';
@@ -85,6 +87,98 @@ describe('wacloud flows', () => {
     );
     expect(wrong.code).toBe(1);
     expect(wrong.out).toContain('432');
+  });
+
+  it("keygen --upload / upload-key --tenant use the tenant's stored token: no raw token, audited, no private key", async () => {
+    const seed = emu.seed!;
+    // The broker's store, as `wacloud up` leaves it: a tenant, its stored credential, its phone number.
+    const vault = await home.open();
+    const store = vaultBrokerStore(vault);
+    const tenant = await store.tenants.create({ name: 'Zeta' }, Date.now());
+    const manager = createTokenManager({
+      store: store.credentials,
+      appId: seed.appId,
+      appSecret: seed.appSecret,
+      graphUrl: env.WA_GRAPH_URL as string,
+      configSource: { env: {}, envFile: false },
+    });
+    const cred = await manager.addCredential({ tenantId: tenant.id, token: seed.accessToken });
+    await manager.close();
+    const phone = emu.world.createPhoneNumber({ wabaId: seed.wabaId }).id;
+    await store.phoneNumbers.upsert({
+      id: phone,
+      tenantId: tenant.id,
+      wabaId: seed.wabaId,
+      displayNumber: null,
+      verifiedName: null,
+      credentialId: cred.id,
+    });
+    await store.close();
+    // The operator holds no Meta token: only the store, the master key and the app's id and secret.
+    const { CLOUD_API_ACCESS_TOKEN: _token, ...operator } = env;
+    const opEnv = { ...operator, WA_APP_ID: seed.appId };
+
+    const made = await run(
+      ['flows', 'keygen', '--tenant', tenant.id, '--phone-number-id', phone, '--upload', '--json'],
+      opEnv,
+      dir,
+    );
+    expect(made.code, made.err).toBe(0);
+    const first = JSON.parse(made.out) as {
+      key: { state: string; metaStatus: string; publicKeyPem: string };
+    };
+    expect(first.key).toMatchObject({ state: 'active', metaStatus: 'VALID' });
+
+    // keygen (pending) + upload-key --tenant: a rotation, through the same function.
+    expect(
+      (await run(['flows', 'keygen', '--phone-number-id', phone, '--tenant', tenant.id], opEnv, dir)).code,
+    ).toBe(0);
+    const up = await run(
+      ['flows', 'upload-key', '--tenant', tenant.id, '--phone-number-id', phone, '--json'],
+      opEnv,
+      dir,
+    );
+    expect(up.code, up.err).toBe(0);
+    const second = JSON.parse(up.out) as {
+      key: { state: string; publicKeyPem: string };
+      retiring: { state: string };
+    };
+    expect(second.key.state).toBe('active');
+    expect(second.retiring.state).toBe('retiring');
+    // Meta (the emulator) holds the new key for the number.
+    const wa = new WhatsApp({ configSource: { env: env as Record<string, string>, envFile: false } });
+    expect((await wa.flows.getBusinessPublicKey(phone))?.business_public_key).toBe(second.key.publicKeyPem);
+    await wa.close();
+
+    // Refusals: another tenant's number (exit 2, nothing changed), no app id for the token manager (exit 3).
+    const foreign = await run(
+      ['flows', 'upload-key', '--tenant', 'nobody', '--phone-number-id', phone],
+      opEnv,
+      dir,
+    );
+    expect(foreign.code).toBe(2);
+    const { WA_APP_ID: _id, ...noApp } = opEnv;
+    expect(
+      (
+        await run(
+          ['flows', 'keygen', '--tenant', tenant.id, '--phone-number-id', phone, '--upload'],
+          noApp,
+          dir,
+        )
+      ).code,
+    ).toBe(3);
+
+    const check = vaultBrokerStore(await home.open());
+    const events = (await check.audit.list({ tenantId: tenant.id, limit: 50 })).map((e) => e.event).sort();
+    await check.close();
+    expect(events).toEqual([
+      'flow_key.generated',
+      'flow_key.rotated',
+      'flow_key.uploaded',
+      'flow_key.uploaded',
+    ]);
+    for (const r of [made, up, foreign]) expect(r.out + r.err).not.toContain('PRIVATE KEY');
+    for (const r of [made, up, foreign]) expect(r.out + r.err).not.toContain(seed.accessToken);
   });
 
   it('preview prints the flow preview URL', async () => {

@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { expect } from 'vitest';
 
 const WINDOW = 12;
@@ -28,4 +29,16 @@ export function findSecrets(text: string, secrets: string[]): string[] {
 /** Asserts that none of `secrets` appears in `text`, whole or in part (see {@link findSecrets}). */
 export function expectNoSecrets(text: string, secrets: string[], where = 'output'): void {
   expect(findSecrets(text, secrets), `${where} contains a secret`).toEqual([]);
+}
+
+/**
+ * What of a private key must never be shown, for {@link expectNoSecrets}: its PEM's long lines and its private JWK
+ * parts (d, p, q). Text that shows the matching public key on purpose must have it cut out first: a private key's
+ * encoding holds the public modulus too.
+ */
+export function privateKeyParts(pems: string[]): string[] {
+  return pems.flatMap((pem) => {
+    const jwk = createPrivateKey(pem).export({ format: 'jwk' });
+    return [...pem.split('\n').filter((l) => l.length > 40), ...([jwk.d, jwk.p, jwk.q] as string[])];
+  });
 }

@@ -1,6 +1,15 @@
+import type { Context, Hono } from 'hono';
+import { scrubText } from '../../core/secret.js';
 import type { FlowKeyView } from '../../flows/key-custody.js';
 import { WhatsApp } from '../../whatsapp/whatsapp.js';
 import type { BrokerContext } from '../context.js';
+import { FLOWS_EVENT } from '../flow-endpoint.js';
+import {
+  brokerFlowKeyDeps,
+  FlowKeyRefusedError,
+  listFlowKeys,
+  provisionFlowKey,
+} from '../flow-key-service.js';
 import { html, type SafeHtml } from './html.js';
 import { formatTime, layout, type PageContext } from './pages.js';
 
@@ -57,6 +66,12 @@ export async function listWabaFlows(
   return out;
 }
 
+/** "Generate and upload key" for a number without an active key, "Rotate key" for one with. */
+function keyForm(ctx: PageContext, tenantId: string, n: FlowNumberView): SafeHtml {
+  const rotate = n.keys.some((k) => k.state === 'active');
+  return html`<form class="inline" method="post" action="/tenants/${tenantId}/flows/keys"${rotate ? html` data-confirm="Rotate the flow key of ${n.id}? The new key is uploaded to Meta; the current one keeps decrypting for the grace period, then retires."` : ''}><input type="hidden" name="csrf" value="${ctx.csrfToken}"><input type="hidden" name="phoneNumberId" value="${n.id}"><input type="hidden" name="action" value="${rotate ? 'rotate' : 'first'}"><button type="submit">${rotate ? 'Rotate key' : 'Generate and upload key'}</button></form>`;
+}
+
 const STATE_COLOR: Record<string, string> = {
   active: '#1a7f37',
   pending: '#b35900',
@@ -84,10 +99,11 @@ export function flowsPage(
         ? html`<span class="badge" style="background:#1a7f37">set</span> <span class="muted">the broker forwards decrypted requests to the <code>flows</code> subscription</span>`
         : html`<span class="badge" style="background:#cf222e">missing</span> <span class="muted">add an outbound webhook with the event <code>flows</code>: the broker forwards each decrypted request to it</span>`
     }</p>
-<p class="muted">Keys are made and uploaded with <code>wacloud flows keygen --phone ID</code> and <code>wacloud flows upload-key --phone ID</code>; private keys stay encrypted in the vault.</p></section>
+<p class="muted">A key is generated here (or with <code>wacloud flows keygen --tenant ID --phone-number-id ID</code>) and uploaded with the tenant's stored token; private keys stay encrypted in the vault.</p></section>
 ${numbers.map(
   (n) => html`<section><h2>${n.displayNumber ?? n.id} <span class="muted"><code>${n.id}</code></span></h2>
 <p>Endpoint URI: <code>${n.endpointUrl}</code></p>
+${keyForm(ctx, tenant.id, n)}
 <table><thead><tr><th>Key</th><th>State</th><th>Meta</th><th>Retires after</th></tr></thead><tbody>
 ${n.keys.map(
   (
@@ -109,4 +125,58 @@ ${w.flows.length === 0 && !w.error ? html`<tr><td colspan="3" class="muted">No f
 </tbody></table></section>`,
 )}`,
   );
+}
+
+type FormEnv = { Variables: { form: Record<string, unknown> } };
+
+/**
+ * The tenant's Flows page and its key action (behind the dashboard's session and CSRF checks). The action calls the
+ * same provisionFlowKey as the API: generated, uploaded with the tenant's stored token, audited.
+ */
+export function registerFlowsRoutes<E extends FormEnv>(
+  app: Hono<E>,
+  ctx: BrokerContext,
+  page: (c: Context, body: SafeHtml) => Response,
+  pageCtx: (c: Context<E>) => PageContext,
+): void {
+  const deps = brokerFlowKeyDeps(ctx);
+  app.get('/tenants/:id/flows', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.param('id'));
+    if (!tenant) return c.text('no such tenant', 404);
+    const keys = ctx.store.flowKeys ? await listFlowKeys(deps, tenant.id) : [];
+    const rows = await ctx.store.phoneNumbers.listByTenant(tenant.id);
+    const numbers = rows.map((n) => ({
+      id: n.id,
+      displayNumber: n.displayNumber ?? null,
+      endpointUrl: `${ctx.publicUrl()}/flows/${n.id}`,
+      keys: keys.filter((k) => k.phoneNumberId === n.id),
+    }));
+    const subs = await ctx.store.subscriptions.listByTenant(tenant.id);
+    const hasService = subs.some((s) => s.active && s.events.includes(FLOWS_EVENT));
+    const wabas = await listWabaFlows(ctx, rows);
+    return page(c, flowsPage(pageCtx(c), tenant, numbers, hasService, wabas));
+  });
+
+  app.post('/tenants/:id/flows/keys', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.param('id'));
+    if (!tenant) return c.text('no such tenant', 404);
+    const form = (c as unknown as Context<FormEnv>).get('form');
+    const phone = typeof form.phoneNumberId === 'string' ? form.phoneNumberId.trim() : '';
+    const mode = form.action === 'rotate' ? 'rotate' : form.action === 'first' ? 'first' : undefined;
+    const back = (flash: string) =>
+      c.redirect(`/tenants/${encodeURIComponent(tenant.id)}/flows?flash=${flash}`, 303);
+    if (!mode) return c.text('action must be first or rotate', 400);
+    try {
+      await provisionFlowKey(deps, tenant.id, phone, mode);
+      return back(mode === 'rotate' ? 'flow-key-rotated' : 'flow-key-uploaded');
+    } catch (error) {
+      if (error instanceof FlowKeyRefusedError) {
+        if (error.reason === 'not_found') return c.text('no such phone number', 404);
+        return back('flow-key-refused');
+      }
+      // Audited as flow_key.upload_failed by provisionFlowKey; the page shows a fixed text only.
+      ctx.logger.warn('flow key upload failed', { tenantId: tenant.id, error: scrubText(String(error)) });
+      return back('flow-key-failed');
+    }
+  });
 }

@@ -15,7 +15,6 @@ import {
 } from '../connect.js';
 import type { BrokerContext } from '../context.js';
 import { credentialView } from '../credential-view.js';
-import { FLOWS_EVENT } from '../flow-endpoint.js';
 import { replayWebhook } from '../inbox.js';
 import { isThrottled } from '../security/auth-guard.js';
 import { type Session, sessionIdHash } from '../security/session.js';
@@ -26,7 +25,7 @@ import {
   embeddedSignupFragment,
   registerEmbeddedSignupRoutes,
 } from './embedded-signup.js';
-import { flowsPage, listWabaFlows } from './flows-page.js';
+import { registerFlowsRoutes } from './flows-page.js';
 import type { SafeHtml } from './html.js';
 import {
   auditPage,
@@ -91,6 +90,22 @@ const FLASHES: Record<string, { kind: 'ok' | 'error'; text: string }> = {
     text: 'Nothing added: outbound webhooks go to https URLs on public addresses only (loopback, link-local, private, unique-local, unspecified and multicast destinations are refused; an operator can allow local receivers with WACLOUD_OUTBOUND_ALLOW).',
   },
   'tenant-created': { kind: 'ok', text: 'Tenant created.' },
+  'flow-key-uploaded': {
+    kind: 'ok',
+    text: "Flow key generated and uploaded with the tenant's token; Meta holds it (VALID) and it is active.",
+  },
+  'flow-key-rotated': {
+    kind: 'ok',
+    text: 'Flow key rotated: the new key is active; the previous one keeps decrypting for the grace period, then retires.',
+  },
+  'flow-key-refused': {
+    kind: 'error',
+    text: 'Nothing changed: the number has an active key already (rotate it), has none to rotate, or the tenant has no working token.',
+  },
+  'flow-key-failed': {
+    kind: 'error',
+    text: 'The flow key could not be uploaded to Meta; see the audit log.',
+  },
   denied: { kind: 'error', text: 'The WhatsApp connection was cancelled on the consent page.' },
   'connect-failed': { kind: 'error', text: 'The connection could not be completed; see the audit log.' },
 };
@@ -511,22 +526,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     return c.redirect(`${back}?flash=delivery-replayed`, 303);
   });
 
-  app.get('/tenants/:id/flows', async (c) => {
-    const tenant = await ctx.store.tenants.get(c.req.param('id'));
-    if (!tenant) return c.text('no such tenant', 404);
-    const keys = (await ctx.store.flowKeys?.listByTenant(tenant.id)) ?? [];
-    const rows = await ctx.store.phoneNumbers.listByTenant(tenant.id);
-    const numbers = rows.map((n) => ({
-      id: n.id,
-      displayNumber: n.displayNumber ?? null,
-      endpointUrl: `${ctx.publicUrl()}/flows/${n.id}`,
-      keys: keys.filter((k) => k.phoneNumberId === n.id),
-    }));
-    const subs = await ctx.store.subscriptions.listByTenant(tenant.id);
-    const hasService = subs.some((s) => s.active && s.events.includes(FLOWS_EVENT));
-    const wabas = await listWabaFlows(ctx, rows);
-    return page(c, flowsPage(pageCtx(c), tenant, numbers, hasService, wabas));
-  });
+  registerFlowsRoutes(app, ctx, page, pageCtx);
 
   app.get('/audit', async (c) => {
     const rows = await ctx.store.audit.list({ limit: 200 });

@@ -5,12 +5,16 @@ import { type CliCommand, CliExit, type CliIo, EXIT } from '../io.js';
 
 const usage = `wacloud flows <keygen|upload-key|validate|preview|test-endpoint> [options]
 
-  keygen         --phone ID [--tenant ID] [--json]
+  keygen         --phone-number-id ID [--tenant ID] [--upload] [--json]
                  generate a 2048-bit RSA key pair for the number and keep it in the vault (the private key
                  encrypted like tokens); prints the public key. The tenant defaults to the number's owner.
-  upload-key     --phone ID [--key KEY_ID] [--json]
+                 --upload (with --tenant): upload it at once with the tenant's stored token, as the broker's
+                 API and dashboard do (a number with an active key is rotated)
+  upload-key     --phone-number-id ID [--tenant ID] [--key KEY_ID] [--json]
                  upload the number's newest pending key to Meta (whatsapp_business_encryption), read it back and
-                 make it active; the previous key keeps decrypting for the grace period (24 h)
+                 make it active; the previous key keeps decrypting for the grace period (24 h). With --tenant the
+                 tenant's stored token is used (no raw token; needs WA_APP_ID and WA_APP_SECRET), without it
+                 CLOUD_API_ACCESS_TOKEN. --phone is an alias of --phone-number-id
   validate       <flow.json> [--json]
                  check a Flow JSON offline (structure, screens, terminal screen, data declarations, routing_model);
                  errors are printed file:line:column like Meta's validation_errors; exit 6 when invalid
@@ -20,7 +24,7 @@ const usage = `wacloud flows <keygen|upload-key|validate|preview|test-endpoint> 
                  send an encrypted, signed (WA_APP_SECRET) health check (ping), or INIT, to a Flow endpoint,
                  as WhatsApp does, and check the decrypted answer
 
-Meta calls use CLOUD_API_ACCESS_TOKEN, WA_GRAPH_URL and WA_APP_SECRET; the vault is the broker's store
+Meta calls use the tenant's stored token (--tenant) or CLOUD_API_ACCESS_TOKEN, WA_GRAPH_URL and WA_APP_SECRET; the vault is the broker's store
 (DATABASE_URL or WACLOUD_DATA_DIR, WACLOUD_MASTER_KEY).`;
 
 export const command: CliCommand = {
@@ -75,19 +79,103 @@ async function custodyFor(io: CliIo) {
 }
 
 function phoneFlag(values: Record<string, unknown>): string {
-  const phone = stringFlag(values as never, 'phone');
+  const phone = stringFlag(values as never, 'phone-number-id') ?? stringFlag(values as never, 'phone');
   if (!phone || !/^\d{1,32}$/.test(phone))
-    throw new CliExit(EXIT.usage, `--phone must be a phone number id\nUsage: ${usage}`);
+    throw new CliExit(EXIT.usage, `--phone-number-id must be a phone number id\nUsage: ${usage}`);
   return phone;
+}
+
+const PHONE_FLAGS = { phone: { type: 'string' }, 'phone-number-id': { type: 'string' } } as const;
+
+/**
+ * Key operations with a tenant's stored credential, through a token manager over the broker's store: the same
+ * functions the broker's API and dashboard call, audited in the same log. No raw Meta token is needed.
+ */
+async function withTenantKeys<T>(
+  io: CliIo,
+  run: (deps: import('../../broker/flow-key-service.js').FlowKeyDeps) => Promise<T>,
+): Promise<T> {
+  const { open } = await import('./keys.js');
+  const { vaultBrokerStore } = await import('../../broker/vault-store.js');
+  const { createTokenManager } = await import('../../auth/token-manager.js');
+  const { resolveConfigEnv } = await import('../../vault/secret-sources/config-references.js');
+  const { env } = await resolveConfigEnv({ env: io.env, cwd: io.cwd, secrets: ['WA_APP_SECRET'] });
+  const { store: vault } = await open(io);
+  const store = vaultBrokerStore(vault);
+  const clock = io.clock ?? (await import('../../core/clock.js')).systemClock;
+  let manager: ReturnType<typeof createTokenManager> | undefined;
+  try {
+    try {
+      manager = createTokenManager({
+        store: store.credentials,
+        clock,
+        ...(env.WA_GRAPH_URL ? { graphUrl: env.WA_GRAPH_URL } : {}),
+        configSource: { env, envFile: false, cwd: io.cwd },
+      });
+    } catch (error) {
+      throw new CliExit(EXIT.config, (error as Error).message);
+    }
+    return await run({
+      store,
+      manager,
+      clock,
+      graphUrl: env.WA_GRAPH_URL,
+      audit: (event, fields) =>
+        store.audit.append({
+          tenantId: fields.tenantId,
+          credentialId: null,
+          event,
+          detail: fields.detail,
+          atMs: clock.now(),
+        }),
+    });
+  } catch (error) {
+    const { FlowKeyRefusedError } = await import('../../broker/flow-key-service.js');
+    if (error instanceof FlowKeyRefusedError)
+      throw new CliExit(error.reason === 'no_token' ? EXIT.config : EXIT.usage, error.message);
+    throw error;
+  } finally {
+    await manager?.close();
+    await store.close();
+  }
+}
+
+function printKey(
+  io: CliIo,
+  json: boolean,
+  result: {
+    key: { id: string; fingerprint: string; phoneNumberId: string; metaStatus: string | null };
+    retiring?: { id: string } | undefined;
+  },
+) {
+  const { key, retiring } = result;
+  printResult(
+    io,
+    json,
+    result,
+    () =>
+      `flow key ${key.id} (${key.fingerprint}) is active on ${key.phoneNumberId}; Meta: ${key.metaStatus}` +
+      (retiring
+        ? `\nthe previous key ${retiring.id} keeps decrypting for the grace period, then retires`
+        : ''),
+  );
 }
 
 async function keygen(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCliArgs(
     args,
-    { phone: { type: 'string' }, tenant: { type: 'string' }, json: { type: 'boolean' } },
+    { ...PHONE_FLAGS, tenant: { type: 'string' }, upload: { type: 'boolean' }, json: { type: 'boolean' } },
     usage,
   );
   const phone = phoneFlag(values);
+  const tenantFlag = stringFlag(values, 'tenant');
+  if (booleanFlag(values, 'upload')) {
+    if (!tenantFlag) throw new CliExit(EXIT.usage, `--upload needs --tenant\nUsage: ${usage}`);
+    const { provisionFlowKey } = await import('../../broker/flow-key-service.js');
+    const result = await withTenantKeys(io, (deps) => provisionFlowKey(deps, tenantFlag, phone, 'auto'));
+    printKey(io, booleanFlag(values, 'json'), result);
+    return EXIT.ok;
+  }
   const { store, custody } = await custodyFor(io);
   try {
     const tenant = stringFlag(values, 'tenant') ?? (await store.phoneNumbers.get(phone))?.tenantId;
@@ -108,10 +196,19 @@ async function keygen(args: string[], io: CliIo): Promise<number> {
 async function uploadKey(args: string[], io: CliIo): Promise<number> {
   const { values } = parseCliArgs(
     args,
-    { phone: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' } },
+    { ...PHONE_FLAGS, tenant: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' } },
     usage,
   );
   const phone = phoneFlag(values);
+  const tenantFlag = stringFlag(values, 'tenant');
+  if (tenantFlag) {
+    const { uploadPendingFlowKey } = await import('../../broker/flow-key-service.js');
+    const result = await withTenantKeys(io, (deps) =>
+      uploadPendingFlowKey(deps, tenantFlag, phone, stringFlag(values, 'key')),
+    );
+    printKey(io, booleanFlag(values, 'json'), result);
+    return EXIT.ok;
+  }
   const { store, custody } = await custodyFor(io);
   const { wa } = await client(io).catch(async (e) => {
     await store.close();
@@ -181,7 +278,7 @@ async function testEndpoint(args: string[], io: CliIo): Promise<number> {
     args,
     {
       'public-key': { type: 'string' },
-      phone: { type: 'string' },
+      ...PHONE_FLAGS,
       init: { type: 'boolean' },
       'flow-token': { type: 'string' },
       json: { type: 'boolean' },

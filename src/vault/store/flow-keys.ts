@@ -109,8 +109,8 @@ export interface FlowKeyRepository {
     phoneNumberId: string,
     nowMs: number,
   ): Promise<Array<{ record: FlowKeyRecord; privateKeyPem: Secret }>>;
-  /** Retires keys past their grace period and erases their private key. Returns how many. */
-  retireDue(nowMs: number): Promise<number>;
+  /** Retires keys past their grace period and erases their private key. Returns the keys it retired (for the audit). */
+  retireDue(nowMs: number): Promise<FlowKeyRecord[]>;
 }
 
 export function createFlowKeyRepository(db: Db, keys: KeyStore): FlowKeyRepository {
@@ -250,15 +250,17 @@ export function createFlowKeyRepository(db: Db, keys: KeyStore): FlowKeyReposito
       return out;
     },
     async retireDue(nowMs) {
-      const r = await db.run('retiring flow keys', () =>
+      // RETURNING: only the instance whose update retired a row reports it (no double audit entries).
+      const rows = await db.run('retiring flow keys', () =>
         k
           .updateTable('flow_keys')
           .set({ state: 'retired', private_ct: null, key_id: null })
           .where('state', '=', 'retiring')
           .where('retire_after_ms', '<=', nowMs)
-          .executeTakeFirst(),
+          .returningAll()
+          .execute(),
       );
-      return Number(r.numUpdatedRows ?? 0);
+      return rows.map(decode);
     },
   };
 }
