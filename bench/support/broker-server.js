@@ -11,7 +11,7 @@ import { createBrokerLogger } from '../../dist/broker/logger.js';
 import { generateApiKey } from '../../dist/broker/security/api-key.js';
 import { vaultBrokerStore } from '../../dist/broker/vault-store.js';
 import { Secret } from '../../dist/core/secret.js';
-import { openStore } from '../../dist/vault/store/open-store.js';
+import { openStore } from '../../dist/store/open-store.js';
 
 const o = JSON.parse(process.argv[2]);
 const dataDir = mkdtempSync(join(tmpdir(), 'wacloud-bench-broker-'));

@@ -1,7 +1,7 @@
-import type { InboxItem } from '../vault/store/inbox.js';
-import type { Store } from '../vault/store/open-store.js';
-import type { PhoneNumberRecord } from '../vault/store/phone-numbers.js';
-import type { DeliveryRecord } from '../vault/store/subscriptions.js';
+import type { InboxItem } from '../store/inbox.js';
+import type { Store } from '../store/open-store.js';
+import type { PhoneNumberRecord } from '../store/phone-numbers.js';
+import type { DeliveryRecord } from '../store/subscriptions.js';
 import type { BrokerStore, DeliveryRow, InboxRow, PhoneNumberRow } from './ports.js';
 
 /** Row ids are numbers in the database and strings at the broker's edge; anything else is simply not found. */

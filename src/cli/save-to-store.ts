@@ -27,7 +27,7 @@ export async function saveToStore(
   inspection: TokenInspection,
   logger: Logger,
 ): Promise<SavedToStore> {
-  const { openStore } = await import('../vault/store/open-store.js');
+  const { openStore } = await import('../store/open-store.js');
   const { createTokenManager } = await import('../auth/token-manager.js');
   const store = await openStore(config, { logger });
   try {

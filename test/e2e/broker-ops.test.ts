@@ -2,7 +2,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { Secret } from '../../src/core/secret.js';
-import { openStore } from '../../src/vault/store/open-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import {
   api,
   control,

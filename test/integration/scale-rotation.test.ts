@@ -19,7 +19,7 @@ import {
   rotationChannel,
 } from '../../src/scale/rotation-bus.js';
 import { createLocalSendLimiter } from '../../src/scale/send-limiter.js';
-import type { Store } from '../../src/vault/store/open-store.js';
+import type { Store } from '../../src/store/open-store.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { createTestStoreHome, type TestStoreHome } from '../support/store.js';

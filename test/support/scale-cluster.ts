@@ -9,7 +9,7 @@ import type { BrokerStore } from '../../src/broker/ports.js';
 import { generateApiKey } from '../../src/broker/security/api-key.js';
 import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { Secret } from '../../src/core/secret.js';
-import { openStore, type Store } from '../../src/vault/store/open-store.js';
+import { openStore, type Store } from '../../src/store/open-store.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
 import { until } from './poll.js';
 

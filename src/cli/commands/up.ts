@@ -137,7 +137,7 @@ export const command: CliCommand = {
       );
     }
 
-    const { openStore } = await import('../../vault/store/open-store.js');
+    const { openStore } = await import('../../store/open-store.js');
     const { vaultBrokerStore } = await import('../../broker/vault-store.js');
     let store: Awaited<ReturnType<typeof openStore>>;
     try {

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { Clock } from '../../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import type { Db, StoreEngine } from './engine.js';
 import { NEVER_MS } from './engine.js';
 import type { Database } from './schema.js';
