@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.js';
-import type { BrokerStore, PhoneNumberRow } from './ports.js';
+import type { PhoneNumberRecord } from '../store/phone-numbers.js';
+import type { BrokerStore } from './ports.js';
 import { apiKeyId, hashApiKey } from './security/api-key.js';
 
 export interface Principal {
@@ -18,7 +19,7 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
   // By the presented key string: a hit costs no SHA-256 (the proxy's hot path). Memory only, never logged; bounded,
   // the oldest entry goes first when full.
   const keys = new Map<string, { principal: Principal | undefined; atMs: number }>();
-  type TenantObjects = { ids: Set<string>; numbers: Map<string, PhoneNumberRow>; atMs: number };
+  type TenantObjects = { ids: Set<string>; numbers: Map<string, PhoneNumberRecord>; atMs: number };
   const objects = new Map<string, TenantObjects>();
   /** Objects created through the proxy (media, templates): kept until restart, bounded. */
   const created = new Map<string, Set<string>>();
@@ -55,7 +56,7 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     if (adminKeyIdsLoading) return adminKeyIdsLoading;
     const generation = keyGeneration;
     const loading: Promise<Set<string>> = store.apiKeys
-      .list(null)
+      .listByTenant(null)
       .then((rows) => {
         const ids = new Set(rows.filter((r) => r.revokedAtMs === null).map((r) => r.keyId));
         if (generation === keyGeneration) adminKeyIds = { ids, atMs: clock.now() };
@@ -70,7 +71,7 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
 
   async function loadTenant(tenantId: string): Promise<TenantObjects> {
     const ids = new Set<string>();
-    const numbers = new Map<string, PhoneNumberRow>();
+    const numbers = new Map<string, PhoneNumberRecord>();
     for (const n of await store.phoneNumbers.listByTenant(tenantId)) {
       ids.add(n.id);
       ids.add(n.wabaId);
@@ -104,7 +105,7 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     phoneNumber(
       tenantId: string,
       id: string,
-    ): PhoneNumberRow | undefined | Promise<PhoneNumberRow | undefined> {
+    ): PhoneNumberRecord | undefined | Promise<PhoneNumberRecord | undefined> {
       const entry = tenantObjects(tenantId);
       return entry instanceof Promise ? entry.then((e) => e.numbers.get(id)) : entry.numbers.get(id);
     },

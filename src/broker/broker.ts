@@ -194,13 +194,15 @@ export function createBroker(options: BrokerOptions): Broker {
     },
     async audit(event, fields) {
       try {
-        await store.audit.append({
-          tenantId: fields.tenantId ?? null,
-          credentialId: fields.credentialId ?? null,
-          event,
-          detail: JSON.parse(scrubText(JSON.stringify(fields.detail ?? {}))) as Record<string, unknown>,
-          atMs: clock.now(),
-        });
+        await store.audit.append(
+          {
+            tenantId: fields.tenantId ?? null,
+            credentialId: fields.credentialId ?? null,
+            event,
+            detail: JSON.parse(scrubText(JSON.stringify(fields.detail ?? {}))) as Record<string, unknown>,
+          },
+          clock.now(),
+        );
       } catch (err) {
         logger.error('audit append failed', {
           event,

@@ -2,7 +2,8 @@ import { request } from 'undici';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { scrubText } from '../core/secret.js';
-import type { BrokerStore, DeliveryRow } from './ports.js';
+import type { DeliveryRecord } from '../store/subscriptions.js';
+import type { BrokerStore } from './ports.js';
 import { signStandardWebhook } from './standard-webhooks.js';
 import { createWorkerLoop } from './worker-loop.js';
 
@@ -57,10 +58,10 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   const random = options.random ?? Math.random;
   const send = options.send ?? postJson;
 
-  async function deliver(row: DeliveryRow): Promise<void> {
+  async function deliver(row: DeliveryRecord): Promise<void> {
     const sub = await store.subscriptions.get(row.subscriptionId);
     if (!sub?.active) {
-      await store.deliveries.markDead(row.id, 'subscription removed or inactive');
+      await store.deliveries.markFailed(row.id, 'subscription removed or inactive', null);
       options.onResult?.('dead');
       return;
     }
@@ -68,7 +69,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     // even when a virtual clock (the sandbox's) drives the retries.
     const headers = signStandardWebhook(
       sub.secret,
-      row.id,
+      String(row.id),
       Math.floor(systemClock.now() / 1000),
       row.payload,
     );
@@ -89,7 +90,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     // claimDue counted this attempt already.
     const attempts = row.attempts;
     if (attempts >= maxAttempts) {
-      await store.deliveries.markDead(row.id, error);
+      await store.deliveries.markFailed(row.id, error, null);
       logger.warn('delivery dead-lettered', {
         deliveryId: row.id,
         subscriptionId: row.subscriptionId,
@@ -101,7 +102,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     }
     const ceiling = Math.min(maxDelay, base * 2 ** (attempts - 1));
     const delay = Math.round(ceiling / 2 + random() * (ceiling / 2));
-    await store.deliveries.markRetry(row.id, clock.now() + delay, error);
+    await store.deliveries.markFailed(row.id, error, clock.now() + delay);
     options.onResult?.('retry');
   }
 

@@ -8,7 +8,6 @@ import {
   type TokenPolicies,
 } from '../../src/auth/index.js';
 import { type Broker, createBroker } from '../../src/broker/broker.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { Logger } from '../../src/core/logger.js';
 import { Secret } from '../../src/core/secret.js';
@@ -324,7 +323,7 @@ describe.skipIf(!pgTestUrl)('two brokers on one PostgreSQL schema', () => {
           listenUrl: home.pg?.url as Secret,
         });
         const broker = createBroker({
-          store: vaultBrokerStore(store),
+          store: store,
           appId: w.appId,
           appSecret: new Secret(w.appSecret, 'app-secret'),
           graphUrl: IN_PROCESS_URL,

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createInboxDispatcher, createInboxWriter } from '../../src/broker/inbox.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { VerifiedDelivery } from '../../src/webhooks/webhook-handler.js';
@@ -73,7 +72,7 @@ describe.each(engines)('webhook inbox batches on %s', (engine) => {
 
   it('the inbox writer commits concurrent deliveries together and answers each after its commit', async () => {
     home = await createTestStoreHome(engine);
-    const brokerStore = vaultBrokerStore(await home.open());
+    const brokerStore = await home.open();
     let calls = 0;
     const insertMany = brokerStore.inbox.insertMany?.bind(brokerStore.inbox);
     brokerStore.inbox.insertMany = async (inputs) => {
@@ -132,7 +131,7 @@ describe.each(engines)('webhook inbox batches on %s', (engine) => {
 
   it('the dispatcher processes what the writer hands it without claiming it back, and a lost hand-off is claimed after its lease', async () => {
     home = await createTestStoreHome(engine);
-    const brokerStore = vaultBrokerStore(await home.open());
+    const brokerStore = await home.open();
     const clock = new ManualClock(1_000_000);
     const claims: number[] = [];
     const claimPending = brokerStore.inbox.claimPending.bind(brokerStore.inbox);
@@ -160,8 +159,7 @@ describe.each(engines)('webhook inbox batches on %s', (engine) => {
     a.start();
     const write = createInboxWriter(brokerStore, () => undefined, a.handoff);
     await Promise.all([2, 3, 4].map((n) => write(delivery(n))));
-    const done = async () =>
-      (await brokerStore.inbox.recent(10)).filter((r) => r.status === 'processed').length;
+    const done = async () => (await brokerStore.inbox.recent(10)).filter((r) => r.status === 'done').length;
     for (let i = 0; i < 200 && (await done()) < 4; i++) await new Promise((r) => setTimeout(r, 10));
     await a.stop();
     expect(await done()).toBe(4);

@@ -4,7 +4,6 @@ import { type Broker, type BrokerOptions, createBroker } from '../../src/broker/
 import { createBrokerLogger } from '../../src/broker/logger.js';
 import { type Sandbox, startSandbox } from '../../src/broker/sandbox.js';
 import { generateApiKey } from '../../src/broker/security/api-key.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { derive } from '../../src/cli/commands/up.js';
 import { Secret } from '../../src/core/secret.js';
 import { MASTER_KEY_FILE } from '../../src/vault/crypto/master-key.js';
@@ -133,7 +132,7 @@ export async function startInProcessBroker(
   const logs: string[] = [];
   const logger = createBrokerLogger({ level: 'debug', destination: { write: (l) => logs.push(l) } });
   const sandbox = await startSandbox({ dataDir: home.dataDir, port: 0 });
-  const store = vaultBrokerStore(await home.open({ logger }));
+  const store = await home.open({ logger });
   const verifyToken = new Secret(generateApiKey().hash, 'verify-token');
   const sessionKey = new Secret(generateApiKey().hash, 'session');
   const broker = createBroker({
@@ -153,13 +152,10 @@ export async function startInProcessBroker(
   const base = await broker.listen(0, '127.0.0.1');
   await sandbox.connect(base, '/webhook', verifyToken);
   const made = generateApiKey();
-  await store.apiKeys.create({
-    keyId: made.keyId,
-    hash: made.hash,
-    tenantId: null,
-    label: 'test admin',
-    createdAtMs: Date.now(),
-  });
+  await store.apiKeys.insert(
+    { keyId: made.keyId, hash: made.hash, tenantId: null, label: 'test admin' },
+    Date.now(),
+  );
   let closed = false;
   return {
     broker,
@@ -405,13 +401,13 @@ export async function setUpTenant(
     const hooks = await call<{ data: Array<{ id: string; tenantId: string | null; status: string }> }>(
       '/webhooks',
     );
-    const mine = hooks.data.filter((w) => w.tenantId === ids.tenantId && w.status === 'processed');
+    const mine = hooks.data.filter((w) => w.tenantId === ids.tenantId && w.status === 'done');
     inboxId = mine.length >= 3 ? mine[0]?.id : undefined;
     if (!deliveryId || !inboxId) await new Promise((r) => setTimeout(r, 100));
   }
   if (!deliveryId || !inboxId) throw new Error(`${name}: no webhook reached the broker and its subscriber`);
   const number = (
-    await call<{ data: Array<{ id: string; displayNumber: string }> }>(
+    await call<{ data: Array<{ id: string; displayPhoneNumber: string }> }>(
       `/tenants/${ids.tenantId}/phone-numbers`,
     )
   ).data[0];
@@ -422,7 +418,7 @@ export async function setUpTenant(
     keyId: made.keyId,
     credentialId,
     phoneNumberId: ids.phoneNumberId,
-    displayNumber: String(number?.displayNumber ?? ''),
+    displayNumber: String(number?.displayPhoneNumber ?? ''),
     wabaId: ids.wabaId,
     userId,
     templateId: String(template.id),

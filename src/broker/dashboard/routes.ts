@@ -18,6 +18,7 @@ import {
 import type { BrokerContext } from '../context.js';
 import { credentialView } from '../credential-view.js';
 import { replayWebhook } from '../inbox.js';
+import { parseRowId } from '../ports.js';
 import { apiKeyId } from '../security/api-key.js';
 import { createRateLimiter } from '../security/rate-limit.js';
 import type { Session } from '../security/session.js';
@@ -392,7 +393,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     const items = rows.map((r) => {
       let summary = '';
       try {
-        summary = parseWebhook(parseJsonBody(Buffer.from(r.rawBody).toString('utf8')))
+        summary = parseWebhook(parseJsonBody(r.body.toString('utf8')))
           .map((e) => {
             const d = describeEvent(e);
             return `${d.kind}${d.id ? ` ${d.id}` : ''}`;
@@ -483,7 +484,8 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     });
   }
   app.post('/deliveries/:id/replay', async (c) => {
-    const delivery = await ctx.store.deliveries.get(c.req.param('id'));
+    const deliveryId = parseRowId(c.req.param('id'));
+    const delivery = deliveryId === undefined ? undefined : await ctx.store.deliveries.get(deliveryId);
     if (!delivery) return c.text('no such delivery', 404);
     const back = `/tenants/${encodeURIComponent(delivery.tenantId)}/deliveries`;
     if (!(await ctx.store.deliveries.requeue(delivery.id, ctx.clock.now())))
