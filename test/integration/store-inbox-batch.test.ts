@@ -4,6 +4,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { VerifiedDelivery } from '../../src/webhooks/webhook-handler.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { waitFor } from '../support/poll.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from '../support/store.js';
 
 // The webhook endpoint's group commit: many deliveries per INSERT, many rows marked done per transaction.
@@ -160,7 +161,7 @@ describe.each(engines)('webhook inbox batches on %s', (engine) => {
     const write = createInboxWriter(brokerStore, () => undefined, a.handoff);
     await Promise.all([2, 3, 4].map((n) => write(delivery(n))));
     const done = async () => (await brokerStore.inbox.recent(10)).filter((r) => r.status === 'done').length;
-    for (let i = 0; i < 200 && (await done()) < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the four rows done', async () => (await done()) === 4, 2_000, 10);
     await a.stop();
     expect(await done()).toBe(4);
     // The three handed-off rows were never claimed: the only claims are the first one and empty ones.

@@ -9,6 +9,7 @@ import { Secret } from '../../src/core/secret.js';
 import { MASTER_KEY_FILE } from '../../src/vault/crypto/master-key.js';
 import { consent } from '../integration/auth-support.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
+import { until } from './poll.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from './store.js';
 
 export interface RunningBroker {
@@ -263,14 +264,14 @@ export async function brokerRunSecrets(
     apps: Array<{ secret: string }>;
     tokens: Array<{ value: string }>;
   };
-  const deadline = Date.now() + 10_000;
-  let state: Saved;
-  for (;;) {
-    state = JSON.parse(readFileSync(emulatorStateFile, 'utf8')) as Saved;
-    if (state.tokens.length >= (await live())) break;
-    if (Date.now() > deadline) throw new Error('the emulator state file never caught up with its tokens');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const state = await until(
+    'the emulator state file to catch up with its tokens',
+    async () => {
+      const saved = JSON.parse(readFileSync(emulatorStateFile, 'utf8')) as Saved;
+      return saved.tokens.length >= (await live()) ? saved : undefined;
+    },
+    10_000,
+  );
   const masterKey = (JSON.parse(readFileSync(join(dir, MASTER_KEY_FILE), 'utf8')) as { key: string }).key;
   const keyBytes = Buffer.from(masterKey, 'base64');
   const sessionKey = derive(keyBytes, 'session').reveal();
@@ -388,24 +389,24 @@ export async function setUpTenant(
     text: { body: `hello from ${name}` },
   });
   // The emulator reports sent/delivered/read; wait until the broker has routed them and delivered them onward.
-  let deliveryId: string | undefined;
-  let inboxId: string | undefined;
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline && (!deliveryId || !inboxId)) {
-    const deliveries = await call<{ data: Array<{ id: string; status: string }> }>(
-      `/tenants/${ids.tenantId}/deliveries`,
-    );
-    // sent, delivered and read: three webhooks in, three deliveries out.
-    const done = deliveries.data.filter((d) => d.status === 'delivered');
-    deliveryId = done.length >= 3 ? done[0]?.id : undefined;
-    const hooks = await call<{ data: Array<{ id: string; tenantId: string | null; status: string }> }>(
-      '/webhooks',
-    );
-    const mine = hooks.data.filter((w) => w.tenantId === ids.tenantId && w.status === 'done');
-    inboxId = mine.length >= 3 ? mine[0]?.id : undefined;
-    if (!deliveryId || !inboxId) await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!deliveryId || !inboxId) throw new Error(`${name}: no webhook reached the broker and its subscriber`);
+  const { deliveryId, inboxId } = await until(
+    `${name}: the webhooks routed by the broker and delivered to its subscriber`,
+    async () => {
+      const deliveries = await call<{ data: Array<{ id: string; status: string }> }>(
+        `/tenants/${ids.tenantId}/deliveries`,
+      );
+      // sent, delivered and read: three webhooks in, three deliveries out.
+      const done = deliveries.data.filter((d) => d.status === 'delivered');
+      const hooks = await call<{ data: Array<{ id: string; tenantId: string | null; status: string }> }>(
+        '/webhooks',
+      );
+      const mine = hooks.data.filter((w) => w.tenantId === ids.tenantId && w.status === 'done');
+      const deliveryId = done.length >= 3 ? done[0]?.id : undefined;
+      const inboxId = mine.length >= 3 ? mine[0]?.id : undefined;
+      return deliveryId && inboxId ? { deliveryId, inboxId } : undefined;
+    },
+    20_000,
+  );
   const number = (
     await call<{ data: Array<{ id: string; displayPhoneNumber: string }> }>(
       `/tenants/${ids.tenantId}/phone-numbers`,

@@ -10,7 +10,6 @@ import { generateApiKey } from '../../src/broker/security/api-key.js';
 import { Secret } from '../../src/core/secret.js';
 import { openStore, type Store } from '../../src/store/open-store.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
-import { until } from './poll.js';
 
 /**
  * The scale-out harness (issue #8): one standalone emulator process, N `wacloud up` processes on one fresh PostgreSQL
@@ -381,16 +380,6 @@ export async function tokenIsValid(e: EmulatorProcess, token: string): Promise<b
   const res = await fetch(`${e.url}/v26.0/debug_token?${q}`);
   const body = (await res.json()) as { data?: { is_valid?: boolean } };
   return res.status === 200 && body.data?.is_valid === true;
-}
-
-/** Resolves when `check` returns true; rejects with `what` after `timeoutMs`. */
-export async function waitUntil(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  everyMs = 100,
-): Promise<void> {
-  await until(what, async () => ((await check()) ? true : undefined), timeoutMs, everyMs);
 }
 
 /** X-Hub-Signature-256 of a body with the app secret, as Meta signs it. */
