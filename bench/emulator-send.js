@@ -23,6 +23,8 @@ export const title = 'Emulator send endpoint (is it the SDK benchmark’s bottle
 export const SDK_RATIO_BUDGET = '>= 0.9x';
 /** The emulator must serve a send with less CPU than the SDK spends issuing it (so it is never what limits the SDK). */
 export const CAPACITY_BUDGET = '>= 1x';
+/** Issue 22: the emulator's CPU per send at most 1.2x the minimal server's, with all its checks. */
+export const CPU_BUDGET = '<= 1.2x';
 
 const sendBody = (to) =>
   JSON.stringify({
@@ -33,7 +35,7 @@ const sendBody = (to) =>
     text: { body: 'hello' },
   });
 
-function rawSender({ url, info }) {
+export function rawSender({ url, info }) {
   const pool = new Pool(url, { connections: 256 });
   const path = `/v26.0/${info.phoneNumberId}/messages`;
   const headers = { authorization: `Bearer ${info.token}`, 'content-type': 'application/json' };
@@ -189,6 +191,17 @@ export async function run({ quick = false } = {}) {
       ? undefined
       : { name, value, unit: 'µs', ratio: base === undefined ? undefined : ratio(value, base) };
   const serverBase = get('raw undici → minimal server').serverMicros;
+  const emulatorServer = get('raw undici → emulator').serverMicros;
+  // Issue 22: with every check it makes today, the emulator spends at most 1.2x the minimal server's CPU per send.
+  if (emulatorServer !== undefined && serverBase !== undefined)
+    rows.push(
+      budgetRow(
+        'emulator CPU per send ÷ minimal server’s',
+        ratio(emulatorServer, serverBase),
+        'x',
+        CPU_BUDGET,
+      ),
+    );
   const clientBase = sdkMin.clientMicros;
   rows.push(
     ...[

@@ -7,12 +7,14 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { updateReadme } from './readme-table.js';
 import { budgetRows, renderBudgetSvg, renderConsole, renderMarkdown } from './support/report.js';
 
 const BENCHES = [
   { id: 'sdk', module: './sdk-send.js' },
   { id: 'emulator', module: './emulator-send.js' },
   { id: 'proxy', module: './broker-proxy.js' },
+  { id: 'memory', module: './broker-memory.js' },
   { id: 'webhook', module: './webhook-ingest.js' },
   { id: 'sweep', module: './renewal-sweep.js' },
   { id: 'cold', module: './cold-start.js' },
@@ -138,6 +140,9 @@ writeFileSync(
   new URL(`./results/raw/${outName}.json`, import.meta.url),
   `${JSON.stringify({ meta, sections }, null, 2)}\n`,
 );
+// The README's performance table is generated from latest.md, never copied by hand.
+if (outName === 'latest')
+  console.log(updateReadme() ? 'README.md table unchanged' : 'README.md table rewritten');
 
 const budgets = budgetRows(sections);
 const missed = budgets.filter((b) => !b.pass);

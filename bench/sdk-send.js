@@ -77,6 +77,34 @@ export async function contenders(origin, { token, phoneNumberId, recipient }) {
   return { list, close: async () => Promise.all([pool.close(), wa.close()]) };
 }
 
+/**
+ * The client's own CPU per send (this process, process.cpuUsage around each contender's rounds, median): what each
+ * client costs without the server's share. Measured against the minimal server, whose answers cost the client least.
+ */
+export function clientCpuRows(results, suffix) {
+  const cpu = Object.fromEntries(results.map((r) => [r.name, r.clientMicros]));
+  const base = cpu['raw undici Pool.request'];
+  const rows = results.map((r) => ({
+    name: `client CPU per send: ${r.name}${suffix}`,
+    value: r.clientMicros,
+    unit: 'µs',
+    ratio: ratio(r.clientMicros, base),
+  }));
+  rows.push(
+    {
+      name: `client CPU per send: wacloud ÷ raw undici${suffix}`,
+      value: ratio(cpu.wacloud, base),
+      unit: 'x',
+    },
+    {
+      name: `client CPU per send: whatsapp-api-js ÷ wacloud${suffix}`,
+      value: ratio(cpu['whatsapp-api-js'], cpu.wacloud),
+      unit: 'x',
+    },
+  );
+  return rows;
+}
+
 export async function run({ quick = false } = {}) {
   const concurrencies = [1, 16, 64];
   const opts = quick
@@ -90,7 +118,7 @@ export async function run({ quick = false } = {}) {
     recipient: seed.recipient,
   });
   const rows = [];
-  const measure = async (list, concurrency, suffix = '') => {
+  const measure = async (list, concurrency, suffix = '', { clientCpu = false } = {}) => {
     const results = await compare(list, { ...opts, concurrency });
     const rps = Object.fromEntries(results.map((r) => [r.name, r.rps]));
     const base = rps['raw undici Pool.request'];
@@ -128,6 +156,7 @@ export async function run({ quick = false } = {}) {
         unit: 'x',
       },
     );
+    if (clientCpu) rows.push(...clientCpuRows(results, suffix));
   };
   try {
     for (const concurrency of concurrencies) await measure(senders.list, concurrency);
@@ -143,7 +172,7 @@ export async function run({ quick = false } = {}) {
     recipient: '16505551234',
   });
   try {
-    await measure(bare.list, 64, ', minimal server');
+    await measure(bare.list, 64, ', minimal server', { clientCpu: true });
   } finally {
     await bare.close();
     await minimal.stop();
@@ -154,6 +183,7 @@ export async function run({ quick = false } = {}) {
       `Client and emulator in separate processes on the same machine; ${opts.rounds} interleaved rounds of ${opts.durationMs} ms per contender and concurrency, median req/s; ratio vs raw undici Pool.request.`,
       'Every contender sends the same text message and checks the returned message id; wacloud also validates the message and classifies errors.',
       'The last group repeats 64 concurrent against bench/support/minimal-graph-server.js (answers without checking anything), to show what the emulator caps: when raw undici and wacloud are both held to the emulator capacity, the ratio to a fetch-bound peer shrinks.',
+      'Client CPU per send: user + system CPU of this process (process.cpuUsage) during each contender’s rounds against the minimal server, divided by its sends, median over rounds; ratio vs raw undici. The server runs in another process, so this is the client’s cost alone (sending, parsing the answer, and for wacloud validating and classifying).',
     ],
   };
 }

@@ -2,7 +2,7 @@
 // acknowledge) vs a bare node:http server that only checks the HMAC, side by side, on SQLite and on PostgreSQL
 // (when WACLOUD_TEST_DATABASE_URL or DATABASE_URL is set). Every server runs in its own process; the load comes from
 // this one. Every delivery is unique (a new message id), so none is skipped as a duplicate.
-// Budget (design.md): >= 0.5x the bare server.
+// Budget (design.md >= 0.5x; issue 22 raised SQLite to >= 0.6x): SQLite >= 0.6x, PostgreSQL >= 0.5x the bare server.
 //   npm run build && node bench/webhook-ingest.js [--quick]
 import { createHmac, randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -94,7 +94,7 @@ export function delivery(secret = SECRET) {
   return { body, signature: `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` };
 }
 
-function poster(url) {
+export function poster(url) {
   const pool = new Pool(url, { connections: 64 });
   return {
     run: async () => {
@@ -112,7 +112,7 @@ function poster(url) {
   };
 }
 
-function brokerArgs(extra = {}) {
+export function brokerArgs(extra = {}) {
   return [
     JSON.stringify({
       upstreamUrl: 'http://127.0.0.1:9', // never called: nothing is due and nothing is proxied
@@ -181,7 +181,14 @@ export async function run({ quick = false } = {}) {
       ratio: ratio(r.rps, base),
     }));
     for (const r of results.slice(1))
-      rows.push(budgetRow(`${r.name} ÷ bare server`, ratio(r.rps, base), 'x', '>= 0.5x'));
+      rows.push(
+        budgetRow(
+          `${r.name} ÷ bare server`,
+          ratio(r.rps, base),
+          'x',
+          r.name.includes('SQLite') ? '>= 0.6x' : '>= 0.5x',
+        ),
+      );
     // CPU per delivery in each server process (Linux /proc), the load generator excluded; median of rounds.
     const cpuRounds = quick ? 1 : 3;
     const cpu = list.map(() => ({ during: [], total: [] }));

@@ -23,7 +23,7 @@ const SECRET = 'bench-app-secret-0123456789abcdef';
 /** The spec's webhook examples, plus a 50-message batch and a 50-status batch: the bodies every contender gets. */
 function bodies() {
   const spec = parseYaml(
-    readFileSync(new URL('../../shared/spec/business-messaging-api_v23.0.yaml', import.meta.url), 'utf8'),
+    readFileSync(new URL('../test/meta/spec/business-messaging-api_v23.0.yaml', import.meta.url), 'utf8'),
   );
   const examples = Object.values(
     spec.paths['/whatsapp/webhooks'].post.requestBody.content['application/json'].examples,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Extracts from Meta's official OpenAPI spec (facebook/openapi, MIT) the JSON Schemas and examples the emulator
-// needs, so they ship inside the package (../shared is not published). Deterministic: same spec in, same files out.
+// needs, so they ship inside the package (test/meta is not published). Deterministic: same spec in, same files out.
 //
 //   node scripts/extract-spec.mjs [path/to/business-messaging-api_v23.0.yaml] [--out DIR]
 //
@@ -26,7 +26,7 @@ const args = process.argv.slice(2);
 const outFlag = args.indexOf('--out');
 const outArg = outFlag >= 0 ? args.splice(outFlag, 2)[1] : undefined;
 if (outFlag >= 0 && !outArg) throw new Error('--out needs a directory');
-const specPath = resolve(args[0] ?? resolve(repoRoot, '../shared/spec/business-messaging-api_v23.0.yaml'));
+const specPath = resolve(args[0] ?? resolve(repoRoot, 'test/meta/spec/business-messaging-api_v23.0.yaml'));
 const outDir = resolve(outArg ?? resolve(repoRoot, 'src/emulator/spec'));
 
 const raw = readFileSync(specPath);

@@ -32,19 +32,25 @@ export async function startServerProcess(scriptUrl, args = [], options = {}) {
   };
 }
 
-/** Runs `fn` with `concurrency` workers for `durationMs`; returns requests per second (errors abort the run). */
-export async function throughput(fn, { concurrency, durationMs }) {
-  let count = 0;
+/** Runs `fn` with `concurrency` workers for `durationMs`; returns { calls, seconds } (errors abort the run). */
+export async function drive(fn, { concurrency, durationMs }) {
+  let calls = 0;
   const deadline = performance.now() + durationMs;
   const started = performance.now();
   const worker = async () => {
     while (performance.now() < deadline) {
       await fn();
-      count++;
+      calls++;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return count / ((performance.now() - started) / 1000);
+  return { calls, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Runs `fn` with `concurrency` workers for `durationMs`; returns requests per second (errors abort the run). */
+export async function throughput(fn, options) {
+  const { calls, seconds } = await drive(fn, options);
+  return calls / seconds;
 }
 
 export { median } from './report.js';
@@ -96,23 +102,32 @@ export async function fixedRate(fn, { rate, durationMs, maxInFlight = 4096 }) {
 
 /**
  * contenders: [{ name, run: () => Promise }]. Each round runs every contender once (order rotated per round so no
- * one always goes first); the result per contender is the median over rounds.
+ * one always goes first); the result per contender is the median over rounds: req/s, and `clientMicros`, this
+ * process's own CPU (user + system, process.cpuUsage) per call, which is the contender's cost without the server's
+ * (the server runs in another process). Garbage a contender leaves may be collected in the next one's round; the
+ * rotation spreads that over all of them.
  */
 export async function compare(
   contenders,
   { rounds = 5, concurrency = 64, durationMs = 1500, warmupMs = 500 } = {},
 ) {
   for (const c of contenders) await throughput(c.run, { concurrency, durationMs: warmupMs });
-  const samples = new Map(contenders.map((c) => [c.name, []]));
+  const samples = new Map(contenders.map((c) => [c.name, { rps: [], cpu: [] }]));
   for (let r = 0; r < rounds; r++) {
     const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
-    for (const c of order) samples.get(c.name).push(await throughput(c.run, { concurrency, durationMs }));
+    for (const c of order) {
+      const cpu0 = process.cpuUsage();
+      const { calls, seconds } = await drive(c.run, { concurrency, durationMs });
+      const cpu = process.cpuUsage(cpu0);
+      const s = samples.get(c.name);
+      s.rps.push(calls / seconds);
+      if (calls > 0) s.cpu.push((cpu.user + cpu.system) / calls);
+    }
   }
-  return contenders.map((c) => ({
-    name: c.name,
-    rps: median(samples.get(c.name)),
-    samples: samples.get(c.name),
-  }));
+  return contenders.map((c) => {
+    const s = samples.get(c.name);
+    return { name: c.name, rps: median(s.rps), samples: s.rps, clientMicros: median(s.cpu) };
+  });
 }
 
 export function formatTable(title, results, baselineName) {
@@ -145,13 +160,8 @@ export function cpuMicros(pid = process.pid) {
  * undefined where /proc is missing.
  */
 export async function cpuPerCall(fn, pids, { concurrency, durationMs }) {
-  let calls = 0;
-  const counted = async () => {
-    await fn();
-    calls++;
-  };
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMicros(pid)]));
-  await throughput(counted, { concurrency, durationMs });
+  const { calls } = await drive(fn, { concurrency, durationMs });
   const out = {};
   for (const [k, pid] of Object.entries(pids)) {
     const after = cpuMicros(pid);

@@ -34,3 +34,5 @@ server.listen(0, '127.0.0.1', () => {
   process.send?.({ port: server.address().port });
 });
 process.on('disconnect', () => process.exit(0));
+// A normal exit, so `node --cpu-prof` writes its profile (bench/profile.js).
+process.on('SIGTERM', () => process.exit(0));

@@ -49,6 +49,7 @@ export {
 } from './login-dialog.js';
 export {
   assertUsable,
+  type CompleteLoginOptions,
   createLoginFlow,
   LoginFlow,
   type LoginFlowOptions,

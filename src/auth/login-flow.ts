@@ -41,6 +41,16 @@ export interface StartLoginOptions {
   tenantId?: string | undefined;
   /** Ask again for declined permissions. */
   rerequest?: boolean | undefined;
+  /**
+   * Binds the login to whoever started it (a server-side session, say): the callback then completes only when it
+   * presents the same binding ({@link CompleteLoginOptions}), so a state handed to someone else is worthless.
+   */
+  binding?: string | undefined;
+}
+
+export interface CompleteLoginOptions {
+  /** The binding given to {@link LoginFlow.start}; a different or missing one fails like a forged state. */
+  binding?: string | undefined;
 }
 
 export interface StartedLogin {
@@ -110,7 +120,7 @@ export class LoginFlow {
       apiVersion: this.#o.apiVersion ?? this.#o.auth.graph.apiVersion,
     });
     await this.#store.save({
-      stateHash: hashOAuthState(state),
+      stateHash: hashOAuthState(state, options.binding),
       redirectUri: this.#o.redirectUri,
       codeVerifier: pkce?.codeVerifier,
       scopes: [...(this.#o.scopes ?? [])],
@@ -127,8 +137,11 @@ export class LoginFlow {
    * {@link OAuthError} subclass for a forged, replayed or expired state, a denial, a callback error, or a refused
    * code; nothing is returned (or stored) in those cases.
    */
-  async complete(callback: Parameters<typeof parseLoginCallback>[0]): Promise<LoginResult> {
-    const { code, pending } = await this.verifyCallback(callback);
+  async complete(
+    callback: Parameters<typeof parseLoginCallback>[0],
+    options: CompleteLoginOptions = {},
+  ): Promise<LoginResult> {
+    const { code, pending } = await this.verifyCallback(callback, options);
     const auth = this.#o.auth;
     const codeToken = await auth.exchangeCode({
       code,
@@ -173,6 +186,7 @@ export class LoginFlow {
    */
   async verifyCallback(
     callback: Parameters<typeof parseLoginCallback>[0],
+    options: CompleteLoginOptions = {},
   ): Promise<{ code: string; pending: OAuthStateRecord; params: LoginCallbackParams }> {
     const params = parseLoginCallback(callback);
     if (!params.state) {
@@ -182,11 +196,11 @@ export class LoginFlow {
       );
     }
     // The state is spent before anything else, so even a denied or failed callback cannot be replayed.
-    const found = await this.#store.consume(hashOAuthState(params.state), this.#clock.now());
+    const found = await this.#store.consume(hashOAuthState(params.state, options.binding), this.#clock.now());
     if (found.status === 'unknown') {
       throw new OAuthStateError(
         'state-unknown',
-        'The callback state does not match any login started here (forged, or from another server): ignored.',
+        'The callback state does not match any login started here (forged, from another server, or started in another session): ignored.',
       );
     }
     if (found.status === 'used') {

@@ -33,6 +33,9 @@ export function createOAuthState(random: (size: number) => Uint8Array = randomBy
 }
 
 /** SHA-256 of a state value, hex: what stores keep, so a leaked table cannot be replayed. */
-export function hashOAuthState(state: string): string {
-  return createHash('sha256').update(state).digest('hex');
+export function hashOAuthState(state: string, binding?: string): string {
+  // A bound state is stored under the hash of state and binding: the same state with another binding finds nothing.
+  const hash = createHash('sha256').update(state);
+  if (binding !== undefined) hash.update('\u0000').update(binding);
+  return hash.digest('hex');
 }

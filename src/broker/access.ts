@@ -1,7 +1,10 @@
 import type { Clock } from '../core/clock.js';
 import type { PhoneNumberRecord } from '../store/phone-numbers.js';
+import type { NewTenantObject } from '../store/tenant-objects.js';
 import type { BrokerStore } from './ports.js';
 import { apiKeyId, hashApiKey } from './security/api-key.js';
+
+const TOUCH_EVERY_MS = 60_000;
 
 export interface Principal {
   keyId: string;
@@ -21,8 +24,17 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
   const keys = new Map<string, { principal: Principal | undefined; atMs: number }>();
   type TenantObjects = { ids: Set<string>; numbers: Map<string, PhoneNumberRecord>; atMs: number };
   const objects = new Map<string, TenantObjects>();
-  /** Objects created through the proxy (media, templates): kept until restart, bounded. */
-  const created = new Map<string, Set<string>>();
+  /**
+   * Owners of objects tenants created or received (media, templates, flows), as read from or written to the store
+   * (where every instance sees them). Ownership never moves, so an entry never goes stale; bounded, oldest first out.
+   * Unknown ids are not remembered: an object created on another instance a moment ago is found on the next ask.
+   */
+  const owners = new Map<string, string>();
+  const maxOwners = 100_000;
+  const rememberOwner = (objectId: string, tenantId: string) => {
+    if (owners.size >= maxOwners) owners.delete(owners.keys().next().value as string);
+    owners.set(objectId, tenantId);
+  };
   /** Ids of the admin keys not revoked (dashboard sessions name one): one store read per TTL, not per request. */
   let adminKeyIds: { ids: Set<string>; atMs: number } | undefined;
   let adminKeyIdsLoading: Promise<Set<string>> | undefined;
@@ -44,12 +56,29 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     return principal;
   }
 
+  /** When each key's last use was written: `apiKeys.touch` runs at most once a minute per key, off the hot path. */
+  const touchedAtMs = new Map<string, number>();
+  function touch(principal: Principal | undefined): void {
+    if (!principal) return;
+    const now = clock.now();
+    if (now - (touchedAtMs.get(principal.keyId) ?? Number.NEGATIVE_INFINITY) < TOUCH_EVERY_MS) return;
+    if (touchedAtMs.size >= maxKeys) touchedAtMs.clear();
+    touchedAtMs.set(principal.keyId, now);
+    void store.apiKeys.touch(principal.keyId, now).catch(() => touchedAtMs.delete(principal.keyId));
+  }
+
   /** In memory (no promise) on a cache hit; a store read otherwise. */
   function authenticate(key: string): Principal | undefined | Promise<Principal | undefined> {
     const hit = keys.get(key);
-    if (hit && clock.now() - hit.atMs < ttlMs) return hit.principal;
+    if (hit && clock.now() - hit.atMs < ttlMs) {
+      touch(hit.principal);
+      return hit.principal;
+    }
     if (!apiKeyId(key)) return undefined;
-    return lookUpKey(key);
+    return lookUpKey(key).then((p) => {
+      touch(p);
+      return p;
+    });
   }
 
   function loadAdminKeyIds(): Promise<Set<string>> {
@@ -88,12 +117,23 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     return loadTenant(tenantId);
   }
 
-  function allowed(entry: TenantObjects, tenantId: string, objectId: string): boolean {
-    return entry.ids.has(objectId) || created.get(tenantId)?.has(objectId) === true;
+  function allowed(entry: TenantObjects, tenantId: string, objectId: string): boolean | Promise<boolean> {
+    if (entry.ids.has(objectId)) return true;
+    const owner = owners.get(objectId);
+    if (owner !== undefined) return owner === tenantId;
+    return store.objects.ownerOf(objectId).then((found) => {
+      if (found !== undefined) rememberOwner(objectId, found);
+      return found === tenantId;
+    });
   }
 
   return {
     authenticate,
+    /** A key's principal when the cache knows it as valid right now; never a store read. */
+    peek(key: string): Principal | undefined {
+      const hit = keys.get(key);
+      return hit && clock.now() - hit.atMs < ttlMs ? hit.principal : undefined;
+    },
     /** In memory (no promise) on a cache hit. */
     isAllowedObject(tenantId: string, objectId: string): boolean | Promise<boolean> {
       const entry = tenantObjects(tenantId);
@@ -109,14 +149,37 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
       const entry = tenantObjects(tenantId);
       return entry instanceof Promise ? entry.then((e) => e.numbers.get(id)) : entry.numbers.get(id);
     },
-    rememberObject(tenantId: string, objectId: string): void {
-      let set = created.get(tenantId);
-      if (!set) {
-        set = new Set();
-        created.set(tenantId, set);
-      }
-      if (set.size > 100_000) set.clear();
-      set.add(objectId);
+    /**
+     * Records objects as their tenants' in the store (committed before this resolves, so another instance asked next
+     * knows them). An object with an owner already keeps it.
+     */
+    async recordObjects(rows: NewTenantObject[], nowMs: number): Promise<void> {
+      if (rows.length === 0) return;
+      const recorded = new Set(await store.objects.record(rows, nowMs));
+      for (const row of rows) if (recorded.has(row.objectId)) rememberOwner(row.objectId, row.tenantId);
+    },
+    /** The owner of an object, from memory or the store (media URLs are checked against it). */
+    async ownerOf(objectId: string): Promise<string | undefined> {
+      const hit = owners.get(objectId);
+      if (hit !== undefined) return hit;
+      const found = await store.objects.ownerOf(objectId);
+      if (found !== undefined) rememberOwner(objectId, found);
+      return found;
+    },
+    /**
+     * The credential that covers `objectId` for the tenant: a phone number's own, or, for a WABA, the one its
+     * numbers were recorded with (a tenant with tokens for two WABAs uses each WABA's own). From the same cache.
+     */
+    credentialFor(tenantId: string, objectId: string): string | undefined | Promise<string | undefined> {
+      const pick = (e: TenantObjects): string | undefined => {
+        const own = e.numbers.get(objectId)?.credentialId;
+        if (own) return own;
+        for (const n of e.numbers.values())
+          if (n.wabaId === objectId && n.credentialId) return n.credentialId;
+        return undefined;
+      };
+      const entry = tenantObjects(tenantId);
+      return entry instanceof Promise ? entry.then(pick) : pick(entry);
     },
     /**
      * Whether admin key `keyId` still exists unrevoked (a dashboard session's key): in memory (no promise) while the

@@ -10,8 +10,10 @@ import type { BrokerContext } from './context.js';
 import { credentialMetadata } from './credential-view.js';
 import { replayWebhook } from './inbox.js';
 import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
+import { OutboundRefusedError } from './outbound-policy.js';
 import { parseRowId } from './ports.js';
 import { generateApiKey } from './security/api-key.js';
+import { isThrottled } from './security/auth-guard.js';
 import { generateWebhookSecret } from './standard-webhooks.js';
 import { setSubscriptionActive, subscriptionView } from './subscriptions.js';
 
@@ -71,7 +73,8 @@ function typeOk(value: unknown, type: unknown): boolean {
 /** Checks a parsed body against its schema; the first problem, named by field, or undefined. */
 function bodyProblem(body: Record<string, unknown>, schema: BodySchema): string | undefined {
   if (!schema.additionalProperties) {
-    const unknown = Object.keys(body).filter((k) => !(k in schema.properties));
+    // Own properties only: `__proto__` and `constructor` are "in" every object and must count as unknown.
+    const unknown = Object.keys(body).filter((k) => !Object.hasOwn(schema.properties, k));
     if (unknown.length > 0)
       return `unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.slice(0, 5).join(', ').slice(0, 200)}`;
   }
@@ -114,6 +117,18 @@ function httpUrl(value: string, field: string): string {
     // fall through
   }
   throw new ApiError(422, 'invalid', `${field} must be an http(s) URL`);
+}
+
+/** A subscription URL the outbound policy accepts (normalised), or a 422 saying why not. */
+async function outboundUrl(ctx: BrokerContext, value: string): Promise<string> {
+  httpUrl(value, 'url');
+  try {
+    return await ctx.outbound.checkUrl(value);
+  } catch (err) {
+    if (err instanceof OutboundRefusedError)
+      throw new ApiError(422, 'outbound_refused', `url: ${err.message}`);
+    throw err;
+  }
 }
 
 /** A discovery result as the API shows it (ids, counts and scrubbed messages only). */
@@ -164,7 +179,20 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   );
   api.use('*', async (c, next) => {
     const m = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
-    const principal = m ? await ctx.access.authenticate(m[1] as string) : undefined;
+    const principal = m
+      ? await ctx.authGuard.authenticate('api', ctx.authGuard.clientOfEnv(c.env), m[1] as string)
+      : undefined;
+    if (isThrottled(principal))
+      return c.json(
+        {
+          error: {
+            code: 'throttled',
+            message: 'too many failed authentications from this client; retry later',
+          },
+        },
+        429,
+        { 'retry-after': String(principal.retryAfterSec) },
+      );
     if (!principal)
       return c.json(
         {
@@ -353,7 +381,7 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   api.post('/tenants/:tenantId/subscriptions', async (c) => {
     const tenant = await tenantFor(c);
     const body = await jsonBody(c);
-    const url = httpUrl(str(body, 'url', 2000), 'url');
+    const url = await outboundUrl(ctx, str(body, 'url', 2000));
     const events = Array.isArray(body.events)
       ? body.events.filter((e): e is string => typeof e === 'string')
       : [];
@@ -415,8 +443,14 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
   api.get('/webhooks', async (c) => {
     const p = c.get('principal');
     const rows = await ctx.store.inbox.recent(100, p.admin ? undefined : (p.tenantId as string));
+    // A body carrying several tenants' events is listed under each; a tenant key sees itself as its tenant.
     return c.json({
-      data: rows.map(({ body, ...rest }) => ({ ...rest, id: String(rest.id), bytes: body.byteLength })),
+      data: rows.map(({ body, ...rest }) => ({
+        ...rest,
+        id: String(rest.id),
+        tenantId: p.admin ? rest.tenantId : p.tenantId,
+        bytes: body.byteLength,
+      })),
     });
   });
   api.post('/webhooks/:inboxId/replay', async (c) => {

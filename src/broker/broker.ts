@@ -21,12 +21,19 @@ import { createApi } from './api.js';
 import { rediscoverOnCheck } from './connect.js';
 import type { BrokerContext } from './context.js';
 import { createDashboard } from './dashboard/routes.js';
+import { createBrokerFlowEndpoint } from './flow-endpoint.js';
 import { createGraphProxy } from './graph-proxy.js';
 import { createInboxDispatcher, createInboxWriter, subscriptionWants } from './inbox.js';
 import { createBrokerLogger } from './logger.js';
+import { createBrokerMedia } from './media-download.js';
 import { createBrokerMetrics } from './metrics.js';
-import { createDeliveryWorker } from './outbound.js';
+import { createdObjectKind } from './object-ownership.js';
+import { createDeliveryWorker, createOutboundTransport } from './outbound.js';
+import { createOutboundPolicy, type Resolver } from './outbound-policy.js';
 import type { BrokerStore } from './ports.js';
+import { createRetentionSweeper } from './retention.js';
+import { createAuthGuard, isThrottled } from './security/auth-guard.js';
+import { metricsEndpoint, securityHeaders } from './security/headers.js';
 import { createSessions } from './security/session.js';
 
 export interface BrokerOptions {
@@ -51,8 +58,15 @@ export interface BrokerOptions {
   webhookPath?: string;
   /** Signs dashboard sessions and CSRF tokens. */
   sessionKey: Secret;
-  /** The broker's public base URL; default http://127.0.0.1:<port> once listening. */
-  publicUrl?: string;
+  /**
+   * The origin people and Meta reach the broker at (`WACLOUD_PUBLIC_URL`): login redirect URIs, printed links, and
+   * `Secure` cookies when https. Default http://<listen host>:<port> once listening.
+   */
+  publicUrl?: string | undefined;
+  /** Reverse proxies whose `X-Forwarded-For` names the client (`WACLOUD_TRUSTED_PROXIES`). */
+  trustedProxies?: readonly string[] | undefined;
+  /** `/metrics`: a bearer token it requires, a port of its own (off the public listener), tenant ids listed or not. */
+  metrics?: { token?: Secret | undefined; port?: number | undefined; tenantLabels?: boolean | undefined };
   sandbox?: boolean;
   /** Drives the token lifecycle, workers and audit times; the sandbox passes the emulator's virtual clock. */
   clock?: Clock;
@@ -70,6 +84,15 @@ export interface BrokerOptions {
   rotationBus?: RotationBus;
   /** Scale-out: per-number send limits on `POST /{phone-number-id}/messages` in the Graph proxy. Closed by `close`. */
   sendLimiter?: SendLimiter;
+  /**
+   * `WACLOUD_OUTBOUND_ALLOW`: hosts, addresses or CIDRs outbound webhooks may reach although they are local
+   * (development receivers); everything local is refused otherwise (src/broker/outbound-policy.ts).
+   */
+  outboundAllow?: string | undefined;
+  /** `WACLOUD_CONTENT_RETENTION_DAYS`: customer content (webhook bodies, delivery payloads) is deleted after it. */
+  contentRetentionDays?: number;
+  /** How outbound webhook hosts are resolved (default: the system resolver); tests answer names without DNS. */
+  outboundResolve?: Resolver;
 }
 
 export interface Broker {
@@ -77,8 +100,12 @@ export interface Broker {
   app: Hono;
   manager: TokenManager;
   context: BrokerContext;
-  /** Starts listening; resolves with the base URL. */
+  /** Starts listening; resolves with the public base URL. */
   listen(port?: number, host?: string): Promise<string>;
+  /** The address it listens on (http://host:port), once listening; may differ from the public URL. */
+  listenUrl(): string;
+  /** The metrics listener's URL when `metrics.port` is set, once listening. */
+  metricsUrl(): string | undefined;
   /** Runs the background workers once (inbox, deliveries, due credentials); for tests with a manual clock. */
   runWorkersOnce(): Promise<void>;
   /** Stops accepting, finishes in-flight requests, stops the workers and closes the store. */
@@ -119,25 +146,32 @@ export function createBroker(options: BrokerOptions): Broker {
     logger,
   });
 
-  const metrics = createBrokerMetrics(async () => {
-    const now = clock.now();
-    const byState: Record<string, number> = {};
-    const expiries: Array<{ credentialId: string; tenantId: string; kind: string; secondsToExpiry: number }> =
-      [];
-    // Summaries: a scrape never decrypts every credential.
-    for (const c of await manager.listSummaries()) {
-      byState[c.status] = (byState[c.status] ?? 0) + 1;
-      if (c.expiresAtMs !== null) {
-        expiries.push({
-          credentialId: c.id,
-          tenantId: c.tenantId,
-          kind: c.kind,
-          secondsToExpiry: Math.round((c.expiresAtMs - now) / 1000),
-        });
+  const metrics = createBrokerMetrics(
+    async () => {
+      const now = clock.now();
+      const byState: Record<string, number> = {};
+      const expiries: Array<{
+        credentialId: string;
+        tenantId: string;
+        kind: string;
+        secondsToExpiry: number;
+      }> = [];
+      // Summaries: a scrape never decrypts every credential.
+      for (const c of await manager.listSummaries()) {
+        byState[c.status] = (byState[c.status] ?? 0) + 1;
+        if (c.expiresAtMs !== null) {
+          expiries.push({
+            credentialId: c.id,
+            tenantId: c.tenantId,
+            kind: c.kind,
+            secondsToExpiry: Math.round((c.expiresAtMs - now) / 1000),
+          });
+        }
       }
-    }
-    return { byState, expiries };
-  });
+      return { byState, expiries };
+    },
+    { tenantLabels: options.metrics?.tenantLabels },
+  );
 
   // Explicit settings only: the broker never reads the environment (`wacloud up` loaded it at the edge).
   const manager = new TokenManager({
@@ -156,6 +190,22 @@ export function createBroker(options: BrokerOptions): Broker {
   });
 
   const access = createAccessCache(store, clock);
+  const outbound = createOutboundPolicy({
+    allow: options.outboundAllow,
+    sandbox: options.sandbox === true,
+    denyOrigins: options.sandbox ? [options.graphUrl, options.dialogUrl] : [],
+    ...(options.outboundResolve ? { resolve: options.outboundResolve } : {}),
+  });
+  const outboundTransport = createOutboundTransport(outbound);
+  // Failed authentications on every surface: counted per client and key id, throttled after a burst, on real time.
+  const authGuard = createAuthGuard({
+    clock: systemClock,
+    logger,
+    access,
+    trustedProxies: options.trustedProxies,
+    onFailure: (surface) => metrics.authFailure(surface),
+    onThrottled: (surface) => metrics.authThrottled(surface),
+  });
   // Sessions and login limits run on real time even when the token lifecycle runs on a virtual clock (sandbox).
   const sessions = createSessions({
     signingKey: options.sessionKey,
@@ -171,7 +221,9 @@ export function createBroker(options: BrokerOptions): Broker {
     policies,
     graph,
     transport,
+    outbound,
     access,
+    authGuard,
     sessions,
     metrics,
     clock,
@@ -251,14 +303,25 @@ export function createBroker(options: BrokerOptions): Broker {
     instanceId,
     baseDelayMs: options.delivery?.baseDelayMs,
     maxAttempts: options.delivery?.maxAttempts,
+    transport: outboundTransport,
+    policy: outbound,
     onResult: (r) => metrics.delivery(r),
   });
 
-  /** A tenant's token for an object: the phone number's own credential, else the tenant's first working one. */
+  const retention = createRetentionSweeper({
+    store,
+    clock,
+    logger,
+    retentionDays: options.contentRetentionDays,
+  });
+
+  /**
+   * A tenant's token for an object: the credential that covers it (a phone number's own, a WABA's numbers'), else
+   * the tenant's first working one (objects it created, before discovery has recorded any number).
+   */
   async function tokenFor(tenantId: string, objectId: string) {
     // From the access cache (same TTL and invalidation as the object check): no store read per proxied send.
-    const number = await access.phoneNumber(tenantId, objectId);
-    let credentialId = number && number.tenantId === tenantId ? number.credentialId : null;
+    let credentialId = (await access.credentialFor(tenantId, objectId)) ?? null;
     if (!credentialId) {
       const usable = (await manager.listSummaries(tenantId)).find(
         (c) => c.status === 'active' || c.status === 'expiring',
@@ -274,15 +337,31 @@ export function createBroker(options: BrokerOptions): Broker {
     }
   }
 
+  // Failed keys count towards the client's throttle on the proxy and on media URLs alike.
+  const authenticateTenant = async (key: string, req: IncomingMessage) => {
+    const p = await authGuard.authenticate('proxy', () => authGuard.clientOf(req), key);
+    if (isThrottled(p)) return p;
+    // Admin keys have no tenant: the proxy and media URLs are for tenant keys only.
+    return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
+  };
+  const media = createBrokerMedia({
+    sessionKey: options.sessionKey,
+    clock,
+    appSecret: options.appSecret,
+    upstreamUrl: options.graphUrl,
+    authenticate: async (key, req) => {
+      const p = await authenticateTenant(key, req);
+      return isThrottled(p) ? undefined : p;
+    },
+    ownerOf: (objectId) => access.ownerOf(objectId),
+    tokenFor,
+  });
+
   const proxy = createGraphProxy({
     upstreamUrl: options.graphUrl,
     clock,
     appSecret: options.appSecret,
-    authenticate: async (key) => {
-      const p = await access.authenticate(key);
-      // Admin keys have no tenant: the proxy is for tenant keys only.
-      return p?.tenantId ? { tenantId: p.tenantId, keyId: p.keyId } : undefined;
-    },
+    authenticate: authenticateTenant,
     isAllowedObject: (tenantId, objectId) => access.isAllowedObject(tenantId, objectId),
     tokenFor,
     admitSend: options.sendLimiter
@@ -297,10 +376,23 @@ export function createBroker(options: BrokerOptions): Broker {
       );
       return next ? { ...next, credentialId: rejected.credentialId } : undefined;
     },
-    rememberObject: (tenantId, objectId) => access.rememberObject(tenantId, objectId),
+    rememberObject: (tenantId, objectId, edge) =>
+      access.recordObjects(
+        [{ objectId, tenantId, kind: createdObjectKind(edge), origin: 'created' }],
+        clock.now(),
+      ),
+    rewriteObjectAnswer: (tenantId, objectId, json) =>
+      media.rewrite(json, context.publicUrl(), tenantId, objectId),
     observe: (e) => metrics.proxy(e.status, e.durationMs, e.upstreamMs),
   });
 
+  // Meta calls the Flow endpoint with the real clock's timing; keys retire on the broker's clock.
+  const flowEndpoint = createBrokerFlowEndpoint({
+    store,
+    appSecrets: [options.appSecret, ...(options.previousAppSecrets ?? [])],
+    clock,
+    logger,
+  });
   const webhook = createNodeWebhookHandler({
     appSecrets: [options.appSecret, ...(options.previousAppSecrets ?? [])],
     verifyToken: options.verifyToken,
@@ -323,6 +415,7 @@ export function createBroker(options: BrokerOptions): Broker {
   });
 
   const app = new Hono();
+  app.use('*', securityHeaders);
   let ready = false;
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -342,17 +435,33 @@ export function createBroker(options: BrokerOptions): Broker {
       return c.json({ status: 'store unreachable' }, 503);
     }
   });
-  app.get('/metrics', async (c) =>
-    c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }),
-  );
+  const metricsPort = options.metrics?.port;
+  const serveMetrics = metricsEndpoint(metrics, options.metrics?.token);
+  // With a port of its own, /metrics is not on the public listener at all.
+  if (metricsPort === undefined) app.get('/metrics', serveMetrics);
   app.route('/api/v1', createApi(context));
   app.route('/', createDashboard(context));
   const honoListener = getRequestListener(app.fetch);
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
+    // The proxy and the webhook endpoint answer outside Hono: the same baseline headers as every page.
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('referrer-policy', 'no-referrer');
     if (url.startsWith('/graph/')) {
       void proxy(req, res, url.slice('/graph'.length));
+      return;
+    }
+    if (url.startsWith('/flows/')) {
+      const target = decodeURIComponent(url.slice('/flows/'.length).split('?')[0] ?? '');
+      void flowEndpoint(req, res, target).catch((error: unknown) => {
+        logger.error('flow endpoint failed', { error });
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+      return;
+    }
+    if (url.startsWith('/media/')) {
+      void media.handle(req, res, url.slice('/media'.length));
       return;
     }
     const q = url.indexOf('?');
@@ -372,6 +481,15 @@ export function createBroker(options: BrokerOptions): Broker {
     res.once('close', () => inFlight.delete(res));
   });
 
+  let metricsServer: Server | undefined;
+  if (metricsPort !== undefined) {
+    const metricsApp = new Hono();
+    metricsApp.use('*', securityHeaders);
+    metricsApp.get('/metrics', serveMetrics);
+    metricsServer = createServer(getRequestListener(metricsApp.fetch));
+  }
+  let listenUrl: string | undefined;
+  let metricsUrl: string | undefined;
   const background = options.background !== false;
   return {
     server,
@@ -388,7 +506,16 @@ export function createBroker(options: BrokerOptions): Broker {
       });
       const address = server.address() as AddressInfo;
       const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-      publicUrl ??= `http://${shownHost}:${address.port}`;
+      listenUrl = `http://${shownHost}:${address.port}`;
+      publicUrl ??= listenUrl;
+      if (metricsServer) {
+        const m = metricsServer;
+        await new Promise<void>((resolve, reject) => {
+          m.once('error', reject);
+          m.listen(metricsPort, host, () => resolve());
+        });
+        metricsUrl = `http://${shownHost}:${(m.address() as AddressInfo).port}`;
+      }
       options.rotationBus?.start({
         onRotation: (id, version) => manager.reload(id, version),
         onResync: () => manager.resyncAll(),
@@ -397,14 +524,23 @@ export function createBroker(options: BrokerOptions): Broker {
         manager.start();
         inbox.start();
         deliveries.start();
+        retention.start();
       }
       ready = true;
       return publicUrl;
+    },
+    listenUrl() {
+      if (!listenUrl) throw new Error('the broker is not listening yet');
+      return listenUrl;
+    },
+    metricsUrl() {
+      return metricsUrl;
     },
     async runWorkersOnce() {
       await manager.runDue();
       await inbox.runOnce();
       await deliveries.runOnce();
+      await retention.runOnce();
     },
     async close() {
       ready = false;
@@ -416,14 +552,21 @@ export function createBroker(options: BrokerOptions): Broker {
       const idle = setInterval(() => server.closeIdleConnections(), 100);
       const forced = setTimeout(() => server.closeAllConnections(), 10_000);
       await closed;
+      if (metricsServer?.listening) {
+        const m = metricsServer;
+        await new Promise<void>((resolve) => m.close(() => resolve()));
+      }
       clearInterval(idle);
       clearTimeout(forced);
       await inbox.stop();
       await deliveries.stop();
+      await retention.stop();
       await manager.close();
       await options.rotationBus?.close();
       await options.sendLimiter?.close();
       if (!options.transport) await transport.close();
+      await outboundTransport.close();
+      await media.close();
       await store.close();
     },
   };

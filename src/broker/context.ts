@@ -6,7 +6,9 @@ import type { GraphClient } from '../graph/graph-client.js';
 import type { Transport } from '../transport/types.js';
 import type { AccessCache } from './access.js';
 import type { BrokerMetrics } from './metrics.js';
+import type { OutboundPolicy } from './outbound-policy.js';
 import type { BrokerStore } from './ports.js';
+import type { AuthGuard } from './security/auth-guard.js';
 import type { Sessions } from './security/session.js';
 
 /** Everything a broker route needs, built once by createBroker. */
@@ -16,7 +18,11 @@ export interface BrokerContext {
   policies: TokenPolicies;
   graph: GraphClient;
   transport: Transport;
+  /** Where outbound webhooks may go: checked when a subscription is created and when each delivery connects. */
+  outbound: OutboundPolicy;
   access: AccessCache;
+  /** Failed-authentication counting and throttling on every surface; the client address (trusted proxies). */
+  authGuard: AuthGuard;
   sessions: Sessions;
   metrics: BrokerMetrics;
   clock: Clock;

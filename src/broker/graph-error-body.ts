@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 
 /** A Graph-shaped error body, so SDKs talking to the broker parse our refusals like Meta's own. */
 export function graphErrorBody(
@@ -16,4 +17,14 @@ export function graphErrorBody(
       fbtrace_id: `wacloud-${randomBytes(8).toString('base64url')}`,
     },
   });
+}
+
+/** Answers `res` with a Graph-shaped error (the proxy's and the media route's refusals). */
+export function sendGraphError(res: ServerResponse, status: number, code: number, message: string): void {
+  const body = graphErrorBody(code, message);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=UTF-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }

@@ -88,6 +88,8 @@ describe('Graph proxy', () => {
       clock: new ManualClock(),
       appSecret,
       maxBodyBytes: 1024,
+      // Bodies of 65..1024 bytes are streamed, smaller ones buffered (a send retried after a 190).
+      bufferBodyBytes: 64,
       authenticate: (key) => (key === apiKey ? { tenantId: 't-a', keyId: 'abcdefgh' } : undefined),
       isAllowedObject: (_t, id) => allowed.has(id) || remembered.includes(id),
       tokenFor: () => current,
@@ -95,7 +97,9 @@ describe('Graph proxy', () => {
         current = { token: tokenV2, credentialId: 'c1', version: 2 };
         return current;
       },
-      rememberObject: (_t, id) => remembered.push(id),
+      rememberObject: (_t, id) => {
+        remembered.push(id);
+      },
     });
     proxyServer = createServer((req, res) => {
       if (req.url!.startsWith('/graph/')) void proxy(req, res, req.url!.slice('/graph'.length));
@@ -198,7 +202,44 @@ describe('Graph proxy', () => {
     expect(Buffer.from(await res.arrayBuffer()).equals(big)).toBe(true);
   });
 
-  it('refuses oversize bodies, declared or not (chunked), before anything reaches Graph', async () => {
+  it('streams bodies over the buffer size straight through (declared length kept); a 190 is not retried then', async () => {
+    seen.length = 0;
+    const upload = 'u'.repeat(700);
+    const res = await send('/graph/v26.0/111/media', {
+      method: 'POST',
+      body: upload,
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(res.status).toBe(200);
+    expect(seen[0]).toMatchObject({ body: upload });
+    expect(seen[0]?.headers['content-length']).toBe('700');
+    // Chunked (no declared length) under the cap: streamed too, whole.
+    seen.length = 0;
+    const chunked = await send('/graph/v26.0/111/media', {
+      method: 'POST',
+      body: new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 3; i++) c.enqueue(new TextEncoder().encode('c'.repeat(200)));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(200);
+    expect(seen[0]?.body).toBe('c'.repeat(600));
+    // The body went upstream as it came and is gone: a 190 goes back to the client (the manager rotated meanwhile,
+    // so the client's retry gets the new token), never a retry with half a body.
+    seen.length = 0;
+    current = { token: tokenV1, credentialId: 'c1', version: 1 };
+    rejectV1 = true;
+    const rejected = await send('/graph/v26.0/111/media', { method: 'POST', body: upload });
+    rejectV1 = false;
+    expect(rejected.status).toBe(401);
+    expect(seen.map((x) => x.headers.authorization)).toEqual([`Bearer ${tokenV1.reveal()}`]);
+    expect(current.version).toBe(2);
+  });
+
+  it('refuses oversize bodies: declared, before anything reaches Graph; chunked, the upstream request aborted unfinished', async () => {
     seen.length = 0;
     const res = await send('/graph/v26.0/111/messages', { method: 'POST', body: 'x'.repeat(2048) });
     expect(res.status).toBe(413);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { Clock } from '../core/clock.js';
 import { classifyGraphError, type GraphErrorBody } from '../core/graph-error.js';
@@ -7,7 +8,7 @@ import type { Secret } from '../core/secret.js';
 import { appSecretProofParams } from '../graph/appsecret-proof.js';
 import type { SendDecision } from '../scale/send-limiter.js';
 import { rateLimitHitBody } from '../scale/send-limiter.js';
-import { graphErrorBody } from './graph-error-body.js';
+import { sendGraphError } from './graph-error-body.js';
 
 /** Who is calling, from a broker API key. */
 export interface ProxyPrincipal {
@@ -22,14 +23,19 @@ export interface ProxyToken {
   version: number;
 }
 
+type ProxyAuth = ProxyPrincipal | { throttled: true; retryAfterSec: number };
+
 export interface GraphProxyOptions {
   /** Meta's Graph base URL, or the emulator's. */
   upstreamUrl: string;
   clock: Clock;
   dispatcher?: Dispatcher;
   appSecret?: Secret | undefined;
-  /** API key → principal; must be an in-memory (cached) lookup on the hot path. */
-  authenticate(apiKey: string): ProxyPrincipal | undefined | Promise<ProxyPrincipal | undefined>;
+  /**
+   * API key → principal; must be an in-memory (cached) lookup on the hot path. `{ throttled }` after a burst of
+   * failed attempts from this client (security/auth-guard.ts): answered 429 with Retry-After.
+   */
+  authenticate(apiKey: string, req: IncomingMessage): ProxyAuth | undefined | Promise<ProxyAuth | undefined>;
   /** Whether the tenant may reach this Graph object id (its phone numbers, WABAs, and objects it created). */
   isAllowedObject(tenantId: string, objectId: string): boolean | Promise<boolean>;
   /** The token for this tenant's request on this object (a number's own credential, or the tenant's). */
@@ -48,16 +54,31 @@ export interface GraphProxyOptions {
    * answers 429 with Meta's own 130429 body.
    */
   admitSend?(phoneNumberId: string): SendDecision | Promise<SendDecision>;
-  /** An object the tenant created through the proxy (uploaded media, a template): it may address it later. */
-  rememberObject?(tenantId: string, objectId: string): void;
+  /**
+   * An object the tenant created through the proxy (uploaded media, a template, a flow): it may address it later, on
+   * any instance. `edge` is the creating path's edge (`media`, `message_templates`, `flows`). Awaited before the
+   * answer goes out.
+   */
+  rememberObject?(tenantId: string, objectId: string, edge: string | undefined): void | Promise<void>;
+  /**
+   * A successful `GET /{object-id}` JSON answer, offered for rewriting before it goes back (media answers: Meta's
+   * lookaside `url` becomes a signed broker URL). Undefined keeps the body as Graph sent it.
+   */
+  rewriteObjectAnswer?(tenantId: string, objectId: string, json: Buffer): Buffer | undefined;
   observe?(event: {
     tenantId: string | undefined;
     status: number;
     durationMs: number;
     upstreamMs: number;
   }): void;
-  /** Request bodies up to this size are buffered (so a 190 can be retried); larger ones are refused. Default 100 MiB. */
+  /** Request bodies over this size are refused (413). Default 100 MiB (Meta's largest media upload). */
   maxBodyBytes?: number;
+  /**
+   * Request bodies with a declared length up to this are buffered, so a request Meta refused with a 190 can be
+   * retried with a newer token (every message send); larger or unsized ones (media uploads) are streamed straight
+   * through and never held whole in memory. Default 256 KiB.
+   */
+  bufferBodyBytes?: number;
   timeoutMs?: number;
 }
 
@@ -65,8 +86,11 @@ const VERSION = /^v\d{1,3}\.\d{1,2}$/;
 const OBJECT_ID = /^\d{1,32}$/;
 /** Edges after the object id are plain names (`messages`, `media`): no `.`/`..`, no encoded separators. */
 const EDGE = /^[A-Za-z0-9_]{1,64}$/;
-/** Query parameters that name other objects (Graph's multi-id read): the object check would not cover them. */
-const OBJECT_QUERY = ['ids'];
+/**
+ * Query parameters that name other objects (Graph's multi-id read): the object check would not cover them. Every
+ * casing and array form (`IDS`, `ids[]`, `ids[0]`) is refused too: what Graph tolerates is not ours to guess.
+ */
+const OBJECT_QUERY = /^ids(\[[^\]]*\])*$/i;
 /**
  * Incoming headers passed on to Graph; everything else (cookies, the broker key, hop-by-hop) stays here.
  * No accept-encoding: the proxy reads JSON bodies (190 detection, created ids), so it asks Graph for identity.
@@ -88,14 +112,7 @@ const FORWARD_RESPONSE_HEADERS = [
 /** Secret-bearing query parameters a client may have added; the broker sets its own. */
 const STRIPPED_QUERY = new Set(['access_token', 'appsecret_proof', 'appsecret_time']);
 
-function deny(res: ServerResponse, status: number, code: number, message: string): void {
-  const body = graphErrorBody(code, message);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=UTF-8',
-    'content-length': Buffer.byteLength(body),
-  });
-  res.end(body);
-}
+const deny = sendGraphError;
 
 /**
  * Reads the whole request body into one Buffer (one chunk upstream; kept so a 190 can be retried), or 'too-large'
@@ -142,6 +159,40 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-larg
     req.on('error', onError);
     req.on('close', onClose);
   });
+}
+
+/** An unsized (chunked) request body as a stream for undici, counted: past `max` it fails the upstream request. */
+function streamedBody(req: IncomingMessage, max: number): Readable {
+  let size = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > max)
+        done(Object.assign(new Error(`request body over ${max} bytes`), { code: 'BODY_TOO_LARGE' }));
+      else done(null, chunk);
+    },
+  });
+  pipeline(req, counter, () => undefined);
+  return counter;
+}
+
+/**
+ * The body to forward: a small declared one read whole (so a 190 can be retried with it), anything larger or unsized
+ * streamed (with its declared length, which undici holds it to); 'too-large' past `max` when declared.
+ */
+async function proxiedBody(
+  req: IncomingMessage,
+  max: number,
+  bufferMax: number,
+): Promise<{ body: Buffer | Readable; declared?: string } | 'too-large'> {
+  const declared = req.headers['content-length'];
+  const size = declared === undefined ? Number.NaN : Number(declared);
+  if (size > max) return 'too-large';
+  if (size <= bufferMax) {
+    const read = await readBody(req, bufferMax);
+    return read === 'too-large' ? read : { body: read };
+  }
+  return declared === undefined ? { body: streamedBody(req, max) } : { body: req, declared };
 }
 
 function bearer(req: IncomingMessage, query: URLSearchParams | undefined): string | undefined {
@@ -249,6 +300,7 @@ export function createGraphProxy(options: GraphProxyOptions) {
   const upstreamOrigin = upstream.origin;
   const upstreamBase = upstream.pathname.replace(/\/+$/, '');
   const maxBody = options.maxBodyBytes ?? 100 * 1024 * 1024;
+  const bufferMax = Math.min(options.bufferBodyBytes ?? 256 * 1024, maxBody);
   const timeoutMs = options.timeoutMs ?? 30_000;
 
   // What every request with a given token carries: the bearer header and the classic proof, which depends only on
@@ -277,7 +329,7 @@ export function createGraphProxy(options: GraphProxyOptions) {
     method: string,
     path: string,
     headers: string[],
-    body: Buffer | undefined,
+    body: Buffer | Readable | undefined,
     token: ProxyToken,
     query: URLSearchParams | undefined,
   ): Promise<UpstreamAnswer> {
@@ -302,6 +354,32 @@ export function createGraphProxy(options: GraphProxyOptions) {
         new UpstreamCall(res, resolve, reject),
       );
     });
+  }
+
+  /**
+   * A successful JSON answer: an id it created is remembered (media uploads and template creations return ids the
+   * tenant will address next; a send's answer never does), a `GET /{object-id}` answer may be rewritten.
+   */
+  async function onSuccess(
+    tenantId: string,
+    method: string,
+    segments: string[],
+    isSend: boolean,
+    json: Buffer,
+  ): Promise<Buffer> {
+    if (options.rewriteObjectAnswer && method === 'GET' && segments.length === 2)
+      return options.rewriteObjectAnswer(tenantId, segments[1] as string, json) ?? json;
+    if (options.rememberObject && method === 'POST' && !isSend) {
+      let created: string | undefined;
+      try {
+        const parsed = JSON.parse(json.toString()) as { id?: unknown };
+        if (typeof parsed.id === 'string' && OBJECT_ID.test(parsed.id)) created = parsed.id;
+      } catch {
+        // not an object response: nothing to remember
+      }
+      if (created) await options.rememberObject(tenantId, created, segments[2]);
+    }
+    return json;
   }
 
   /** Handles one request whose URL starts with the proxy prefix; `subpath` is what follows `/graph`. */
@@ -331,8 +409,13 @@ export function createGraphProxy(options: GraphProxyOptions) {
         return deny(res, 401, 104, 'A broker API key is required (Authorization: Bearer <key>)');
       }
       // The lookups are in-memory on a cache hit: no await (a microtask each) unless they return a promise.
-      const authenticated = options.authenticate(apiKey);
+      const authenticated = options.authenticate(apiKey, req);
       const principal = authenticated instanceof Promise ? await authenticated : authenticated;
+      if (principal && 'throttled' in principal) {
+        status = 429;
+        res.setHeader('retry-after', String(principal.retryAfterSec));
+        return deny(res, 429, 4, 'Too many failed authentications from this client; retry later');
+      }
       if (!principal) {
         status = 401;
         return deny(res, 401, 190, 'Invalid broker API key');
@@ -344,7 +427,7 @@ export function createGraphProxy(options: GraphProxyOptions) {
           return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
         }
       }
-      if (query && OBJECT_QUERY.some((k) => query.has(k))) {
+      if (query && [...query.keys()].some((k) => OBJECT_QUERY.test(k.trim()))) {
         status = 403;
         return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
       }
@@ -391,20 +474,21 @@ export function createGraphProxy(options: GraphProxyOptions) {
           'The tenant has no working WhatsApp token; reconnect it in the broker dashboard',
         );
       }
-      let body: Buffer | undefined;
-      if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
-        const read = await readBody(req, maxBody);
-        if (read === 'too-large') {
-          status = 413;
-          res.shouldKeepAlive = false;
-          return deny(res, 413, 100, `Request body over ${maxBody} bytes`);
-        }
-        body = read;
-      }
+      let body: Buffer | Readable | undefined;
       const headers: string[] = [];
       for (const h of FORWARD_REQUEST_HEADERS) {
         const v = req.headers[h];
         if (typeof v === 'string') headers.push(h, v);
+      }
+      if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
+        const got = await proxiedBody(req, maxBody, bufferMax);
+        if (got === 'too-large') {
+          status = 413;
+          res.shouldKeepAlive = false;
+          return deny(res, 413, 100, `Request body over ${maxBody} bytes`);
+        }
+        body = got.body;
+        if (got.declared !== undefined) headers.push('content-length', got.declared);
       }
       const path = `/${segments.join('/')}`;
       const up0 = performance.now();
@@ -419,7 +503,8 @@ export function createGraphProxy(options: GraphProxyOptions) {
         const kind = errorBody ? classifyGraphError(errorBody, answer.status) : 'unknown';
         if (errorBody && (kind === 'expired' || kind === 'invalid-session')) {
           const newer = await options.onTokenRejected(tenantId, token, errorBody);
-          if (newer && newer.version !== token.version) {
+          // A streamed body is gone once sent: the client retries (the manager has the newer token by then).
+          if (newer && newer.version !== token.version && !(body && !Buffer.isBuffer(body))) {
             // Rejected with a token that was rotated meanwhile: the request never took effect, so one retry is safe.
             token = newer;
             answer = await forward(res, method, path, headers, body, token, query);
@@ -428,28 +513,21 @@ export function createGraphProxy(options: GraphProxyOptions) {
       }
       upstreamMs = performance.now() - up0;
       status = answer.status;
-      const json = answer.json;
-      if (json === undefined) return; // streamed through already
-      // Media uploads and template creations return ids the tenant will address next; a send's answer never does.
-      if (status < 300 && options.rememberObject && method === 'POST' && !isSend) {
-        try {
-          const parsed = JSON.parse(json.toString()) as { id?: unknown };
-          if (typeof parsed.id === 'string' && OBJECT_ID.test(parsed.id))
-            options.rememberObject(tenantId, parsed.id);
-        } catch {
-          // not an object response: nothing to remember
-        }
-      }
+      if (answer.json === undefined) return; // streamed through already
+      const json =
+        status < 300 ? await onSuccess(tenantId, method, segments, isSend, answer.json) : answer.json;
       res.writeHead(status, responseHead(answer.headers, json.length));
       res.end(json);
     } catch (err) {
       status = 502;
       if (!res.headersSent) {
         const code = (err as { code?: string }).code;
-        deny(res, 502, 2, `Graph API unreachable from the broker${code ? ` (${code})` : ''}`);
-      } else {
-        res.destroy();
-      }
+        if (code === 'BODY_TOO_LARGE') {
+          status = 413;
+          res.shouldKeepAlive = false;
+          deny(res, 413, 100, `Request body over ${maxBody} bytes`);
+        } else deny(res, 502, 2, `Graph API unreachable from the broker${code ? ` (${code})` : ''}`);
+      } else res.destroy();
     } finally {
       options.observe?.({ tenantId, status, durationMs: performance.now() - started, upstreamMs });
     }

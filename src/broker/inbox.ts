@@ -9,6 +9,7 @@ import type { WebhookEvent } from '../webhooks/events.js';
 import { parseJsonBody } from '../webhooks/parse-json-body.js';
 import { parseWebhook } from '../webhooks/parse-webhook.js';
 import type { VerifiedDelivery } from '../webhooks/webhook-handler.js';
+import { mediaIdsOf } from './object-ownership.js';
 import { type BrokerStore, parseRowId } from './ports.js';
 import { createWorkerLoop } from './worker-loop.js';
 
@@ -217,11 +218,26 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
         const payload = parseJsonBody(row.body);
         const events = parseWebhook(payload);
         let rowTenant: string | null = null;
+        // Further tenants whose events this body carries too: the row is listed under each of them.
+        let moreTenants: Set<string> | undefined;
         for (let i = 0; i < events.length; i++) {
           const event = events[i] as WebhookEvent;
           const tenantId = await tenantOf(event, memo);
           if (!tenantId) continue;
           rowTenant ??= tenantId;
+          // A customer's media becomes the tenant's before any delivery about it can go out: a subscriber that
+          // fetches it on receipt finds it allowed, on any instance.
+          const media = mediaIdsOf(event);
+          if (media.length > 0) {
+            await store.objects.record(
+              media.map((objectId) => ({ objectId, tenantId, kind: 'media', origin: 'webhook' })),
+              clock.now(),
+            );
+          }
+          if (tenantId !== rowTenant) {
+            moreTenants ??= new Set();
+            moreTenants.add(tenantId);
+          }
           const type = eventTypeOf(event);
           let subs = memo.subscriptions.get(tenantId);
           if (!subs) {
@@ -249,6 +265,7 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
             if (!duplicate) queued++;
           }
         }
+        if (moreTenants) await store.inbox.addTenants(row.id, [...moreTenants]);
         done.push({ id: row.id, tenantId: rowTenant });
       } catch (err) {
         const message = scrubText(err instanceof Error ? err.message : String(err)).slice(0, 300);

@@ -11,7 +11,14 @@ export interface CredentialSnapshot {
  * The broker's Prometheus metrics. One registry per broker (tests run several in one process).
  * Label values are ids and kinds, never a token.
  */
-export function createBrokerMetrics(snapshot: () => Promise<CredentialSnapshot>) {
+export function createBrokerMetrics(
+  snapshot: () => Promise<CredentialSnapshot>,
+  options: {
+    /** List tenant ids in per-credential series (`WACLOUD_METRICS_TENANT_LABELS`); off by default. */
+    tenantLabels?: boolean;
+  } = {},
+) {
+  const tenantLabels = options.tenantLabels === true;
   const registry = new Registry();
   let last: Promise<CredentialSnapshot> | undefined;
   const collectOnce = (): Promise<CredentialSnapshot> => {
@@ -35,13 +42,14 @@ export function createBrokerMetrics(snapshot: () => Promise<CredentialSnapshot>)
   new Gauge({
     name: 'wacloud_credential_seconds_to_expiry',
     help: 'Seconds until each expiring credential stops working',
-    labelNames: ['credential_id', 'tenant_id', 'kind'],
+    labelNames: tenantLabels ? ['credential_id', 'tenant_id', 'kind'] : ['credential_id', 'kind'],
     registers: [registry],
     async collect() {
       const s = await collectOnce();
       this.reset();
       for (const e of s.expiries) {
-        this.set({ credential_id: e.credentialId, tenant_id: e.tenantId, kind: e.kind }, e.secondsToExpiry);
+        const labels = { credential_id: e.credentialId, kind: e.kind };
+        this.set(tenantLabels ? { ...labels, tenant_id: e.tenantId } : labels, e.secondsToExpiry);
       }
     },
   });
@@ -78,8 +86,22 @@ export function createBrokerMetrics(snapshot: () => Promise<CredentialSnapshot>)
     labelNames: ['result'],
     registers: [registry],
   });
+  const authFailures = new Counter({
+    name: 'wacloud_auth_failures_total',
+    help: 'Failed authentications (a wrong or malformed key), by surface (proxy, api, dashboard)',
+    labelNames: ['surface'],
+    registers: [registry],
+  });
+  const authThrottled = new Counter({
+    name: 'wacloud_auth_throttled_total',
+    help: 'Requests answered 429 after a burst of failed authentications, by surface',
+    labelNames: ['surface'],
+    registers: [registry],
+  });
   return {
     registry,
+    authFailure: (surface: string) => authFailures.inc({ surface }),
+    authThrottled: (surface: string) => authThrottled.inc({ surface }),
     tokenEvent: (event: string) => tokenEvents.inc({ event }),
     proxy: (status: number, durationMs: number, upstreamMs: number) => {
       const byClass = proxyByClass[Math.floor(status / 100) - 1];

@@ -38,7 +38,12 @@ export const REQUEST_BODIES: Record<string, BodySchema> = {
   ),
   'POST /tenants/{tenantId}/subscriptions': body(
     {
-      url: { type: 'string', maxLength: 2000 },
+      url: {
+        type: 'string',
+        maxLength: 2000,
+        description:
+          'https, on a public address: loopback, link-local, private, unique-local, unspecified and multicast destinations (IPv4 and IPv6, also by DNS name) are refused with 422 outbound_refused unless WACLOUD_OUTBOUND_ALLOW lists them',
+      },
       events: { type: 'array', items: { type: 'string', maxLength: 100 }, maxItems: 100 },
     },
     ['url'],

@@ -228,19 +228,21 @@ describe.each(engines)('delivery worker on $engine', ({ engine, skip }) => {
     },
   );
 
-  it.skipIf(skip)('an unreachable subscriber is retried with the reason recorded', async () => {
-    const clock = new ManualClock(Date.UTC(2026, 3, 1));
-    const d = await queued(clock, `http://127.0.0.1:${await freePort()}/hooks`);
-    const w = worker(clock, { maxAttempts: 2 });
-    await w.runOnce();
-    expect(await store.deliveries.get(d.id)).toMatchObject({
-      status: 'pending',
-      lastError: 'subscriber unreachable: ECONNREFUSED',
-    });
-    await clock.advance(1_000);
-    await w.runOnce();
-    expect(await store.deliveries.get(d.id)).toMatchObject({ status: 'dead', attempts: 2 });
-  });
+  it.skipIf(skip)(
+    'an unreachable subscriber is retried; the tenant sees timing, not the socket error',
+    async () => {
+      const clock = new ManualClock(Date.UTC(2026, 3, 1));
+      const d = await queued(clock, `http://127.0.0.1:${await freePort()}/hooks`);
+      const w = worker(clock, { maxAttempts: 2 });
+      await w.runOnce();
+      const row = await store.deliveries.get(d.id);
+      expect(row).toMatchObject({ status: 'pending' });
+      expect(row?.lastError).toMatch(/^subscriber unreachable after \d+ ms$/);
+      await clock.advance(1_000);
+      await w.runOnce();
+      expect(await store.deliveries.get(d.id)).toMatchObject({ status: 'dead', attempts: 2 });
+    },
+  );
 
   it.skipIf(skip)(
     'a deactivated subscription gets nothing: its due delivery is dead-lettered unsent',

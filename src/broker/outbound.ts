@@ -1,8 +1,11 @@
-import { request } from 'undici';
+import { Agent } from 'undici';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { scrubText } from '../core/secret.js';
 import type { DeliveryRecord } from '../store/subscriptions.js';
+import type { Transport } from '../transport/types.js';
+import { createUndiciTransport } from '../transport/undici-transport.js';
+import type { OutboundPolicy } from './outbound-policy.js';
 import type { BrokerStore } from './ports.js';
 import { signStandardWebhook } from './standard-webhooks.js';
 import { createWorkerLoop } from './worker-loop.js';
@@ -23,25 +26,59 @@ export interface DeliveryWorkerOptions {
   pollMs?: number;
   random?: () => number;
   onResult?: (result: 'delivered' | 'retry' | 'dead') => void;
+  /**
+   * The transport deliveries go through: one built by {@link createOutboundTransport}, whose connections only reach
+   * addresses the outbound policy allows. Ignored when `send` is given.
+   */
+  transport?: Transport;
+  /** Checked again before each delivery (scheme, literal addresses); names are checked when the socket connects. */
+  policy?: OutboundPolicy;
   /** POSTs one delivery; injectable for tests. Resolves with the HTTP status. */
   send?: (url: string, headers: Record<string, string>, body: string, timeoutMs: number) => Promise<number>;
 }
 
-async function postJson(
-  url: string,
-  headers: Record<string, string>,
-  body: string,
-  timeoutMs: number,
-): Promise<number> {
-  const res = await request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'user-agent': 'wacloud-broker', ...headers },
-    body,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
+/**
+ * A transport for outbound webhooks: an undici Agent whose every connection resolves through the policy's lookup (a
+ * name with any refused address fails; the socket dials the address that was checked, so a DNS answer that changes
+ * between the check and the connect cannot slip through). No redirects are followed: a 3xx is an answer like any
+ * other non-2xx (undici's Agent follows none unless asked).
+ */
+export function createOutboundTransport(policy: OutboundPolicy, connectTimeoutMs = 10_000): Transport {
+  const agent = new Agent({
+    connections: 64,
+    keepAliveTimeout: 30_000,
+    connect: { timeout: connectTimeoutMs, lookup: policy.lookup },
   });
-  await res.body.dump();
-  return res.statusCode;
+  const transport = createUndiciTransport({ dispatcher: agent });
+  return {
+    request: (req) => transport.request(req),
+    close: () => agent.close(),
+  };
+}
+
+/** Whether `err` (or a cause of it) is the outbound policy refusing the destination. */
+function refusedByPolicy(err: unknown): boolean {
+  let cur: unknown = err;
+  for (let depth = 0; depth < 6 && cur && typeof cur === 'object'; depth++) {
+    if ((cur as { code?: unknown }).code === 'EOUTBOUNDREFUSED') return true;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function transportSender(transport: Transport, policy: OutboundPolicy | undefined) {
+  return async (url: string, headers: Record<string, string>, body: string, timeoutMs: number) => {
+    policy?.checkBeforeConnect(new URL(url));
+    const res = await transport.request({
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'application/json', 'user-agent': 'wacloud-broker', ...headers },
+      body,
+      timeoutMs,
+    });
+    await res.discard();
+    return res.status;
+  };
 }
 
 /**
@@ -56,7 +93,9 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   const maxDelay = options.maxDelayMs ?? 6 * 60 * 60 * 1000;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const random = options.random ?? Math.random;
-  const send = options.send ?? postJson;
+  const ownTransport = options.send || options.transport ? undefined : createUndiciTransport();
+  const send =
+    options.send ?? transportSender(options.transport ?? (ownTransport as Transport), options.policy);
 
   async function deliver(row: DeliveryRecord): Promise<void> {
     const sub = await store.subscriptions.get(row.subscriptionId);
@@ -73,7 +112,11 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       Math.floor(systemClock.now() / 1000),
       row.payload,
     );
+    // What the tenant sees (lastError) is the status and the timing only: no address, port, DNS answer or socket
+    // error, which would make the broker a probe of the network it runs in. The operator's log has the cause.
     let error: string;
+    const started = performance.now();
+    const took = () => `after ${Math.round(performance.now() - started)} ms`;
     try {
       const status = await send(sub.url, headers, row.payload, timeoutMs);
       if (status >= 200 && status < 300) {
@@ -83,9 +126,15 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
       }
       error = `subscriber answered HTTP ${status}`;
     } catch (err) {
-      error = scrubText(
-        `subscriber unreachable: ${(err as { code?: string }).code ?? (err as Error).message}`,
-      );
+      const refused = refusedByPolicy(err);
+      error = refused
+        ? 'refused by the outbound policy (the destination is not a public address)'
+        : `subscriber unreachable ${took()}`;
+      logger.info('delivery failed', {
+        deliveryId: row.id,
+        subscriptionId: row.subscriptionId,
+        error: scrubText(String((err as { message?: string }).message ?? err)),
+      });
     }
     // claimDue counted this attempt already.
     const attempts = row.attempts;
@@ -123,8 +172,13 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     return rows.length;
   }
 
+  const loop = createWorkerLoop('delivery worker', runOnce, { clock, logger, pollMs: options.pollMs });
   return {
     runOnce,
-    ...createWorkerLoop('delivery worker', runOnce, { clock, logger, pollMs: options.pollMs }),
+    ...loop,
+    async stop() {
+      await loop.stop();
+      await ownTransport?.close();
+    },
   };
 }

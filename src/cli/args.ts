@@ -14,8 +14,22 @@ export function parseCliArgs(args: string[], options: Options, usage: string): P
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: true }) as Parsed;
   } catch (err) {
-    throw new CliExit(EXIT.usage, `${(err as Error).message}\nUsage: ${usage}`);
+    throw new CliExit(EXIT.usage, `${describeArgsError(err as Error & { code?: string })}\nUsage: ${usage}`);
   }
+}
+
+/** Node's parseArgs text, said as what to do instead (its flag name quoted as the user typed it). */
+function describeArgsError(err: Error & { code?: string }): string {
+  const flag = /'(-[^' ]+)/.exec(err.message)?.[1] ?? 'an option';
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    return `${flag} is not an option of this command (see --help); a value that starts with "-" goes after "--"`;
+  }
+  if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return /does not take an argument/.test(err.message)
+      ? `${flag} is a switch and takes no value: write ${flag} alone`
+      : `${flag} needs a value: write ${flag} <value>`;
+  }
+  return err.message;
 }
 
 /** Prints a result for people, or as one JSON document for scripts. */

@@ -10,6 +10,8 @@ export const EXIT = {
   graph: 4,
   network: 5,
   invalid: 6,
+  /** The store cannot be used: database unreachable, refusing the login, locked, full or failing a migration. */
+  store: 7,
 } as const;
 
 /** What a command writes to and reads from; tests pass their own. */
@@ -23,6 +25,8 @@ export interface CliIo {
   /** Resolves when the process is asked to stop (SIGINT/SIGTERM); long-running commands await it. */
   stopSignal: AbortSignal;
   isTTY: boolean;
+  /** Whether standard input is a terminal; false when something is piped in (unset in tests: treated as a terminal). */
+  stdinIsTTY?: boolean;
   /** Time for commands that wait (`keys rotate --wait`); tests pass a ManualClock. Default: the system clock. */
   clock?: Clock;
 }
@@ -59,11 +63,34 @@ export function exitCodeFor(err: unknown): number {
         return EXIT.graph;
       case 'TRANSPORT':
         return EXIT.network;
+      case 'STORE':
+        return EXIT.store;
       default:
         return EXIT.failure;
     }
   }
+  if (describeSystemError(err)) return EXIT.config;
   return EXIT.failure;
+}
+
+/** What a file-system error on a path the user configured means, and what to do; undefined for anything else. */
+export function describeSystemError(err: unknown): string | undefined {
+  const { code, path } = (err ?? {}) as { code?: unknown; path?: unknown };
+  if (typeof code !== 'string' || typeof path !== 'string') return undefined;
+  switch (code) {
+    case 'EEXIST':
+    case 'ENOTDIR':
+      return `${path} (or a folder on its way) is a file where a folder is needed: point WACLOUD_DATA_DIR (or the path option) at a folder, or move the file`;
+    case 'EACCES':
+    case 'EPERM':
+      return `no permission to use ${path}: run as a user that may write there, or point WACLOUD_DATA_DIR (or the path option) elsewhere`;
+    case 'EROFS':
+      return `${path} is on a read-only file system: point WACLOUD_DATA_DIR (or the path option) at a writable folder`;
+    case 'ENOENT':
+      return `${path} does not exist: check the path`;
+    default:
+      return undefined;
+  }
 }
 
 export async function readAllStdin(): Promise<string> {

@@ -1,5 +1,5 @@
 import { scrubText } from '../core/secret.js';
-import { type CliCommand, type CliIo, exitCodeFor, readAllStdin } from './io.js';
+import { type CliCommand, type CliIo, describeSystemError, exitCodeFor, readAllStdin } from './io.js';
 
 /** Commands load lazily so `wacloud --help` stays fast and a command's dependencies load only when used. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand> }> = {
@@ -12,6 +12,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     summary: 'run a local Graph API / WhatsApp Cloud API emulator',
     load: () => import('./commands/emulator.js').then((m) => m.command),
   },
+  flows: {
+    summary: 'WhatsApp Flows: key pairs in the vault, Flow JSON checks, previews, endpoint tests',
+    load: () => import('./commands/flows.js').then((m) => m.command),
+  },
   keys: {
     summary: 'show, rotate or re-wrap the encryption keys of the credential store',
     load: () => import('./commands/keys.js').then((m) => m.command),
@@ -23,6 +27,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
   login: {
     summary: 'log in with Facebook Login and save a long-lived token',
     load: () => import('./commands/login.js').then((m) => m.command),
+  },
+  'admin-key': {
+    summary: 'create a new admin key (recovers a lost one); needs access to the store',
+    load: () => import('./commands/admin-key.js').then((m) => m.command),
   },
   token: {
     summary: 'inspect, exchange, refresh or revoke a token; get the app token',
@@ -62,6 +70,7 @@ export function defaultIo(): CliIo {
     readStdin: readAllStdin,
     stopSignal: controller.signal,
     isTTY: process.stdout.isTTY === true,
+    stdinIsTTY: process.stdin.isTTY === true,
   };
 }
 
@@ -92,7 +101,8 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     }
     return await command.run(rest, io);
   } catch (err) {
-    io.stderr(`wacloud ${name}: ${scrubText(err instanceof Error ? err.message : String(err))}\n`);
+    const text = describeSystemError(err) ?? (err instanceof Error ? err.message : String(err));
+    io.stderr(`wacloud ${name}: ${scrubText(text)}\n`);
     return exitCodeFor(err);
   }
 }

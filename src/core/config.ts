@@ -44,6 +44,10 @@ export interface WacloudConfig {
   sendRateLimit: number;
   /** `WACLOUD_SEND_RATE_LIMIT_OVERRIDES`: `id=mps,id=mps` for numbers Meta upgraded (e.g. to 1000). */
   sendRateLimitOverrides: Record<string, number>;
+  /** `WACLOUD_OUTBOUND_ALLOW`: hosts/addresses/CIDRs outbound webhooks may reach although local (development). */
+  outboundAllow: string | undefined;
+  /** `WACLOUD_CONTENT_RETENTION_DAYS`: days customer content (webhook bodies, delivery payloads) is kept. */
+  contentRetentionDays: number;
 }
 
 /** Explicit options; each wins over its environment variable. Option names follow the seed SDK's. */
@@ -321,6 +325,7 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
       ? ['options.sendRateLimit', String(options.sendRateLimit)]
       : get('WACLOUD_SEND_RATE_LIMIT');
   const overrides = get('WACLOUD_SEND_RATE_LIMIT_OVERRIDES');
+  const retention = get('WACLOUD_CONTENT_RETENTION_DAYS');
   const previous = get('WA_APP_SECRET_PREVIOUS');
   const previousAppSecrets =
     options.previousAppSecrets !== undefined
@@ -334,7 +339,6 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
             'app-secret-previous',
           ),
         );
-
   return {
     accessToken: secretSetting(
       ['accessToken', options.accessToken],
@@ -372,6 +376,8 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
     instances: instances ? parseIntIn(instances[0], instances[1], 1, 10_000) : 1,
     sendRateLimit: rate ? parseIntIn(rate[0], rate[1], 0, 1_000_000) : 80,
     sendRateLimitOverrides: overrides ? parseRateOverrides(overrides[0], overrides[1]) : {},
+    outboundAllow: get('WACLOUD_OUTBOUND_ALLOW')?.[1].trim() || undefined,
+    contentRetentionDays: retention ? parseIntIn(retention[0], retention[1], 1, 36_500) : 30,
   };
 }
 

@@ -1,3 +1,4 @@
+export { isBsuid, isParentBsuid } from './bsuid.js';
 export { type Clock, ManualClock, systemClock } from './clock.js';
 export {
   type ConfigOptions,

@@ -15,7 +15,13 @@ export function unknownObject(method: string, id: string): EmulatorGraphError {
 export function requireAccess(core: EmulatorCore, p: Principal, scopes: string[], wabaId: string): void {
   // Plain loops: this runs on every send.
   let scoped = false;
-  for (const s of scopes) if (core.tokens.hasScope(p, s)) scoped = true;
+  if (p.kind === 'app') {
+    // An app access token speaks for the app, not for a user or system user a WABA granted access to: Meta refuses
+    // it on WhatsApp Business endpoints. Its exact answer is UNVERIFIED: by default the one a token without the
+    // permission gets (app tokens carry no granted permissions); `appTokenError` sets another.
+    const e = core.settings.appTokenError;
+    if (e) throw graphError(e.code, e.message, { subcode: e.subcode, type: e.type });
+  } else for (const s of scopes) if (core.tokens.hasScope(p, s)) scoped = true;
   if (!scoped) {
     throw graphError(200, `Requires ${scopes.join(' or ')} permission`, { subcode: 1349176 });
   }

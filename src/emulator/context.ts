@@ -20,8 +20,19 @@ export interface CoreSettings {
   longLivedReexchange: 'same-token' | 'new-token-same-expiry';
   /** Media URLs expire after this long (virtual ms). Default 5 minutes (Meta's documented media URL lifetime). */
   mediaUrlTtlMs: number;
+  /** The error for an app access token on a WhatsApp Business endpoint; undefined: the missing-permission error. */
+  appTokenError: AppTokenError | undefined;
+  /** Origin of media download URLs; undefined: the request's own origin. */
+  mediaUrlOrigin: string | undefined;
   /** Fragment appended to the login dialog's query redirects (`_=_`, as facebook.com does); undefined for none. */
   loginRedirectFragment: string | undefined;
+}
+
+export interface AppTokenError {
+  code: number;
+  message: string;
+  subcode?: number | undefined;
+  type?: string | undefined;
 }
 
 /** A pending login dialog, between the consent page and the user's choice. */
@@ -125,46 +136,62 @@ export async function readBodyBytes(c: EmuContext, maxBytes: number): Promise<Bu
 
 /** Reads a Node request body with a cap (rejects with the 413 Graph error beyond it). */
 export function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let over = false;
-    const onData = (chunk: Buffer): void => {
-      total += chunk.length;
-      if (over) {
-        // Drain what the client already sent so the answer can go out, but not forever.
-        if (total > maxBytes * 4 + 1_048_576) incoming.destroy();
-        return;
-      }
-      if (total > maxBytes) {
-        over = true;
-        chunks.length = 0;
-        return;
-      }
-      chunks.push(chunk);
-    };
-    // No listener removal once settled: the request object (and its listeners) is dropped after one use, and
-    // a settled promise ignores later calls (removing four listeners per send was a measurable cost).
-    const onEnd = (): void => {
-      if (over) reject(tooLarge(maxBytes));
-      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
-    };
-    const onError = (err: Error): void => {
-      reject(err);
-    };
-    const onClose = (): void => {
-      if (incoming.readableEnded) return;
-      reject(
-        over
-          ? tooLarge(maxBytes)
-          : new Error('the client closed the connection before sending the whole body'),
-      );
-    };
-    incoming.on('data', onData);
-    incoming.on('end', onEnd);
-    incoming.on('error', onError);
-    incoming.on('close', onClose);
-  });
+  return new Promise<Buffer>((resolve, reject) =>
+    readIncomingThen(incoming, maxBytes, (err, body) => (err ? reject(err) : resolve(body as Buffer))),
+  );
+}
+
+/**
+ * readIncoming with a callback, called once: the send fast path reads every body this way (no promise and no async
+ * function per send).
+ */
+export function readIncomingThen(
+  incoming: IncomingMessage,
+  maxBytes: number,
+  done: (err: unknown, body?: Buffer) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let over = false;
+  let settled = false;
+  const settle = (err: unknown, body?: Buffer): void => {
+    if (settled) return;
+    settled = true;
+    done(err, body);
+  };
+  const onData = (chunk: Buffer): void => {
+    total += chunk.length;
+    if (over) {
+      // Drain what the client already sent so the answer can go out, but not forever.
+      if (total > maxBytes * 4 + 1_048_576) incoming.destroy();
+      return;
+    }
+    if (total > maxBytes) {
+      over = true;
+      chunks.length = 0;
+      return;
+    }
+    chunks.push(chunk);
+  };
+  // No listener removal once settled: the request object (and its listeners) is dropped after one use, and
+  // later calls are ignored (removing four listeners per send was a measurable cost).
+  const onEnd = (): void => {
+    if (over) settle(tooLarge(maxBytes));
+    else settle(undefined, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
+  };
+  const onError = (err: Error): void => {
+    settle(err);
+  };
+  const onClose = (): void => {
+    if (incoming.readableEnded) return;
+    settle(
+      over ? tooLarge(maxBytes) : new Error('the client closed the connection before sending the whole body'),
+    );
+  };
+  incoming.on('data', onData);
+  incoming.on('end', onEnd);
+  incoming.on('error', onError);
+  incoming.on('close', onClose);
 }
 
 function tooLarge(maxBytes: number) {
@@ -178,7 +205,7 @@ export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw graphError(100, 'Invalid JSON in request body');
+    throw graphError(100, '(#100) Invalid JSON in request body');
   }
 }
 

@@ -1,59 +1,14 @@
 import type { Hono } from 'hono';
-import { type EmuContext, type EmuEnv, type EmulatorCore, readBodyBytes } from './context.js';
+import type { EmuContext, EmuEnv, EmulatorCore } from './context.js';
+import { bool, type Json, jsonBody, num, required, str, strList } from './control-input.js';
 import { issueCode } from './dialog.js';
 import { type InboundMessageInput, inboundMessageEvent, statusEvent, templateStatusEvent } from './events.js';
 import { checkFaultInput, type FaultRuleInput } from './faults.js';
+import { FLOW_CONTROL_ROUTES } from './flow-sessions.js';
 import type { PhoneNumberRecord, TemplateRecord, TokenRecord } from './state.js';
+import { registerUserControlRoutes } from './user-control-routes.js';
 import type { ResolvedWebhookOptions } from './webhooks.js';
 import { ControlError, checkUrl, digitsOf, type MintTokenInput, type World } from './world.js';
-
-type Json = Record<string, unknown>;
-
-/** Reads a JSON object body (empty body = {}). */
-async function jsonBody(c: EmuContext, maxBytes: number): Promise<Json> {
-  const text = (await readBodyBytes(c, maxBytes)).toString('utf8').trim();
-  if (text === '') return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new ControlError('the body must be JSON');
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v))
-    throw new ControlError('the body must be a JSON object');
-  return v as Json;
-}
-
-const str = (b: Json, k: string): string | undefined => {
-  const v = b[k];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' && typeof v !== 'number') throw new ControlError(`${k} must be a string`);
-  return String(v);
-};
-const strList = (b: Json, k: string): string[] | undefined => {
-  const v = b[k];
-  if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' && typeof x !== 'number')) {
-    throw new ControlError(`${k} must be an array of strings`);
-  }
-  return v.map(String);
-};
-const num = (b: Json, k: string): number | undefined => {
-  const v = b[k];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ControlError(`${k} must be a number`);
-  return v;
-};
-const bool = (b: Json, k: string): boolean | undefined => {
-  const v = b[k];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw new ControlError(`${k} must be true or false`);
-  return v;
-};
-const required = <T>(v: T | undefined, k: string): T => {
-  if (v === undefined || v === '') throw new ControlError(`${k} is required`);
-  return v;
-};
 
 /** A token's public view for the control API (the value only when just minted). */
 function tokenView(t: TokenRecord): Json {
@@ -561,6 +516,7 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
         phone_number_id: m.phoneNumberId,
         to: m.to,
         wa_id: m.waId,
+        user_id: m.userId ?? null,
         type: m.type,
         status: m.status,
         sent_at: new Date(m.sentAtMs).toISOString(),
@@ -737,6 +693,8 @@ export function registerControlRoutes(app: Hono<EmuEnv>, core: EmulatorCore, wor
     return c.json({ success: true, webhook_targets: targets });
   });
 
+  registerUserControlRoutes(app, core, base);
+
   // Anything else under /_emulator is a typo, not a Graph object id.
   app.all(`${base}/*`, (c) =>
     c.json({ error: { message: `no control route ${c.req.method} ${c.req.path}; see GET /_emulator` } }, 404),
@@ -774,6 +732,10 @@ export const ROUTES = [
   'POST   /_emulator/tokens/inspect {access_token}',
   'POST   /_emulator/oauth/codes {app_id?, user_id?, config_id?, waba_ids?, scopes?, redirect_uri?, ttl_sec?, code_challenge?, code_challenge_method?}',
   'POST   /_emulator/dialog/user {user_id}',
+  'POST   /_emulator/whatsapp-users {phone, name?, username?, withhold_phone?}  (a username user: no phone in webhooks)',
+  "GET    /_emulator/whatsapp-users/:phone  (the user's BSUID per business portfolio)",
+  'POST   /_emulator/whatsapp-users/:phone/change-number {new_phone, phone_number_id?}  (system message + user_id_update)',
+  'POST   /_emulator/businesses/:id/parent-bsuids {enabled?}',
   'GET    /_emulator/clock',
   'POST   /_emulator/clock/advance {ms | seconds}',
   'POST   /_emulator/clock/set {now_ms | now}',
@@ -792,4 +754,5 @@ export const ROUTES = [
   'POST   /_emulator/webhooks/status {message_id, status: sent|delivered|read|failed, errors?}',
   'POST   /_emulator/webhooks/event {field, value, waba_id?, phone_number_id?}',
   'POST   /_emulator/webhooks/errors {phone_number_id?, errors: [{code, title?, message?, details?}]}',
+  ...FLOW_CONTROL_ROUTES,
 ];

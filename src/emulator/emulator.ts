@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import {
+  type AppTokenError,
   type CoreSettings,
   type EmuContext,
   type EmuEnv,
@@ -16,6 +17,8 @@ import { registerDialogRoutes } from './dialog.js';
 import { type InboundMessageInput, inboundMessageEvent, scheduleStatuses } from './events.js';
 import { trySendFastPath } from './fast-send.js';
 import { checkFaultInput, FaultInjector, type FaultRule, type FaultRuleInput } from './faults.js';
+import { registerFlowControlRoutes } from './flow-sessions.js';
+import { registerFlowRoutes } from './flows-routes.js';
 import { type ErrorStatusMapping, errorBody, graphError } from './graph-errors.js';
 import { registerGraphRoutes } from './graph-routes.js';
 import { traceId } from './ids.js';
@@ -73,6 +76,10 @@ export interface EmulatorOptions {
    * a fragment to the server; client-side code that reads `location.href` sees it.
    */
   loginRedirectFragment?: string | false;
+  /** The error for an app access token on WhatsApp Business endpoints (UNVERIFIED; default: code 200). */
+  appTokenError?: AppTokenError;
+  /** Origin of media URLs (default: the request's), e.g. `https://lookaside.fbsbx.com` mapped here: docs/emulator.md. */
+  mediaUrlOrigin?: string;
 }
 
 export interface ListenOptions {
@@ -175,12 +182,16 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
     },
     longLivedReexchange: options.longLivedReexchange ?? 'same-token',
     mediaUrlTtlMs: 5 * 60_000,
+    appTokenError: options.appTokenError,
+    mediaUrlOrigin: options.mediaUrlOrigin?.replace(/\/+$/, ''),
     loginRedirectFragment:
       options.loginRedirectFragment === false || options.loginRedirectFragment === ''
         ? undefined
         : (options.loginRedirectFragment ?? '_=_').replace(/^#/, ''),
   };
   if (!/^v\d+\.\d+$/.test(settings.apiVersion)) throw new Error('apiVersion must look like v26.0');
+  if (settings.mediaUrlOrigin !== undefined && !/^https?:\/\/[^/?#\s]+$/.test(settings.mediaUrlOrigin))
+    throw new Error('mediaUrlOrigin must be an http(s) origin like https://lookaside.fbsbx.com');
 
   let persistTimer: ReturnType<typeof setTimeout> | undefined;
   let unsubscribeClock: (() => void) | undefined;
@@ -484,9 +495,13 @@ function buildApp(core: EmulatorCore, world: World): Hono<EmuEnv> {
 
   // Control routes, then Meta's, all versioned: unversioned Graph paths are rewritten to the default version
   // before routing (see withVersion), which halves the route table.
+  // Before the control catch-all for unknown /_emulator paths.
+  registerFlowControlRoutes(app, core);
   registerControlRoutes(app, core, world);
   const prefix = '/:version{v[0-9]+\\.[0-9]+}';
   registerDialogRoutes(app, core, prefix);
+  // Before the generic `/{id}` routes: flow nodes are answered there, other ids handed on.
+  registerFlowRoutes(app, core, prefix);
   registerWhatsAppRoutes(app, core, prefix);
   registerGraphRoutes(app, core, world, prefix);
 

@@ -2,6 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { EmulatorCore } from './context.js';
 import { base62, numericId, wamid } from './ids.js';
 import type { MediaRecord, PhoneNumberRecord, SentMessageRecord, TemplateRecord } from './state.js';
+import {
+  businessOf,
+  contactEntry,
+  type ResolvedUser,
+  sharesPhone,
+  userByBsuid,
+  userByPhone,
+} from './user-ids.js';
 import type { WebhookEvent } from './webhooks.js';
 import { ControlError, digitsOf } from './world.js';
 
@@ -46,12 +54,16 @@ export function statusEvent(
   const phone = core.state.phoneNumbers.get(m.phoneNumberId);
   if (!phone) return undefined;
   const now = core.clock.now();
-  const entry: Record<string, unknown> = {
-    id: m.id,
-    status,
-    timestamp: sec(now),
-    recipient_id: m.waId,
-  };
+  const user = recipientUser(core, m, phone);
+  // 2026 shapes (Meta's BSUID guide): recipient_id is the phone number when it may be shared, recipient_user_id the
+  // BSUID (left out of a `failed` status of a send to a phone number), and contacts[] names the recipient except on
+  // `failed`; the username appears on delivered and read.
+  const entry: Record<string, unknown> = { id: m.id, status, timestamp: sec(now) };
+  if (sharesPhone(user) || (m.sentTo !== 'bsuid' && m.waId)) entry.recipient_id = m.waId;
+  if (!(status === 'failed' && m.sentTo !== 'bsuid')) {
+    entry.recipient_user_id = user.bsuid;
+    if (user.parentBsuid) entry.recipient_parent_user_id = user.parentBsuid;
+  }
   if (status === 'failed') {
     entry.errors = (errors?.length ? errors : [{ code: 131000 }]).map((e) => {
       const title = e.title ?? e.message ?? 'Something went wrong';
@@ -73,13 +85,26 @@ export function statusEvent(
   const value: Record<string, unknown> = {
     messaging_product: 'whatsapp',
     metadata: metadata(phone),
-    statuses: [entry],
   };
+  if (status !== 'failed') {
+    value.contacts = [contactEntry(user, { username: status === 'delivered' || status === 'read' })];
+  }
+  value.statuses = [entry];
   return { wabaId: phone.wabaId, field: 'messages', value, phoneNumberId: phone.id };
 }
 
+/** The recipient of a sent message as its business sees them now (a username set since the send shows). */
+function recipientUser(core: EmulatorCore, m: SentMessageRecord, phone: PhoneNumberRecord): ResolvedUser {
+  const business = businessOf(core, phone);
+  if (m.waId) return userByPhone(core, business, m.waId);
+  return userByBsuid(core, business, m.userId ?? m.to);
+}
+
 function conversationId(m: SentMessageRecord): string {
-  return createHash('sha256').update(`${m.phoneNumberId}:${m.waId}`).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(`${m.phoneNumberId}:${m.waId || m.userId}`)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** Schedules the `sent` → `delivered` → `read` statuses Meta sends after an accepted message. */
@@ -154,14 +179,19 @@ export function inboundMessageEvent(
   if (!phone) throw new ControlError(`no phone number ${input.phoneNumberId}`, 404);
   const from = digitsOf(input.from ?? '');
   if (from.length < 5) throw new ControlError('from must be the sender phone number (digits)');
+  const user = userByPhone(core, businessOf(core, phone), from);
   if (typeof input.type !== 'string' || !/^[a-z_]{1,40}$/.test(input.type)) {
     throw new ControlError(
       `type must be one of ${INBOUND_TYPES.join(', ')} (or another lowercase type name)`,
     );
   }
   const now = core.clock.now();
-  const id = wamid(from);
-  const message: Record<string, unknown> = { from, id, timestamp: sec(now) };
+  const id = wamid(sharesPhone(user) ? from : user.bsuid);
+  // A username user whose number Meta withholds: no `from`, only `from_user_id` (Meta's BSUID guide).
+  const message: Record<string, unknown> = sharesPhone(user) ? { from } : {};
+  message.from_user_id = user.bsuid;
+  if (user.parentBsuid) message.from_parent_user_id = user.parentBsuid;
+  Object.assign(message, { id, timestamp: sec(now) });
   if (input.contextMessageId)
     message.context = { from: digitsOf(phone.displayPhoneNumber), id: input.contextMessageId };
   const content: Record<string, unknown> = { ...(input.message ?? {}) };
@@ -198,6 +228,8 @@ export function inboundMessageEvent(
         error_data: { details: 'Message type is currently not supported.' },
       },
     ];
+    // What the user actually sent, when the control call says (`unsupported: {type: "edit"}` in Meta's payloads).
+    if (typeof content.type === 'string') message.unsupported = { type: content.type };
   } else if (type === 'system') {
     Object.assign(message, { system: content });
   } else {
@@ -209,8 +241,11 @@ export function inboundMessageEvent(
     messaging_product: 'whatsapp',
     metadata: metadata(phone),
   };
-  if (type !== 'system')
-    value.contacts = [{ profile: { name: input.name ?? 'Emulated Customer' }, wa_id: from }];
+  // System messages carry no contacts array (Meta's system messages reference).
+  if (type !== 'system') {
+    const name = input.name ?? user.record?.name ?? 'Emulated Customer';
+    value.contacts = [contactEntry(user, { name, username: true })];
+  }
   value.messages = [message];
   return {
     event: { wabaId: phone.wabaId, field: 'messages', value, phoneNumberId: phone.id },
@@ -231,6 +266,60 @@ export function templateStatusEvent(t: TemplateRecord, event: string, reason = '
       reason,
     },
   };
+}
+
+/**
+ * A user changed their phone number: Meta sends the `user_changed_number` system message (no contacts array) and,
+ * since the BSUID follows the number, a `user_id_update` with the previous and current BSUID (shape UNVERIFIED:
+ * `user_id: {previous, current}`, like the parser reads). Returns both events for `phone`'s business.
+ */
+export function numberChangeEvents(
+  core: EmulatorCore,
+  phone: PhoneNumberRecord,
+  oldNumber: string,
+  newNumber: string,
+): WebhookEvent[] {
+  const business = businessOf(core, phone);
+  const before = userByPhone(core, business, oldNumber);
+  const after = userByPhone(core, business, newNumber);
+  const timestamp = sec(core.clock.now());
+  const name = after.record?.name ?? before.record?.name ?? 'Emulated Customer';
+  const system: Record<string, unknown> = {
+    ...(sharesPhone(before) ? { from: oldNumber } : {}),
+    from_user_id: before.bsuid,
+    id: wamid(oldNumber),
+    timestamp,
+    type: 'system',
+    system: {
+      body: `User ${name} changed from ${oldNumber} to ${newNumber}`,
+      ...(sharesPhone(after) ? { wa_id: newNumber } : {}),
+      type: 'user_changed_number',
+    },
+  };
+  const update: Record<string, unknown> = {
+    ...(sharesPhone(after) ? { wa_id: newNumber } : {}),
+    detail: 'User changed their phone number; their business-scoped user ID changed with it',
+    user_id: { previous: before.bsuid, current: after.bsuid },
+    ...(before.parentBsuid && after.parentBsuid
+      ? { parent_user_id: { previous: before.parentBsuid, current: after.parentBsuid } }
+      : {}),
+    timestamp,
+  };
+  const base = { messaging_product: 'whatsapp', metadata: metadata(phone) };
+  return [
+    {
+      wabaId: phone.wabaId,
+      field: 'messages',
+      value: { ...base, messages: [system] },
+      phoneNumberId: phone.id,
+    },
+    {
+      wabaId: phone.wabaId,
+      field: 'user_id_update',
+      value: { ...base, user_id_update: [update] },
+      phoneNumberId: phone.id,
+    },
+  ];
 }
 
 /** A fresh id for events that need one (e.g. account updates). */

@@ -71,7 +71,9 @@ const WHATSAPP_STATUS: Record<number, number> = {
   131031: 403,
   131048: 429,
   131056: 429,
-  132001: 404,
+  // Template errors are client errors: a missing or unapproved template (132001) answers 400 like the rest of the
+  // 132xxx family (peer SDKs' captured responses and Meta's error-codes table list it as a 400).
+  132001: 400,
 };
 
 export function httpStatusFor(

@@ -4,6 +4,7 @@ import { scheduleStatuses } from './events.js';
 import { graphError } from './graph-errors.js';
 import { wamid } from './ids.js';
 import type { PhoneNumberRecord, SentMessageRecord, TemplateRecord } from './state.js';
+import { businessOf, isBsuid, type ResolvedUser, userByBsuid, userByPhone } from './user-ids.js';
 import { validateSendBody } from './validate.js';
 import { digitsOf } from './world.js';
 
@@ -76,31 +77,41 @@ export function sendMessage(
         'Message failed to send because there were too many messages sent from this phone number in a short period of time',
     });
   }
-  const to = String(body.to);
-  const waId = digitsOf(to);
-  if (body.recipient_type !== 'group' && (waId.length < 5 || waId.length > 15)) {
-    throw graphError(100, '(#100) Invalid parameter', {
-      details: `Param to must be the recipient's phone number in international format - got "${to}".`,
-    });
-  }
+  const target = recipientOf(core, phone, body);
+  const { to, waId } = target;
   if (phone.isTestNumber && !phone.allowedRecipients.includes(waId)) {
     throw graphError(131030, '(#131030) Recipient phone number not in allowed list', {
       details:
         'Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again.',
     });
   }
-  if (!core.limits.takePair(phone.id, waId, now)) {
+  if (!core.limits.takePair(phone.id, waId || target.user.bsuid, now)) {
     throw graphError(131056, '(#131056) (Business Account, Consumer Account) pair rate limit hit', {
       details:
         'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.',
     });
   }
-  if (kind.type === 'template') checkTemplate(core, phone, body.template as TemplateSend);
+  if (kind.type === 'template') {
+    const template = checkTemplate(core, phone, body.template as TemplateSend);
+    if (target.sentTo === 'bsuid' && needsPhoneNumber(template)) {
+      // One-tap, zero-tap and copy-code authentication templates still need a phone number (Meta's BSUID guide).
+      throw graphError(
+        131062,
+        '(#131062) Business-scoped User ID recipients are not supported for this message.',
+        {
+          details:
+            'One-tap, zero-tap and copy-code authentication templates must be sent to a phone number (to).',
+        },
+      );
+    }
+  }
   const record: SentMessageRecord = {
-    id: wamid(waId),
+    id: wamid(waId || target.user.bsuid),
     phoneNumberId: phone.id,
     to,
     waId,
+    userId: target.user.bsuid,
+    sentTo: target.sentTo,
     type: kind.type,
     body,
     sentAtMs: now,
@@ -111,14 +122,64 @@ export function sendMessage(
   if (core.webhooks.targets(phone.wabaId, 'messages', phone.id).length) scheduleStatuses(core, record);
   const message: SendAnswer['messages'][0] =
     kind.type === 'template' ? { id: record.id, message_status: 'accepted' } : { id: record.id };
-  return { messaging_product: 'whatsapp', contacts: [{ input: to, wa_id: waId }], messages: [message] };
+  // A send to a phone number answers wa_id, a send to a BSUID user_id (Meta's business-scoped user ids guide).
+  const contact: SendAnswer['contacts'][0] =
+    target.sentTo === 'phone' ? { input: to, wa_id: waId } : { input: to, user_id: target.user.bsuid };
+  return { messaging_product: 'whatsapp', contacts: [contact], messages: [message] };
 }
 
 /** The answer to a send (Meta's shape). */
 export interface SendAnswer {
   messaging_product: 'whatsapp';
-  contacts: [{ input: string; wa_id: string }];
+  contacts: [{ input: string; wa_id?: string; user_id?: string }];
   messages: [{ id: string; message_status?: 'accepted' }];
+}
+
+/**
+ * Who a send goes to: `to` (a phone number, or a group id) wins over `recipient` (a BSUID or parent BSUID), as
+ * Meta documents; the user behind a BSUID is looked up in the number's business portfolio.
+ */
+function recipientOf(
+  core: EmulatorCore,
+  phone: PhoneNumberRecord,
+  body: Record<string, unknown>,
+): { to: string; waId: string; sentTo: 'phone' | 'bsuid'; user: ResolvedUser } {
+  const business = businessOf(core, phone);
+  if (body.to !== undefined) {
+    const to = String(body.to);
+    const waId = digitsOf(to);
+    if (body.recipient_type !== 'group' && (waId.length < 5 || waId.length > 15)) {
+      throw graphError(100, '(#100) Invalid parameter', {
+        details: `Param to must be the recipient's phone number in international format - got "${to}".`,
+      });
+    }
+    return { to, waId, sentTo: 'phone', user: userByPhone(core, business, waId) };
+  }
+  const recipient = String(body.recipient);
+  if (!isBsuid(recipient)) {
+    throw graphError(100, '(#100) Invalid parameter', {
+      details: `Param recipient must be a business-scoped user id (like US.13491208655302741918) - got "${recipient}".`,
+    });
+  }
+  const user = userByBsuid(core, business, recipient);
+  return { to: recipient, waId: user.phone ?? '', sentTo: 'bsuid', user };
+}
+
+/** An AUTHENTICATION template with a one-tap, zero-tap or copy-code OTP button. */
+function needsPhoneNumber(t: TemplateRecord): boolean {
+  if (t.category.toUpperCase() !== 'AUTHENTICATION') return false;
+  for (const c of t.components as Array<{
+    type?: string;
+    buttons?: Array<{ type?: string; otp_type?: string }>;
+  }>) {
+    if (String(c.type).toUpperCase() !== 'BUTTONS') continue;
+    for (const b of c.buttons ?? []) {
+      const otp = String(b.otp_type ?? '').toUpperCase();
+      if (String(b.type).toUpperCase() === 'OTP' && ['ONE_TAP', 'ZERO_TAP', 'COPY_CODE'].includes(otp))
+        return true;
+    }
+  }
+  return false;
 }
 
 /**
@@ -128,7 +189,10 @@ export interface SendAnswer {
 export function sendResponseJson(result: SendAnswer | { success: true }): string {
   if (!('contacts' in result)) return JSON.stringify(result);
   const m = result.messages[0];
-  return `{"messaging_product":"whatsapp","contacts":[{"input":${JSON.stringify(result.contacts[0].input)},"wa_id":"${result.contacts[0].wa_id}"}],"messages":[{"id":"${m.id}"${m.message_status ? `,"message_status":"${m.message_status}"` : ''}}]}`;
+  const c = result.contacts[0];
+  // wa_id is digits and user_id a BSUID (letters, digits, dots): only the input as typed needs escaping.
+  const id = c.wa_id !== undefined ? `"wa_id":"${c.wa_id}"` : `"user_id":"${c.user_id}"`;
+  return `{"messaging_product":"whatsapp","contacts":[{"input":${JSON.stringify(c.input)},${id}}],"messages":[{"id":"${m.id}"${m.message_status ? `,"message_status":"${m.message_status}"` : ''}}]}`;
 }
 
 /** Graph accepts form-encoded bodies with JSON-encoded nested values; JSON bodies pass through. */
@@ -158,7 +222,7 @@ interface TemplateSend {
 }
 
 /** 132001 when the template (in that language) does not exist or is not approved; 132000 on a parameter count mismatch. */
-function checkTemplate(core: EmulatorCore, phone: PhoneNumberRecord, t: TemplateSend): void {
+function checkTemplate(core: EmulatorCore, phone: PhoneNumberRecord, t: TemplateSend): TemplateRecord {
   const name = String(t.name);
   const lang = String(t.language?.code);
   let found: TemplateRecord | undefined;
@@ -183,4 +247,5 @@ function checkTemplate(core: EmulatorCore, phone: PhoneNumberRecord, t: Template
       details: `body: number of localizable_params (${given}) does not match the expected number of params (${expected})`,
     });
   }
+  return found;
 }

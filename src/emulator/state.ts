@@ -1,3 +1,5 @@
+import type { FlowKeyRecord, FlowRecord } from './flow-state.js';
+
 /**
  * The emulator's world: plain records in maps, keyed by id, serialisable to one JSON state file. Wire names stay
  * snake_case in responses; records here are camelCase with units in names.
@@ -137,13 +139,30 @@ export interface MediaRecord {
 export interface SentMessageRecord {
   id: string;
   phoneNumberId: string;
+  /** `to` or `recipient` as the request gave it. */
   to: string;
+  /** Phone digits of the recipient; '' when sent to a BSUID nobody knows the number of. */
   waId: string;
+  /** The recipient's BSUID in this portfolio. */
+  userId?: string;
+  /** How the send addressed the user: by phone (`to`) or by BSUID (`recipient`). */
+  sentTo?: 'phone' | 'bsuid';
   type: string;
   body: unknown;
   sentAtMs: number;
   status: 'accepted' | 'sent' | 'delivered' | 'read' | 'failed';
   appId: string;
+}
+
+/**
+ * A WhatsApp user the control API described (`POST /_emulator/whatsapp-users`): their username and whether Meta
+ * withholds their phone number from webhooks (a username user the business has no contact-book entry for).
+ */
+export interface WaUserRecord {
+  phone: string;
+  name: string | undefined;
+  username: string | undefined;
+  withholdPhone: boolean;
 }
 
 /** What kind of principal a token speaks for. */
@@ -225,8 +244,14 @@ export interface EmulatorStateData {
   media: Array<Omit<MediaRecord, 'data'> & { data: string }>;
   tokens: TokenRecord[];
   messages: SentMessageRecord[];
+  /** Simulated WhatsApp users and businesses with parent BSUIDs on (absent in older files). */
+  waUsers?: WaUserRecord[];
+  parentBsuidBusinesses?: string[];
   /** OAuth codes with their expiry and single-use mark (absent in files written before they were saved). */
   codes?: OAuthCodeRecord[];
+  /** Flows and business public keys (absent in files written before flows were emulated). */
+  flows?: FlowRecord[];
+  flowKeys?: FlowKeyRecord[];
 }
 
 export type ObjectKind =
@@ -237,7 +262,8 @@ export type ObjectKind =
   | 'waba'
   | 'phone_number'
   | 'template'
-  | 'media';
+  | 'media'
+  | 'flow';
 
 /**
  * The last `capacity` sent messages, oldest first: a ring of records, nothing else. Sending (the benchmarks' hot
@@ -300,6 +326,13 @@ export class EmulatorState {
   readonly media = new Map<string, MediaRecord>();
   readonly tokens = new Map<string, TokenRecord>();
   readonly codes = new Map<string, OAuthCodeRecord>();
+  /** WhatsApp users by phone digits (only those the control API described; others are plain phone users). */
+  readonly waUsers = new Map<string, WaUserRecord>();
+  /** Business portfolios whose webhooks carry parent BSUIDs. */
+  readonly parentBsuidBusinesses = new Set<string>();
+  readonly flows = new Map<string, FlowRecord>();
+  /** Business public key per phone number id. */
+  readonly flowKeys = new Map<string, FlowKeyRecord>();
   /** Sent messages, oldest first, bounded by `maxMessages`. */
   readonly messages: SentMessageLog;
   /** Bumped on every change that should reach the state file. */
@@ -317,6 +350,7 @@ export class EmulatorState {
     if (this.wabas.has(id)) return 'waba';
     if (this.media.has(id)) return 'media';
     if (this.templates.has(id)) return 'template';
+    if (this.flows.has(id)) return 'flow';
     if (this.apps.has(id)) return 'app';
     if (this.systemUsers.has(id)) return 'system_user';
     if (this.users.has(id)) return 'user';
@@ -355,6 +389,10 @@ export class EmulatorState {
       tokens: [...this.tokens.values()],
       messages: [...this.messages.values()],
       codes: [...this.codes.values()],
+      waUsers: [...this.waUsers.values()],
+      parentBsuidBusinesses: [...this.parentBsuidBusinesses],
+      flows: [...this.flows.values()],
+      flowKeys: [...this.flowKeys.values()],
     };
   }
 
@@ -385,6 +423,10 @@ export class EmulatorState {
     for (const t of list<TokenRecord>('tokens')) state.tokens.set(t.value, t);
     for (const m of list<SentMessageRecord>('messages')) state.addMessage(m);
     for (const c of list<OAuthCodeRecord>('codes')) state.codes.set(c.code, c);
+    for (const u of list<WaUserRecord>('waUsers')) state.waUsers.set(u.phone, u);
+    for (const b of list<string>('parentBsuidBusinesses')) state.parentBsuidBusinesses.add(b);
+    for (const f of list<FlowRecord>('flows')) state.flows.set(f.id, f);
+    for (const k of list<FlowKeyRecord>('flowKeys')) state.flowKeys.set(k.phoneNumberId, k);
     return state;
   }
 }

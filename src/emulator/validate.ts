@@ -3,6 +3,7 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { type EmulatorGraphError, graphError } from './graph-errors.js';
 import schemas from './spec/schemas.json' with { type: 'json' };
+import { withMetaAdditions } from './spec-additions.js';
 
 // ajv and ajv-formats are CommonJS modules that also set `exports.default`, which is what their types describe.
 const Ajv2020 = Ajv2020Module.default;
@@ -31,7 +32,7 @@ function validators(): Compiled {
   addFormats(ajv);
   // The spec's `format: url` on media links: Meta accepts the send and fails later if the link cannot be fetched.
   ajv.addFormat('url', true);
-  ajv.addSchema(schemas.bundle);
+  ajv.addSchema(withMetaAdditions(schemas.bundle, Object.values(schemas.messageTypes)));
   const get = (name: string): ValidateFunction => {
     const fn = ajv.getSchema(`${schemas.bundle.$id}#/$defs/${name}`);
     if (!fn) throw new Error(`emulator schema ${name} is missing from spec/schemas.json`);
@@ -76,7 +77,7 @@ export function validateSendBody(body: unknown): SendBodyKind {
   }
   const b = body as Record<string, unknown>;
   const v = validators();
-  if (b.status !== undefined && b.type === undefined && b.to === undefined) {
+  if (b.status !== undefined && b.type === undefined && b.to === undefined && b.recipient === undefined) {
     if (!v.readReceipt(b)) throw toGraphError(v.readReceipt.errors ?? [], b);
     return READ;
   }

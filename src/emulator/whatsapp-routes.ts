@@ -24,14 +24,14 @@ import { validateBody } from './validate.js';
 const MESSAGING = 'whatsapp_business_messaging';
 const MANAGEMENT = 'whatsapp_business_management';
 
-function phoneOr404(core: EmulatorCore, c: EmuContext, id: string): PhoneNumberRecord {
+export function phoneOr404(core: EmulatorCore, c: EmuContext, id: string): PhoneNumberRecord {
   const phone = core.state.phoneNumbers.get(id);
   if (!phone) throw unknownObject(c.req.method, id);
   useWaba(core, c, phone.wabaId);
   return phone;
 }
 
-function wabaOr404(core: EmulatorCore, c: EmuContext, id: string): WabaRecord {
+export function wabaOr404(core: EmulatorCore, c: EmuContext, id: string): WabaRecord {
   const waba = core.state.wabas.get(id);
   if (!waba) throw unknownObject(c.req.method, id);
   useWaba(core, c, waba.id);
@@ -73,6 +73,8 @@ const MEDIA_MIME: Record<string, { kind: string; maxBytes: number }> = {
   'image/webp': { kind: 'sticker', maxBytes: 500 << 10 },
   'video/mp4': { kind: 'video', maxBytes: 16 << 20 },
   'video/3gpp': { kind: 'video', maxBytes: 16 << 20 },
+  // Meta's supported-media table lists 3GPP video as `video/3gp` (the type the JS SDKs send).
+  'video/3gp': { kind: 'video', maxBytes: 16 << 20 },
 };
 
 /** The phone number object (`GET /{phone-number-id}`, `/{waba}/phone_numbers`). */
@@ -94,7 +96,8 @@ function phoneObject(core: EmulatorCore, p: PhoneNumberRecord): Record<string, u
 
 function templateObject(t: TemplateRecord): Record<string, unknown> {
   const out: Record<string, unknown> = { name: t.name };
-  if (t.parameterFormat) out.parameter_format = t.parameterFormat;
+  // Meta lists parameter_format on every template; POSITIONAL ({{1}}) is the default when none was set.
+  out.parameter_format = t.parameterFormat ?? 'POSITIONAL';
   Object.assign(out, {
     components: t.components,
     language: t.language,
@@ -106,7 +109,7 @@ function templateObject(t: TemplateRecord): Record<string, unknown> {
 }
 
 /** Cursor paging over a list (Graph's `paging.cursors`; `after` is the last item's id, base64). */
-function page<T extends { id: string }>(
+export function page<T extends { id: string }>(
   items: T[],
   params: Record<string, string> | undefined,
   render: (t: T) => Record<string, unknown>,
@@ -176,9 +179,10 @@ export function registerWhatsAppRoutes(app: Hono<EmuEnv>, core: EmulatorCore, pr
         details: 'The multipart/form-data body could not be parsed.',
       });
     }
+    // Graph reads parameters from the query string too (body first): SDKs send messaging_product or type there.
     const field = (name: string) => {
       const v = form.get(name);
-      return typeof v === 'string' ? v : undefined;
+      return typeof v === 'string' ? v : query?.[name];
     };
     const token = field('access_token');
     const p = authenticate(core, c, token ? { ...query, access_token: token } : query);
@@ -605,7 +609,7 @@ export function mediaHash(core: EmulatorCore, mediaId: string, extSec: number): 
 
 /** `GET /{media-id}`: the media URL object (facts; pywa fixture shape). */
 export function mediaObject(core: EmulatorCore, c: EmuContext, media: MediaRecord): Record<string, unknown> {
-  const origin = new URL(c.req.url).origin;
+  const origin = core.settings.mediaUrlOrigin ?? new URL(c.req.url).origin;
   const ext = Math.floor((core.clock.now() + core.settings.mediaUrlTtlMs) / 1000);
   const url = `${origin}/whatsapp_business/attachments/?mid=${media.id}&ext=${ext}&hash=${mediaHash(core, media.id, ext)}`;
   return {

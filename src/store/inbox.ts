@@ -1,6 +1,16 @@
 import { CompiledQuery, type Selectable, sql } from 'kysely';
+import type { Sealed } from '../vault/crypto/keyring.js';
 import type { Db } from './engine.js';
+import type { KeyStore } from './key-store.js';
 import type { WebhookInboxTable } from './schema.js';
+
+/**
+ * What a sealed webhook body's additional data names: its dedupe key (unique, and known before the INSERT, so the
+ * body is sealed without a second round trip for a row id).
+ */
+export function inboxContext(dedupeKey: string): string {
+  return `webhook_inbox/${dedupeKey}`;
+}
 
 /** `pending` waits for a worker; `processing` is leased; `done` handled; `dead` gave up; `rejected` bad signature. */
 export type InboxStatus = 'pending' | 'processing' | 'done' | 'dead' | 'rejected';
@@ -69,6 +79,8 @@ export interface InboxRepository {
   markFailed(id: number, error: string, retryAtMs: number | null): Promise<void>;
   /** Records the tenant once the item is routed. */
   setTenant(id: number, tenantId: string): Promise<void>;
+  /** Lists the row under more tenants too (a webhook carrying several tenants' events); idempotent. */
+  addTenants(id: number, tenantIds: string[]): Promise<void>;
   /** Puts a `dead`, `done` or `rejected` item back to `pending` (operator retry). False when there is none. */
   requeue(id: number, nowMs: number): Promise<boolean>;
   /** The newest items, optionally of one tenant. */
@@ -77,12 +89,14 @@ export interface InboxRepository {
   countByStatus(): Promise<Record<string, number>>;
 }
 
-function decode(r: Selectable<WebhookInboxTable>): InboxItem {
+/** A stored row as an item, its body opened (a row from before migration 3 is plaintext: key_id null). */
+async function decode(r: Selectable<WebhookInboxTable>, keys: KeyStore): Promise<InboxItem> {
   const n = (v: number | null) => (v === null ? null : Number(v));
+  // Both drivers hand back a Buffer already: no copy.
+  const stored = Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
   return {
     id: Number(r.id),
-    // Both drivers hand back a Buffer already: no copy.
-    body: Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body),
+    body: r.key_id === null ? stored : await keys.decrypt(r.key_id, stored, inboxContext(r.dedupe_key)),
     signatureValid: Number(r.signature_valid) === 1,
     dedupeKey: r.dedupe_key,
     status: r.status as InboxStatus,
@@ -101,11 +115,10 @@ function decode(r: Selectable<WebhookInboxTable>): InboxItem {
  * The columns a new row sets; the others are NULL. Fewer bound parameters per
  * row on the webhook ingest path (a group commit binds every row's).
  */
-function newRow(item: NewInboxItem) {
+function newRow(item: NewInboxItem, sealed: Sealed) {
   const row = {
-    body: Buffer.isBuffer(item.body)
-      ? item.body
-      : Buffer.from(item.body.buffer, item.body.byteOffset, item.body.byteLength),
+    body: sealed.ciphertext,
+    key_id: sealed.keyId,
     signature_valid: item.signatureValid ? 1 : 0,
     dedupe_key: item.dedupeKey,
     status: item.status ?? (item.signatureValid ? 'pending' : 'rejected'),
@@ -122,25 +135,47 @@ function newRow(item: NewInboxItem) {
  * garbage. Same text for the same `n`, so SQLite reuses its prepared statement.
  */
 function insertManySql(engine: Db['engine'], n: number, leased: boolean): string {
-  const per = leased ? 10 : 7;
+  const per = leased ? 11 : 8;
   const rows: string[] = [];
   for (let r = 0; r < n; r++) {
     const p = (i: number) => (engine === 'postgres' ? `$${r * per + i + 1}` : '?');
     // Placeholders in text order (SQLite's `?` are positional), and the parameters pushed in the same order.
     if (leased)
-      rows.push(`(${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)})`);
-    else rows.push(`(${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, 0, ${p(4)}, ${p(5)}, ${p(6)})`);
+      rows.push(
+        `(${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)})`,
+      );
+    else rows.push(`(${p(0)}, ${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, 0, ${p(5)}, ${p(6)}, ${p(7)})`);
   }
   return (
-    'INSERT INTO webhook_inbox (body, signature_valid, dedupe_key, status, attempts, received_at_ms, ' +
+    'INSERT INTO webhook_inbox (body, key_id, signature_valid, dedupe_key, status, attempts, received_at_ms, ' +
     `available_at_ms, tenant_id${leased ? ', lease_owner, lease_expires_at_ms' : ''}) VALUES ${rows.join(', ')} ` +
     'ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key'
   );
 }
 
-export function createInboxRepository(db: Db): InboxRepository {
+export function createInboxRepository(db: Db, keys: KeyStore): InboxRepository {
   const k = db.kysely;
   const insertTexts = new Map<number, string>();
+  const decodeAll = async (rows: Selectable<WebhookInboxTable>[]) => {
+    const out: InboxItem[] = [];
+    for (const r of rows) out.push(await decode(r, keys));
+    return out;
+  };
+  /**
+   * Seals each body with the active data key: one AES-GCM seal per row, in memory (the keyring's freshness is checked
+   * once per call, not per row), so the group commit stays one statement and one round trip.
+   */
+  const sealAll = async (items: NewInboxItem[]): Promise<Sealed[]> => {
+    const out: Sealed[] = [];
+    for (const item of items) {
+      const body = Buffer.isBuffer(item.body)
+        ? item.body
+        : Buffer.from(item.body.buffer, item.body.byteOffset, item.body.byteLength);
+      const context = inboxContext(item.dedupeKey);
+      out.push(out.length === 0 ? await keys.encrypt(body, context) : keys.keyring.encrypt(body, context));
+    }
+    return out;
+  };
   return {
     async insertMany(items, lease) {
       if (items.length === 0) return [];
@@ -152,11 +187,18 @@ export function createInboxRepository(db: Db): InboxRepository {
         if (insertTexts.size < 256) insertTexts.set(memo, text);
       }
       const params: unknown[] = [];
-      for (const item of items) {
-        const row = newRow(item);
+      const sealed = await sealAll(items);
+      for (const [i, item] of items.entries()) {
+        const row = newRow(item, sealed[i] as Sealed);
         // Only a valid delivery waiting for processing is leased; a rejected one keeps its status.
         const leased = lease !== undefined && row.status === 'pending';
-        params.push(row.body, row.signature_valid, row.dedupe_key, leased ? 'processing' : row.status);
+        params.push(
+          row.body,
+          row.key_id,
+          row.signature_valid,
+          row.dedupe_key,
+          leased ? 'processing' : row.status,
+        );
         if (lease) params.push(leased ? 1 : 0);
         params.push(row.received_at_ms, row.available_at_ms, item.tenantId ?? null);
         if (lease) params.push(leased ? lease.owner : null, leased ? lease.expiresAtMs : null);
@@ -175,27 +217,28 @@ export function createInboxRepository(db: Db): InboxRepository {
       });
     },
     async insert(item) {
+      const [sealed] = await sealAll([item]);
       return db.run('storing a webhook delivery', async () => {
         const inserted = await k
           .insertInto('webhook_inbox')
-          .values(newRow(item))
+          .values(newRow(item, sealed as Sealed))
           .onConflict((oc) => oc.column('dedupe_key').doNothing())
           .returningAll()
           .executeTakeFirst();
-        if (inserted) return { item: decode(inserted), duplicate: false };
+        if (inserted) return { item: await decode(inserted, keys), duplicate: false };
         const existing = await k
           .selectFrom('webhook_inbox')
           .selectAll()
           .where('dedupe_key', '=', item.dedupeKey)
           .executeTakeFirstOrThrow();
-        return { item: decode(existing), duplicate: true };
+        return { item: await decode(existing, keys), duplicate: true };
       });
     },
     async get(id) {
       const row = await db.run('reading a webhook delivery', () =>
         k.selectFrom('webhook_inbox').selectAll().where('id', '=', id).executeTakeFirst(),
       );
-      return row ? decode(row) : undefined;
+      return row ? decode(row, keys) : undefined;
     },
     async claimPending(nowMs, limit, owner, leaseMs) {
       if (limit <= 0) return [];
@@ -217,7 +260,7 @@ export function createInboxRepository(db: Db): InboxRepository {
       const rows = await db.run('claiming webhook deliveries', () =>
         statement.execute(k).then((r) => r.rows),
       );
-      return rows.map(decode).sort((a, b) => a.availableAtMs - b.availableAtMs || a.id - b.id);
+      return (await decodeAll(rows)).sort((a, b) => a.availableAtMs - b.availableAtMs || a.id - b.id);
     },
     async markDone(id, nowMs, tenantId) {
       await db.run('marking a webhook delivery done', () =>
@@ -276,6 +319,16 @@ export function createInboxRepository(db: Db): InboxRepository {
           .execute(),
       );
     },
+    async addTenants(id, tenantIds) {
+      if (tenantIds.length === 0) return;
+      await db.run('listing a webhook under more tenants', () =>
+        k
+          .insertInto('webhook_inbox_tenants')
+          .values(tenantIds.map((t) => ({ inbox_id: id, tenant_id: t })))
+          .onConflict((oc) => oc.columns(['inbox_id', 'tenant_id']).doNothing())
+          .execute(),
+      );
+    },
     async setTenant(id, tenantId) {
       await db.run('routing a webhook delivery', () =>
         k.updateTable('webhook_inbox').set({ tenant_id: tenantId }).where('id', '=', id).execute(),
@@ -295,13 +348,23 @@ export function createInboxRepository(db: Db): InboxRepository {
     async recent(limit, tenantId) {
       const rows = await db.run('listing webhook deliveries', () => {
         let q = k.selectFrom('webhook_inbox').selectAll();
-        if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+        if (tenantId !== undefined)
+          q = q.where((eb) =>
+            eb.or([
+              eb('tenant_id', '=', tenantId),
+              eb(
+                'id',
+                'in',
+                eb.selectFrom('webhook_inbox_tenants').select('inbox_id').where('tenant_id', '=', tenantId),
+              ),
+            ]),
+          );
         return q
           .orderBy('id', 'desc')
           .limit(Math.min(Math.max(limit, 1), 1000))
           .execute();
       });
-      return rows.map(decode);
+      return decodeAll(rows);
     },
     async countByStatus() {
       const rows = await db.run('counting webhook deliveries', () =>

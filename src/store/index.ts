@@ -3,6 +3,13 @@ export type { AuditEntry, AuditLog, AuditQuery, NewAuditEntry } from './audit.js
 export { auditDetailJson } from './audit.js';
 export { credentialContext, SqlCredentialStore } from './credentials.js';
 export { type Db, NEVER_MS, SQLITE_FILE, type StoreEngine, toStoreError } from './engine.js';
+export {
+  createFlowKeyRepository,
+  type FlowKeyRecord,
+  type FlowKeyRepository,
+  type FlowKeyState,
+  flowKeyFingerprint,
+} from './flow-keys.js';
 export type { InboxItem, InboxRepository, InboxStatus, NewInboxItem } from './inbox.js';
 export {
   ENCRYPTED_COLUMNS,
@@ -22,6 +29,7 @@ export type {
 } from './oauth-states.js';
 export { type OpenStoreOptions, openStore, type Store, type StoreConfig } from './open-store.js';
 export type { PhoneNumberInput, PhoneNumberRecord, PhoneNumberRepository } from './phone-numbers.js';
+export type { RevokedSessionRepository } from './revoked-sessions.js';
 export { StoreError } from './store-error.js';
 export type {
   DeliveryRecord,

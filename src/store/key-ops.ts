@@ -7,16 +7,23 @@ import type { MasterKey } from '../vault/crypto/master-key.js';
 import type { AuditLog } from './audit.js';
 import { credentialContext } from './credentials.js';
 import type { Db } from './engine.js';
+import { flowKeyContext } from './flow-keys.js';
+import { inboxContext } from './inbox.js';
 import type { KeyStore } from './key-store.js';
 import { readDataKeys } from './key-store.js';
 import { oauthStateContext } from './oauth-states.js';
 import type { Database } from './schema.js';
-import { subscriptionContext } from './subscriptions.js';
+import { deliveryContext, subscriptionContext } from './subscriptions.js';
 
 /** A column holding ciphertext, with the key id beside it and how to rebuild its additional data. */
 interface EncryptedColumn {
-  table: 'credentials' | 'oauth_states' | 'subscriptions';
+  table: 'credentials' | 'oauth_states' | 'subscriptions' | 'flow_keys' | 'webhook_inbox' | 'deliveries';
+  /** The unique column rows are paged and updated by. */
   id: string;
+  /** `id` is an integer (a serial): paging starts below every id, not at ''. */
+  numericId?: boolean;
+  /** SQL for what the context names, when that is not `id` (deliveries: the subscription and event). */
+  contextKey?: string;
   ct: string;
   /** Extra column the context needs (credentials: version). */
   version?: string;
@@ -28,6 +35,16 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   { table: 'credentials', id: 'id', ct: 'token_ct', version: 'version', context: credentialContext },
   { table: 'oauth_states', id: 'state_hash', ct: 'verifier_ct', context: (id) => oauthStateContext(id) },
   { table: 'subscriptions', id: 'id', ct: 'secret_ct', context: (id) => subscriptionContext(id) },
+  { table: 'flow_keys', id: 'id', ct: 'private_ct', context: (id) => flowKeyContext(id) },
+  { table: 'webhook_inbox', id: 'dedupe_key', ct: 'body', context: (key) => inboxContext(key) },
+  {
+    table: 'deliveries',
+    id: 'id',
+    numericId: true,
+    contextKey: `subscription_id || '/' || event_id`,
+    ct: 'payload_ct',
+    context: (key) => deliveryContext(key),
+  },
 ];
 
 /** One data key as `keys status` shows it. */
@@ -178,11 +195,12 @@ export function createKeyOps(
     state: { done: number; conflicts: number },
     onProgress: RotateOptions['onProgress'],
   ): Promise<void> {
-    let after = '';
+    let after: string | number = col.numericId ? -1 : '';
     for (;;) {
       const batch = await db.run(`reading ${col.table} for re-encryption`, () =>
-        sql<{ id: string; ct: Buffer; key_id: string; version: number | null }>`
-          SELECT ${sql.ref(col.id)} AS id, ${sql.ref(col.ct)} AS ct, key_id,
+        sql<{ id: string; ctx: string; ct: Buffer; key_id: string; version: number | null }>`
+          SELECT ${sql.ref(col.id)} AS id, ${col.contextKey ? sql.raw(col.contextKey) : sql.ref(col.id)} AS ctx,
+                 ${sql.ref(col.ct)} AS ct, key_id,
                  ${col.version ? sql.ref(col.version) : sql`NULL`} AS version
           FROM ${sql.table(col.table)}
           WHERE key_id IS NOT NULL AND key_id <> ${active} AND ${sql.ref(col.id)} > ${after}
@@ -191,8 +209,8 @@ export function createKeyOps(
       );
       if (batch.rows.length === 0) return;
       for (const row of batch.rows) {
-        after = row.id;
-        const context = col.context(row.id, Number(row.version ?? 0));
+        after = col.numericId ? Number(row.id) : row.id;
+        const context = col.context(String(row.ctx), Number(row.version ?? 0));
         const old = Buffer.from(row.ct);
         const plain = await keys.decrypt(row.key_id, old, context);
         const sealed = keys.keyring.encrypt(plain, context);

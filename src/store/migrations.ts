@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Clock } from '../core/clock.js';
 import type { Db, StoreEngine } from './engine.js';
 import { NEVER_MS } from './engine.js';
+import { flowKeysMigration } from './flow-keys.js';
 import type { Database } from './schema.js';
 import { StoreError } from './store-error.js';
 
@@ -171,6 +172,76 @@ export const MIGRATIONS: readonly Migration[] = [
         )`,
         `CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id)`,
         `CREATE INDEX audit_log_credential ON audit_log (credential_id, id)`,
+      ];
+    },
+  },
+  {
+    version: 2,
+    name: 'tenant objects',
+    statements(engine) {
+      const t = types(engine);
+      // Graph objects a tenant created through the proxy (media, templates, flows) or received (media ids in its
+      // webhooks): one owner each, never moved, shared by every broker instance.
+      return [
+        `CREATE TABLE tenant_objects (
+          object_id TEXT PRIMARY KEY,
+          tenant_id TEXT NOT NULL,
+          kind TEXT NOT NULL,
+          origin TEXT NOT NULL,
+          created_at_ms ${t.ms} NOT NULL
+        )`,
+        `CREATE INDEX tenant_objects_tenant ON tenant_objects (tenant_id, created_at_ms)`,
+      ];
+    },
+  },
+  {
+    version: 3,
+    name: 'customer content encrypted at rest',
+    statements(engine) {
+      const t = types(engine);
+      // Webhook bodies and delivery payloads are sealed with the data keys (key_id NULL: a row written before this
+      // version, plaintext until the retention sweep deletes it); times indexed for the sweep.
+      return [
+        `ALTER TABLE webhook_inbox ADD COLUMN key_id TEXT`,
+        `CREATE INDEX webhook_inbox_key_id ON webhook_inbox (key_id) WHERE key_id IS NOT NULL`,
+        `CREATE INDEX webhook_inbox_received ON webhook_inbox (received_at_ms)`,
+        `ALTER TABLE deliveries ADD COLUMN payload_ct ${t.bytes}`,
+        `ALTER TABLE deliveries ADD COLUMN key_id TEXT`,
+        `CREATE INDEX deliveries_key_id ON deliveries (key_id) WHERE key_id IS NOT NULL`,
+        `CREATE INDEX deliveries_created ON deliveries (created_at_ms)`,
+      ];
+    },
+  },
+  // The WhatsApp Flows key pairs (src/store/flow-keys.ts).
+  flowKeysMigration(4),
+  {
+    version: 5,
+    name: 'revoked dashboard sessions',
+    statements(engine) {
+      const t = types(engine);
+      return [
+        `CREATE TABLE revoked_sessions (
+          session_id_hash TEXT PRIMARY KEY,
+          expires_at_ms ${t.ms} NOT NULL,
+          revoked_at_ms ${t.ms} NOT NULL
+        )`,
+        `CREATE INDEX revoked_sessions_expires ON revoked_sessions (expires_at_ms)`,
+      ];
+    },
+  },
+  {
+    version: 6,
+    name: 'webhooks listed under every tenant they carry events for',
+    statements(engine) {
+      // The inbox id's own type (BIGINT identity on PostgreSQL).
+      const id = engine === 'postgres' ? 'BIGINT' : 'INTEGER';
+      return [
+        `CREATE TABLE webhook_inbox_tenants (
+          inbox_id ${id} NOT NULL,
+          tenant_id TEXT NOT NULL,
+          PRIMARY KEY (inbox_id, tenant_id)
+        )`,
+        `CREATE INDEX webhook_inbox_tenants_tenant ON webhook_inbox_tenants (tenant_id, inbox_id)`,
       ];
     },
   },

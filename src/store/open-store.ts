@@ -12,18 +12,22 @@ import { type ApiKeyRepository, createApiKeyRepository } from './api-keys.js';
 import { type AuditLog, createAuditLog } from './audit.js';
 import { SqlCredentialStore } from './credentials.js';
 import { applySqliteLimits, type Db, openPostgres, openSqlite, type StoreEngine } from './engine.js';
+import { createFlowKeyRepository, type FlowKeyRepository } from './flow-keys.js';
 import { createInboxRepository, type InboxRepository } from './inbox.js';
 import { createKeyOps, type KeyOps } from './key-ops.js';
 import { KeyStore } from './key-store.js';
 import { migrate } from './migrations.js';
 import { createOAuthStateRepository, type OAuthStateRepository } from './oauth-states.js';
 import { createPhoneNumberRepository, type PhoneNumberRepository } from './phone-numbers.js';
+import { createRetention, type Retention } from './retention.js';
+import { createRevokedSessionRepository, type RevokedSessionRepository } from './revoked-sessions.js';
 import {
   createDeliveryRepository,
   createSubscriptionRepository,
   type DeliveryRepository,
   type SubscriptionRepository,
 } from './subscriptions.js';
+import { createTenantObjectRepository, type TenantObjectRepository } from './tenant-objects.js';
 import { createTenantRepository, type TenantRepository } from './tenants.js';
 
 /** The open store: one object per repository, all on the same database and keyring. */
@@ -35,9 +39,17 @@ export interface Store {
   /** Implements the auth part's `OAuthStateStore`. */
   oauthStates: OAuthStateRepository;
   apiKeys: ApiKeyRepository;
+  /** Dashboard sessions ended by logout. */
+  revokedSessions: RevokedSessionRepository;
   inbox: InboxRepository;
   subscriptions: SubscriptionRepository;
+  /** WhatsApp Flows key pairs, private keys encrypted at rest. */
+  flowKeys: FlowKeyRepository;
   deliveries: DeliveryRepository;
+  /** Who owns each Graph object a tenant created or received (media, templates, flows). */
+  objects: TenantObjectRepository;
+  /** Deletes customer content past its retention. */
+  retention: Retention;
   audit: AuditLog;
   /** Keyring operations: status, rotate, master key re-wrap. */
   keys: KeyOps;
@@ -130,9 +142,13 @@ export async function openStore(config: StoreConfig, options: OpenStoreOptions =
       phoneNumbers: createPhoneNumberRepository(db),
       oauthStates: createOAuthStateRepository(db, keyStore),
       apiKeys: createApiKeyRepository(db),
-      inbox: createInboxRepository(db),
+      revokedSessions: createRevokedSessionRepository(db),
+      inbox: createInboxRepository(db, keyStore),
       subscriptions: createSubscriptionRepository(db, keyStore),
-      deliveries: createDeliveryRepository(db),
+      flowKeys: createFlowKeyRepository(db, keyStore),
+      deliveries: createDeliveryRepository(db, keyStore),
+      objects: createTenantObjectRepository(db),
+      retention: createRetention(db),
       audit,
       keys: createKeyOps(db, keyStore, { clock, logger, audit }),
       async ping() {

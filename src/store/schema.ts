@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { FlowKeysTable } from './flow-keys.js';
 /** Times are integers in ms since the epoch (BIGINT on PostgreSQL). JSON is stored as text on both engines. */
 export interface DataKeysTable {
   key_id: string;
@@ -85,6 +86,8 @@ export interface WebhookInboxTable {
   lease_expires_at_ms: number | null;
   last_error: string | null;
   processed_at_ms: number | null;
+  /** The data key sealing `body`; null: a plaintext row from before migration 3. */
+  key_id: string | null;
 }
 export interface SubscriptionsTable {
   id: string;
@@ -113,6 +116,16 @@ export interface DeliveriesTable {
   last_error: string | null;
   created_at_ms: number;
   delivered_at_ms: number | null;
+  /** The sealed payload (then `payload` is ''); null on rows from before migration 3. */
+  payload_ct: Buffer | null;
+  key_id: string | null;
+}
+export interface TenantObjectsTable {
+  object_id: string;
+  tenant_id: string;
+  kind: string;
+  origin: string;
+  created_at_ms: number;
 }
 export interface AuditLogTable {
   id: Generated<number>;
@@ -121,6 +134,16 @@ export interface AuditLogTable {
   event: string;
   detail: string;
   at_ms: number;
+}
+export interface RevokedSessionsTable {
+  session_id_hash: string;
+  expires_at_ms: number;
+  revoked_at_ms: number;
+}
+/** The other tenants of a webhook carrying several tenants' events (the first is `webhook_inbox.tenant_id`). */
+export interface WebhookInboxTenantsTable {
+  inbox_id: number;
+  tenant_id: string;
 }
 export interface MigrationsTable {
   version: number;
@@ -140,4 +163,8 @@ export interface Database {
   subscriptions: SubscriptionsTable;
   deliveries: DeliveriesTable;
   audit_log: AuditLogTable;
+  flow_keys: FlowKeysTable;
+  tenant_objects: TenantObjectsTable;
+  revoked_sessions: RevokedSessionsTable;
+  webhook_inbox_tenants: WebhookInboxTenantsTable;
 }

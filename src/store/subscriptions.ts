@@ -108,6 +108,11 @@ export function subscriptionContext(id: string): string {
   return `subscriptions/${id}`;
 }
 
+/** What a sealed delivery payload's additional data names: `{subscription id}/{event id}` (unique, known before the INSERT). */
+export function deliveryContext(key: string): string {
+  return `deliveries/${key}`;
+}
+
 export function createSubscriptionRepository(db: Db, keys: KeyStore): SubscriptionRepository {
   const k = db.kysely;
   const decode = async (r: Selectable<SubscriptionsTable>): Promise<SubscriptionRecord> => ({
@@ -211,8 +216,19 @@ export function createSubscriptionRepository(db: Db, keys: KeyStore): Subscripti
   };
 }
 
-function decodeDelivery(r: Selectable<DeliveriesTable>): DeliveryRecord {
+/** A stored delivery, its payload opened (a row from before migration 3 keeps it in plain `payload`). */
+async function decodeDelivery(r: Selectable<DeliveriesTable>, keys: KeyStore): Promise<DeliveryRecord> {
   const n = (v: number | null) => (v === null ? null : Number(v));
+  const payload =
+    r.key_id !== null && r.payload_ct !== null
+      ? (
+          await keys.decrypt(
+            r.key_id,
+            Buffer.from(r.payload_ct),
+            deliveryContext(`${r.subscription_id}/${r.event_id}`),
+          )
+        ).toString('utf8')
+      : r.payload;
   return {
     id: Number(r.id),
     subscriptionId: r.subscription_id,
@@ -220,7 +236,7 @@ function decodeDelivery(r: Selectable<DeliveriesTable>): DeliveryRecord {
     inboxId: n(r.inbox_id),
     eventId: r.event_id,
     eventType: r.event_type,
-    payload: r.payload,
+    payload,
     status: r.status as DeliveryStatus,
     attempts: Number(r.attempts),
     nextAttemptAtMs: Number(r.next_attempt_at_ms),
@@ -243,10 +259,17 @@ function requeued(nowMs: number) {
   } as const;
 }
 
-export function createDeliveryRepository(db: Db): DeliveryRepository {
+export function createDeliveryRepository(db: Db, keys: KeyStore): DeliveryRepository {
   const k = db.kysely;
+  const decodeAll = async (rows: Selectable<DeliveriesTable>[]) => {
+    const out: DeliveryRecord[] = [];
+    for (const r of rows) out.push(await decodeDelivery(r, keys));
+    return out;
+  };
   return {
     async enqueue(d, nowMs) {
+      // The payload carries the customer's message: sealed like a token, in the same INSERT.
+      const sealed = await keys.encrypt(d.payload, deliveryContext(`${d.subscriptionId}/${d.eventId}`));
       return db.run('queueing a delivery', async () => {
         const inserted = await k
           .insertInto('deliveries')
@@ -256,7 +279,9 @@ export function createDeliveryRepository(db: Db): DeliveryRepository {
             inbox_id: d.inboxId ?? null,
             event_id: d.eventId,
             event_type: d.eventType,
-            payload: d.payload,
+            payload: '',
+            payload_ct: sealed.ciphertext,
+            key_id: sealed.keyId,
             status: 'pending',
             attempts: 0,
             next_attempt_at_ms: d.nextAttemptAtMs ?? nowMs,
@@ -269,21 +294,21 @@ export function createDeliveryRepository(db: Db): DeliveryRepository {
           .onConflict((oc) => oc.columns(['subscription_id', 'event_id']).doNothing())
           .returningAll()
           .executeTakeFirst();
-        if (inserted) return { delivery: decodeDelivery(inserted), duplicate: false };
+        if (inserted) return { delivery: await decodeDelivery(inserted, keys), duplicate: false };
         const existing = await k
           .selectFrom('deliveries')
           .selectAll()
           .where('subscription_id', '=', d.subscriptionId)
           .where('event_id', '=', d.eventId)
           .executeTakeFirstOrThrow();
-        return { delivery: decodeDelivery(existing), duplicate: true };
+        return { delivery: await decodeDelivery(existing, keys), duplicate: true };
       });
     },
     async get(id) {
       const row = await db.run('reading a delivery', () =>
         k.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst(),
       );
-      return row ? decodeDelivery(row) : undefined;
+      return row ? decodeDelivery(row, keys) : undefined;
     },
     async claimDue(nowMs, limit, owner, leaseMs) {
       if (limit <= 0) return [];
@@ -305,7 +330,7 @@ export function createDeliveryRepository(db: Db): DeliveryRepository {
           ? statement.execute(k).then((r) => r.rows)
           : k.transaction().execute((trx) => statement.execute(trx).then((r) => r.rows)),
       );
-      return rows.map(decodeDelivery).sort((a, b) => a.nextAttemptAtMs - b.nextAttemptAtMs || a.id - b.id);
+      return (await decodeAll(rows)).sort((a, b) => a.nextAttemptAtMs - b.nextAttemptAtMs || a.id - b.id);
     },
     async markDelivered(id, nowMs) {
       await db.run('marking a delivery delivered', () =>
@@ -340,7 +365,7 @@ export function createDeliveryRepository(db: Db): DeliveryRepository {
           .limit(Math.min(Math.max(limit, 1), 10_000))
           .execute();
       });
-      return rows.map(decodeDelivery);
+      return decodeAll(rows);
     },
     async countByStatus(tenantId) {
       const rows = await db.run('counting deliveries', () =>
@@ -398,7 +423,7 @@ export function createDeliveryRepository(db: Db): DeliveryRepository {
           .limit(Math.min(Math.max(limit, 1), 1000))
           .execute(),
       );
-      return rows.map(decodeDelivery);
+      return decodeAll(rows);
     },
   };
 }

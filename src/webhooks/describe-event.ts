@@ -51,6 +51,8 @@ export function describeEvent(event: WebhookEvent): EventSummary {
       return sub(event.type, undefined, undefined);
     case 'user_preference':
       return sub(event.type, event.value, event.waId);
+    case 'user_id_update':
+      return sub(event.type, undefined, undefined);
     case 'call':
       return sub('call', event.event, event.id);
     case 'call_status':

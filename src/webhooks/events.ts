@@ -6,6 +6,10 @@
  * @see https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/overview
  */
 
+import type { InboundMessage } from './inbound-messages.js';
+
+export * from './inbound-messages.js';
+
 /** A JSON object as received. */
 export type WireObject = Record<string, unknown>;
 
@@ -29,6 +33,31 @@ export interface EventBase<T extends string> {
   /** `entry[].time` when Meta includes it (account-level fields). */
   entryTimeSec: number | undefined;
   position: EventPosition;
+  /**
+   * The WhatsApp user the event is about (sender, recipient, caller, the user whose id changed), whichever
+   * identifiers Meta sent; undefined for events about the account, templates or numbers.
+   */
+  user: WebhookUser | undefined;
+}
+
+/**
+ * One WhatsApp user, however Meta identified them. Since April 2026 Meta adds a business-scoped user id (BSUID) to
+ * every messages webhook; a user who adopted a username may come with no phone number at all, so handlers should
+ * key users by `bsuid` (or `parentBsuid`) and treat `phone` as optional.
+ *
+ * @see https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/
+ */
+export interface WebhookUser {
+  /** Phone number digits (`wa_id`, `from`, `recipient_id`); undefined when Meta withholds it (username users). */
+  phone: string | undefined;
+  /** Business-scoped user id (`user_id`, like `US.13491208655302741918`): stable per user and business portfolio. */
+  bsuid: string | undefined;
+  /** Parent BSUID (`parent_user_id`, like `US.ENT.11815799212886844830`), for linked portfolios that enabled it. */
+  parentBsuid: string | undefined;
+  /** The user's username, when they adopted one (`profile.username`). */
+  username: string | undefined;
+  /** Profile name (`profile.name`). */
+  name: string | undefined;
 }
 
 /** An error object as Meta attaches it to messages, statuses, calls or a whole change. */
@@ -41,221 +70,39 @@ export interface WebhookErrorDetail {
   href: string | undefined;
 }
 
-/** The sender's profile from `value.contacts`. */
+/** One entry of `value.contacts` (the sender of messages; the recipient on statuses). */
 export interface ContactProfile {
+  /** Phone number digits; Meta omits it for a username user whose number it withholds. */
   waId: string | undefined;
   name: string | undefined;
-  /** Business-scoped user id, when Meta sends one. */
+  /** Business-scoped user id (`user_id`). */
   userId: string | undefined;
+  /** Parent BSUID (`parent_user_id`). */
+  parentUserId: string | undefined;
+  /** `profile.username`, when the user adopted a username. */
+  username: string | undefined;
 }
-
-export interface MessageContext {
-  /** The business number the replied-to message came from. */
-  from: string | undefined;
-  /** The id of the message this one replies to (or of the message holding the tapped button). */
-  id: string | undefined;
-  forwarded: boolean;
-  frequentlyForwarded: boolean;
-  referredProduct: { catalogId: string | undefined; productRetailerId: string | undefined } | undefined;
-}
-
-/** Click-to-WhatsApp ad or post the user came from (`referral`). */
-export interface AdReferral {
-  sourceUrl: string | undefined;
-  sourceId: string | undefined;
-  sourceType: string | undefined;
-  headline: string | undefined;
-  body: string | undefined;
-  mediaType: string | undefined;
-  imageUrl: string | undefined;
-  videoUrl: string | undefined;
-  thumbnailUrl: string | undefined;
-  ctwaClid: string | undefined;
-  welcomeMessageText: string | undefined;
-}
-
-export interface MessageBase {
-  /** The `wamid.…` id. Empty string only when Meta sent none. */
-  id: string;
-  /** The sender's WhatsApp id (phone number digits). */
-  from: string;
-  timestampSec: number | undefined;
-  context: MessageContext | undefined;
-  referral: AdReferral | undefined;
-  /** Message-level errors (set on `unsupported` messages and some others). */
-  errors: WebhookErrorDetail[];
-  /** Set when the message was sent in a group. */
-  groupId: string | undefined;
-  raw: WireObject;
-}
-
-export interface MediaPayload {
-  id: string | undefined;
-  mimeType: string | undefined;
-  sha256: string | undefined;
-  caption: string | undefined;
-  /** Documents only. */
-  filename: string | undefined;
-  /** Audio only: a voice note. */
-  voice: boolean | undefined;
-  /** Stickers only. */
-  animated: boolean | undefined;
-  /** Some deliveries carry a download URL. */
-  url: string | undefined;
-}
-
-export interface TextMessage extends MessageBase {
-  type: 'text';
-  text: { body: string };
-}
-export interface MediaMessage extends MessageBase {
-  type: 'image' | 'video' | 'audio' | 'document' | 'sticker';
-  media: MediaPayload;
-}
-export interface LocationMessage extends MessageBase {
-  type: 'location';
-  location: {
-    latitude: number | undefined;
-    longitude: number | undefined;
-    name: string | undefined;
-    address: string | undefined;
-    url: string | undefined;
-  };
-}
-export interface SharedContact {
-  name: {
-    formattedName: string | undefined;
-    firstName: string | undefined;
-    lastName: string | undefined;
-    middleName: string | undefined;
-    prefix: string | undefined;
-    suffix: string | undefined;
-  };
-  phones: { phone: string | undefined; waId: string | undefined; type: string | undefined }[];
-  emails: { email: string | undefined; type: string | undefined }[];
-  urls: { url: string | undefined; type: string | undefined }[];
-  addresses: WireObject[];
-  org: { company: string | undefined; department: string | undefined; title: string | undefined } | undefined;
-  birthday: string | undefined;
-  raw: WireObject;
-}
-export interface ContactsMessage extends MessageBase {
-  type: 'contacts';
-  contacts: SharedContact[];
-}
-export type InteractiveReply =
-  | { kind: 'button_reply'; id: string | undefined; title: string | undefined }
-  | { kind: 'list_reply'; id: string | undefined; title: string | undefined; description: string | undefined }
-  | {
-      /** A Flow's completion (`nfm_reply`); `response` is `response_json` parsed, or undefined if it was not JSON. */
-      kind: 'nfm_reply';
-      name: string | undefined;
-      body: string | undefined;
-      responseJson: string | undefined;
-      response: unknown;
-    }
-  | {
-      kind: 'call_permission_reply';
-      response: string | undefined;
-      isPermanent: boolean | undefined;
-      expirationTimestampSec: number | undefined;
-      responseSource: string | undefined;
-    }
-  | { kind: 'other'; interactiveType: string; raw: WireObject };
-export interface InteractiveMessage extends MessageBase {
-  type: 'interactive';
-  interactive: InteractiveReply;
-}
-/** A quick-reply button of a template. */
-export interface ButtonMessage extends MessageBase {
-  type: 'button';
-  button: { text: string | undefined; payload: string | undefined };
-}
-export interface OrderMessage extends MessageBase {
-  type: 'order';
-  order: {
-    catalogId: string | undefined;
-    text: string | undefined;
-    productItems: {
-      productRetailerId: string | undefined;
-      quantity: number | undefined;
-      itemPrice: number | undefined;
-      currency: string | undefined;
-    }[];
-  };
-}
-export interface ReactionMessage extends MessageBase {
-  type: 'reaction';
-  /** `emoji` is undefined when the user removed a reaction. */
-  reaction: { messageId: string | undefined; emoji: string | undefined };
-}
-export interface SystemMessage extends MessageBase {
-  type: 'system';
-  system: {
-    /** `user_changed_number`, `customer_identity_changed`, … */
-    kind: string | undefined;
-    body: string | undefined;
-    /** The user's new WhatsApp id after a number change. */
-    newWaId: string | undefined;
-    customer: string | undefined;
-  };
-  /** `identity` block of a `customer_identity_changed` notice. */
-  identity:
-    | { acknowledged: boolean | undefined; createdTimestampSec: number | undefined; hash: string | undefined }
-    | undefined;
-}
-/** The user opened a chat for the first time (`request_welcome`). */
-export interface RequestWelcomeMessage extends MessageBase {
-  type: 'request_welcome';
-}
-/** The user edited an earlier message (WhatsApp Business app users). `message` is the new content. */
-export interface EditMessage extends MessageBase {
-  type: 'edit';
-  edit: { originalMessageId: string | undefined; message: InboundMessage | undefined };
-}
-/** The user deleted (revoked) an earlier message. */
-export interface RevokeMessage extends MessageBase {
-  type: 'revoke';
-  revoke: { originalMessageId: string | undefined };
-}
-/**
- * A message type Meta could not deliver (`unsupported`, `unknown`) or one this version does not know yet;
- * `originalType` is the type as sent.
- */
-export interface UnsupportedMessage extends MessageBase {
-  type: 'unsupported';
-  originalType: string;
-}
-
-export type InboundMessage =
-  | TextMessage
-  | MediaMessage
-  | LocationMessage
-  | ContactsMessage
-  | InteractiveMessage
-  | ButtonMessage
-  | OrderMessage
-  | ReactionMessage
-  | SystemMessage
-  | RequestWelcomeMessage
-  | EditMessage
-  | RevokeMessage
-  | UnsupportedMessage;
-
-export type InboundMessageType = InboundMessage['type'];
 
 /** An incoming message (`messages` field, `value.messages[]`). */
 export interface MessageEvent extends EventBase<'message'> {
   message: InboundMessage;
-  /** The sender's profile, matched by `wa_id` from `value.contacts`. */
+  /** The sender's entry of `value.contacts`, matched by `wa_id` or `user_id`. */
   contact: ContactProfile | undefined;
+  user: WebhookUser;
 }
 
 /** A message sent from the WhatsApp Business app by a coexistence number (`smb_message_echoes`). */
 export interface MessageEchoEvent extends EventBase<'message_echo'> {
   message: InboundMessage;
-  /** The recipient. */
+  /** The recipient's phone number digits (`to`), when Meta shares it. */
   to: string | undefined;
+  /** The recipient's business-scoped user id (`to_user_id`). */
+  toUserId: string | undefined;
+  toParentUserId: string | undefined;
+  /** The recipient's entry of `value.contacts`. */
+  contact: ContactProfile | undefined;
+  /** The recipient. */
+  user: WebhookUser;
 }
 
 export type MessageStatus = 'sent' | 'delivered' | 'read' | 'failed' | 'deleted' | 'warning' | 'played';
@@ -266,9 +113,21 @@ export interface StatusEvent extends EventBase<'status'> {
   id: string;
   /** One of {@link MessageStatus}, or a newer value passed through as sent. */
   status: MessageStatus | (string & {});
+  /** Phone number digits (or the group id for a group send); Meta omits it when it withholds the number. */
   recipientId: string | undefined;
+  /** `recipient_user_id`: the recipient's BSUID (omitted on a `failed` status of a send to a phone number). */
+  recipientUserId: string | undefined;
+  recipientParentUserId: string | undefined;
+  /** `individual` or `group`. */
+  recipientType: string | undefined;
+  /** For a group send: the participant the status is about (`recipient_participant_id`). */
+  recipientParticipantId: string | undefined;
   timestampSec: number | undefined;
+  /** `group_id`, or `recipient_id` when `recipient_type` is `group`. */
   groupId: string | undefined;
+  /** The recipient's entry of `value.contacts` (Meta omits contacts on `failed`). */
+  contact: ContactProfile | undefined;
+  user: WebhookUser;
   conversation:
     | { id: string | undefined; expirationTimestampSec: number | undefined; originType: string | undefined }
     | undefined;
@@ -303,6 +162,8 @@ export interface TemplateStatusEvent extends EventBase<'template_status'>, Templ
   reason: string | undefined;
   category: string | undefined;
   otherInfo: { title: string | undefined; description: string | undefined } | undefined;
+  /** `rejection_info` of a rejected template. */
+  rejectionInfo: { reason: string | undefined; recommendation: string | undefined } | undefined;
   raw: WireObject;
 }
 /** `message_template_quality_update`. */
@@ -343,6 +204,42 @@ export interface PhoneNumberQualityEvent extends EventBase<'phone_number_quality
 export interface AccountUpdateEvent extends EventBase<'account_update'> {
   event: string | undefined;
   phoneNumber: string | undefined;
+  /** `ban_info`: `waba_ban_state` and `waba_ban_date`. */
+  banInfo: { state: string | undefined; date: string | undefined } | undefined;
+  /** `violation_info.violation_type`. */
+  violationType: string | undefined;
+  /** `restriction_info[]`. */
+  restrictions: { type: string | undefined; expiration: string | undefined }[];
+  /** `lock_info.expiration`, when the account is locked. */
+  lockExpiration: string | undefined;
+  /** `waba_info` of partner events (PARTNER_ADDED, PARTNER_APP_INSTALLED, …). */
+  wabaInfo:
+    | {
+        wabaId: string | undefined;
+        ownerBusinessId: string | undefined;
+        partnerAppId: string | undefined;
+        solutionId: string | undefined;
+        solutionPartnerBusinessIds: string[];
+      }
+    | undefined;
+  /** `auth_international_rate_eligibility`. */
+  authInternationalRateEligibility:
+    | {
+        startTimeSec: number | undefined;
+        exceptionCountries: { countryCode: string | undefined; startTimeSec: number | undefined }[];
+      }
+    | undefined;
+  /** Partner-led business verification submission (`business_verification_status`) and its `rejection_reasons`. */
+  businessVerificationStatus: string | undefined;
+  rejectionReasons: string[];
+  /** `country` of a primary business location update. */
+  country: string | undefined;
+  /** `signup_id` of an Embedded Signup session that produced the event. */
+  signupId: string | undefined;
+  /** `volume_tier_info` (volume-based pricing tier changes). */
+  volumeTierInfo:
+    | { tier: string | undefined; effectiveMonth: string | undefined; updateTimeSec: number | undefined }
+    | undefined;
   raw: WireObject;
 }
 /** `account_review_update`. */
@@ -376,12 +273,32 @@ export interface SecurityEvent extends EventBase<'security'> {
 /** `user_preferences`: a user stopped or resumed marketing messages. */
 export interface UserPreferenceEvent extends EventBase<'user_preference'> {
   waId: string | undefined;
+  /** `user_id`: the user's BSUID. */
+  userId: string | undefined;
   category: string | undefined;
   /** `stop` or `resume`. */
   value: string | undefined;
   detail: string | undefined;
   timestampSec: number | undefined;
   contact: ContactProfile | undefined;
+  user: WebhookUser;
+  raw: WireObject;
+}
+/**
+ * `user_id_update`: a user's business-scoped user id changed (for example after a new phone number). Replace the
+ * stored BSUID `previousUserId` with `userId`.
+ */
+export interface UserIdUpdateEvent extends EventBase<'user_id_update'> {
+  waId: string | undefined;
+  previousUserId: string | undefined;
+  userId: string | undefined;
+  previousParentUserId: string | undefined;
+  parentUserId: string | undefined;
+  detail: string | undefined;
+  timestampSec: number | undefined;
+  contact: ContactProfile | undefined;
+  /** The user as they are now (the new ids). */
+  user: WebhookUser;
   raw: WireObject;
 }
 /** `calls`: a call connected or terminated (`value.calls[]`). */
@@ -391,6 +308,9 @@ export interface CallEvent extends EventBase<'call'> {
   event: string | undefined;
   from: string | undefined;
   to: string | undefined;
+  /** BSUIDs of the caller and callee (`from_user_id`, `to_user_id`), the user's side being the one Meta knows. */
+  fromUserId: string | undefined;
+  toUserId: string | undefined;
   direction: string | undefined;
   timestampSec: number | undefined;
   session: { sdpType: string | undefined; sdp: string | undefined } | undefined;
@@ -402,15 +322,23 @@ export interface CallEvent extends EventBase<'call'> {
   bizOpaqueCallbackData: string | undefined;
   errors: WebhookErrorDetail[];
   contact: ContactProfile | undefined;
+  /** The WhatsApp user on the call (the caller of a user-initiated call, the callee otherwise). */
+  user: WebhookUser;
   raw: WireObject;
 }
 /** `calls`: status of a business-initiated call (`value.statuses[]`: RINGING, ACCEPTED, REJECTED). */
 export interface CallStatusEvent extends EventBase<'call_status'> {
   id: string;
   status: string | undefined;
+  /** `type` of the status object (`call`). */
+  statusType: string | undefined;
   recipientId: string | undefined;
+  recipientUserId: string | undefined;
   timestampSec: number | undefined;
   errors: WebhookErrorDetail[];
+  bizOpaqueCallbackData: string | undefined;
+  contact: ContactProfile | undefined;
+  user: WebhookUser;
   raw: WireObject;
 }
 /** `flows`: status changes and health alerts of a WhatsApp Flow. */
@@ -430,6 +358,11 @@ export interface GroupEvent extends EventBase<'group'> {
   requestId: string | undefined;
   timestampSec: number | undefined;
   subject: string | undefined;
+  description: string | undefined;
+  /** A new group picture (`profile_picture`). */
+  profilePicture:
+    | { mimeType: string | undefined; sha256: string | undefined; id: string | undefined }
+    | undefined;
   /** `added_participants` / `removed_participants` (ids coerced to strings; Meta sends some as numbers). */
   addedParticipants: GroupParticipant[];
   removedParticipants: GroupParticipant[];
@@ -438,6 +371,8 @@ export interface GroupEvent extends EventBase<'group'> {
 export interface GroupParticipant {
   input: string | undefined;
   waId: string | undefined;
+  /** The participant's BSUID (`user_id`), when Meta sends one. */
+  userId: string | undefined;
 }
 /** `history`: a chunk of chat history shared when a coexistence number onboards. */
 export interface HistoryEvent extends EventBase<'history'> {
@@ -479,6 +414,7 @@ export type WebhookEvent =
   | BusinessCapabilityEvent
   | SecurityEvent
   | UserPreferenceEvent
+  | UserIdUpdateEvent
   | CallEvent
   | CallStatusEvent
   | FlowEvent
@@ -510,6 +446,7 @@ export const WEBHOOK_EVENT_TYPES: readonly WebhookEventType[] = [
   'business_capability',
   'security',
   'user_preference',
+  'user_id_update',
   'call',
   'call_status',
   'flow',

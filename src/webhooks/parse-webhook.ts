@@ -1,20 +1,28 @@
 import type {
-  AdReferral,
   ContactProfile,
   EventBase,
   EventPosition,
   GroupParticipant,
-  InboundMessage,
-  InteractiveReply,
-  MediaPayload,
-  MessageBase,
-  MessageContext,
-  SharedContact,
   UnknownEvent,
-  WebhookErrorDetail,
   WebhookEvent,
   WireObject,
 } from './events.js';
+import { parseMessage } from './parse-message.js';
+import { contactFor, contactList, userOf } from './webhook-user.js';
+import {
+  bool,
+  eachObject,
+  errorDetail,
+  errorList,
+  isObject,
+  num,
+  obj,
+  objects,
+  str,
+  strings,
+} from './wire.js';
+
+export { parseMessage } from './parse-message.js';
 
 /**
  * Turns a webhook payload (already JSON-parsed) into typed events: every entry, every change, every message, status,
@@ -60,6 +68,7 @@ export function parseWebhook(payload: unknown): WebhookEvent[] {
         displayPhoneNumber: undefined,
         entryTimeSec,
         position: { entry: e, change: c, item: 0 },
+        user: undefined,
       };
       if (!isObject(change)) {
         events.push(unknown(base, 'a change is not an object', change));
@@ -101,6 +110,7 @@ const FIELD_PARSERS: Record<string, FieldParser> = {
     // The hot path (most deliveries are messages and statuses): literals with every field, no spreads.
     eachObject(value.messages, (m, i) => {
       const message = parseMessage(m);
+      const contact = contactFor(contacts, message.from, message.fromUserId);
       out.push({
         type: 'message',
         field: base.field,
@@ -109,17 +119,19 @@ const FIELD_PARSERS: Record<string, FieldParser> = {
         displayPhoneNumber: base.displayPhoneNumber,
         entryTimeSec: base.entryTimeSec,
         position: { entry: base.position.entry, change: base.position.change, item: i },
+        user: userOf(contact, message.from, message.fromUserId, message.fromParentUserId),
         message,
-        contact: contactFor(contacts, message.from),
+        contact,
       });
     });
-    eachObject(value.statuses, (s, i) => out.push(parseStatus(s, base, i)));
+    eachObject(value.statuses, (s, i) => out.push(parseStatus(s, contacts, base, i)));
     pushChangeErrors(value, base, out);
   },
   smb_message_echoes: echoes,
   message_echoes: echoes,
   message_template_status_update(value, base, out) {
     const other = obj(value.other_info);
+    const rejection = obj(value.rejection_info);
     out.push({
       type: 'template_status',
       ...base,
@@ -128,6 +140,9 @@ const FIELD_PARSERS: Record<string, FieldParser> = {
       reason: str(value.reason),
       category: str(value.message_template_category),
       otherInfo: other ? { title: str(other.title), description: str(other.description) } : undefined,
+      rejectionInfo: rejection
+        ? { reason: str(rejection.reason), recommendation: str(rejection.recommendation) }
+        : undefined,
       raw: value,
     });
   },
@@ -183,15 +198,7 @@ const FIELD_PARSERS: Record<string, FieldParser> = {
       raw: value,
     });
   },
-  account_update(value, base, out) {
-    out.push({
-      type: 'account_update',
-      ...base,
-      event: str(value.event),
-      phoneNumber: str(value.phone_number),
-      raw: value,
-    });
-  },
+  account_update: accountUpdate,
   account_review_update(value, base, out) {
     out.push({ type: 'account_review', ...base, decision: str(value.decision), raw: value });
   },
@@ -231,31 +238,44 @@ const FIELD_PARSERS: Record<string, FieldParser> = {
     const contacts = contactList(value.contacts);
     eachObject(value.user_preferences, (p, i) => {
       const waId = str(p.wa_id);
+      const userId = str(p.user_id);
+      const contact = contactFor(contacts, waId, userId);
       out.push({
         type: 'user_preference',
         ...at(base, i),
+        user: userOf(contact, waId, userId, str(p.parent_user_id)),
         waId,
+        userId,
         category: str(p.category),
         value: str(p.value),
         detail: str(p.detail),
         timestampSec: num(p.timestamp),
-        contact: contactFor(contacts, waId),
+        contact,
         raw: p,
       });
     });
   },
+  user_id_update: userIdUpdates,
   calls(value, base, out) {
     const contacts = contactList(value.contacts);
     eachObject(value.calls, (call, i) => {
       const session = obj(call.session);
       const from = str(call.from);
+      const to = str(call.to);
+      const fromUserId = str(call.from_user_id);
+      const toUserId = str(call.to_user_id);
+      // The user is the caller of a user-initiated call and the callee of a business-initiated one.
+      const outbound = str(call.direction) === 'BUSINESS_INITIATED';
+      const contact = outbound ? contactFor(contacts, to, toUserId) : contactFor(contacts, from, fromUserId);
       out.push({
         type: 'call',
         ...at(base, i),
         id: str(call.id) ?? '',
         event: str(call.event),
         from,
-        to: str(call.to),
+        to,
+        fromUserId,
+        toUserId,
         direction: str(call.direction),
         timestampSec: num(call.timestamp),
         session: session ? { sdpType: str(session.sdp_type), sdp: str(session.sdp) } : undefined,
@@ -265,19 +285,28 @@ const FIELD_PARSERS: Record<string, FieldParser> = {
         durationSec: num(call.duration),
         bizOpaqueCallbackData: str(call.biz_opaque_callback_data),
         errors: errorList(call.errors),
-        contact: contactFor(contacts, from),
+        contact,
+        user: outbound ? userOf(contact, to, toUserId) : userOf(contact, from, fromUserId),
         raw: call,
       });
     });
     eachObject(value.statuses, (s, i) => {
+      const recipientId = str(s.recipient_id);
+      const recipientUserId = str(s.recipient_user_id);
+      const contact = contactFor(contacts, recipientId, recipientUserId);
       out.push({
         type: 'call_status',
         ...at(base, i),
+        user: userOf(contact, recipientId, recipientUserId),
         id: str(s.id) ?? '',
         status: str(s.status),
-        recipientId: str(s.recipient_id),
+        statusType: str(s.type),
+        recipientId,
+        recipientUserId,
         timestampSec: num(s.timestamp),
         errors: errorList(s.errors),
+        bizOpaqueCallbackData: str(s.biz_opaque_callback_data),
+        contact,
         raw: s,
       });
     });
@@ -331,14 +360,120 @@ const FIELD_PARSERS: Record<string, FieldParser> = {
 const PARSERS: ReadonlyMap<string, FieldParser> = new Map(Object.entries(FIELD_PARSERS));
 
 function echoes(value: WireObject, base: Base, out: WebhookEvent[]): void {
+  const contacts = contactList(value.contacts);
   eachObject(value.message_echoes, (m, i) => {
-    out.push({ type: 'message_echo', ...at(base, i), message: parseMessage(m), to: str(m.to) });
+    const to = str(m.to);
+    const toUserId = str(m.to_user_id);
+    const toParentUserId = str(m.to_parent_user_id);
+    const contact = contactFor(contacts, to, toUserId);
+    out.push({
+      type: 'message_echo',
+      ...at(base, i),
+      user: userOf(contact, to, toUserId, toParentUserId),
+      message: parseMessage(m),
+      to,
+      toUserId,
+      toParentUserId,
+      contact,
+    });
   });
   pushChangeErrors(value, base, out);
 }
 
+/**
+ * `user_id_update` (2026): a user's BSUID changed. UNVERIFIED shape (Meta's page shows `user_id` and
+ * `parent_user_id` as `{previous, current}` pairs next to `wa_id`, `detail` and `timestamp`); flat
+ * `previous_user_id` is read too, so either form types.
+ */
+function userIdUpdates(value: WireObject, base: Base, out: WebhookEvent[]): void {
+  const contacts = contactList(value.contacts);
+  eachObject(value.user_id_update, (u, i) => {
+    const ids = pair(u.user_id, u.previous_user_id);
+    const parents = pair(u.parent_user_id, u.previous_parent_user_id);
+    const waId = str(u.wa_id);
+    const contact = contactFor(contacts, waId, ids.current);
+    out.push({
+      type: 'user_id_update',
+      ...at(base, i),
+      user: userOf(contact, waId, ids.current, parents.current),
+      waId,
+      previousUserId: ids.previous,
+      userId: ids.current,
+      previousParentUserId: parents.previous,
+      parentUserId: parents.current,
+      detail: str(u.detail),
+      timestampSec: num(u.timestamp),
+      contact,
+      raw: u,
+    });
+  });
+  pushChangeErrors(value, base, out);
+}
+
+function pair(
+  v: unknown,
+  flatPrevious: unknown,
+): { previous: string | undefined; current: string | undefined } {
+  const o = obj(v);
+  if (o) return { previous: str(o.previous), current: str(o.current) };
+  return { previous: str(flatPrevious), current: str(v) };
+}
+
+/** `account_update`: the event and each detail block Meta documents for it. */
+function accountUpdate(value: WireObject, base: Base, out: WebhookEvent[]): void {
+  const ban = obj(value.ban_info);
+  const waba = obj(value.waba_info);
+  const intl = obj(value.auth_international_rate_eligibility);
+  const tier = obj(value.volume_tier_info);
+  const verification = obj(value.business_verification_status);
+  out.push({
+    type: 'account_update',
+    ...base,
+    event: str(value.event),
+    phoneNumber: str(value.phone_number),
+    banInfo: ban ? { state: str(ban.waba_ban_state), date: str(ban.waba_ban_date) } : undefined,
+    violationType: str(obj(value.violation_info)?.violation_type),
+    restrictions: objects(value.restriction_info).map((r) => ({
+      type: str(r.restriction_type),
+      expiration: str(r.expiration),
+    })),
+    lockExpiration: str(obj(value.lock_info)?.expiration),
+    wabaInfo: waba
+      ? {
+          wabaId: str(waba.waba_id),
+          ownerBusinessId: str(waba.owner_business_id),
+          partnerAppId: str(waba.partner_app_id),
+          solutionId: str(waba.solution_id),
+          solutionPartnerBusinessIds: strings(waba.solution_partner_business_ids),
+        }
+      : undefined,
+    authInternationalRateEligibility: intl
+      ? {
+          startTimeSec: num(intl.start_time),
+          exceptionCountries: objects(intl.exception_countries).map((c) => ({
+            countryCode: str(c.country_code),
+            startTimeSec: num(c.start_time),
+          })),
+        }
+      : undefined,
+    businessVerificationStatus: str(verification?.status) ?? str(value.business_verification_status),
+    rejectionReasons: strings(verification?.rejection_reasons ?? value.rejection_reasons),
+    country: str(value.country),
+    signupId: str(value.signup_id) ?? str(waba?.signup_id),
+    volumeTierInfo: tier
+      ? {
+          tier: str(tier.volume_tier),
+          effectiveMonth: str(tier.effective_month),
+          updateTimeSec: num(tier.tier_update_time),
+        }
+      : undefined,
+    raw: value,
+  });
+}
+
 function groups(value: WireObject, base: Base, out: WebhookEvent[]): void {
   eachObject(value.groups, (g, i) => {
+    const picture = obj(g.profile_picture);
     out.push({
       type: 'group',
       ...at(base, i),
@@ -347,6 +482,10 @@ function groups(value: WireObject, base: Base, out: WebhookEvent[]): void {
       requestId: str(g.request_id),
       timestampSec: num(g.timestamp),
       subject: str(g.subject),
+      description: str(g.description),
+      profilePicture: picture
+        ? { mimeType: str(picture.mime_type), sha256: str(picture.sha256), id: str(picture.id) }
+        : undefined,
       addedParticipants: participants(g.added_participants),
       removedParticipants: participants(g.removed_participants),
       raw: g,
@@ -356,7 +495,7 @@ function groups(value: WireObject, base: Base, out: WebhookEvent[]): void {
 }
 
 function participants(v: unknown): GroupParticipant[] {
-  return objects(v).map((p) => ({ input: str(p.input), waId: str(p.wa_id) }));
+  return objects(v).map((p) => ({ input: str(p.input), waId: str(p.wa_id), userId: str(p.user_id) }));
 }
 
 function pushChangeErrors(value: WireObject, base: Base, out: WebhookEvent[]): void {
@@ -365,10 +504,16 @@ function pushChangeErrors(value: WireObject, base: Base, out: WebhookEvent[]): v
   });
 }
 
-function parseStatus(s: WireObject, base: Base, item: number): WebhookEvent {
+function parseStatus(s: WireObject, contacts: ContactProfile[], base: Base, item: number): WebhookEvent {
   const conversation = obj(s.conversation);
   const origin = obj(conversation?.origin);
   const pricing = obj(s.pricing);
+  const recipientId = str(s.recipient_id);
+  const recipientUserId = str(s.recipient_user_id);
+  const recipientParentUserId = str(s.recipient_parent_user_id);
+  const recipientType = str(s.recipient_type);
+  const group = recipientType === 'group';
+  const contact = group ? undefined : contactFor(contacts, recipientId, recipientUserId);
   return {
     type: 'status',
     field: base.field,
@@ -377,11 +522,20 @@ function parseStatus(s: WireObject, base: Base, item: number): WebhookEvent {
     displayPhoneNumber: base.displayPhoneNumber,
     entryTimeSec: base.entryTimeSec,
     position: { entry: base.position.entry, change: base.position.change, item },
+    // A group send's status names the group as recipient; the user is the participant, when Meta says which.
+    user: group
+      ? userOf(undefined, str(s.recipient_participant_id), undefined)
+      : userOf(contact, recipientId, recipientUserId, recipientParentUserId),
     id: str(s.id) ?? '',
     status: str(s.status) ?? '',
-    recipientId: str(s.recipient_id),
+    recipientId,
+    recipientUserId,
+    recipientParentUserId,
+    recipientType,
+    recipientParticipantId: str(s.recipient_participant_id),
     timestampSec: num(s.timestamp),
-    groupId: str(s.group_id),
+    groupId: str(s.group_id) ?? (group ? recipientId : undefined),
+    contact,
     conversation: conversation
       ? {
           id: str(conversation.id),
@@ -403,217 +557,6 @@ function parseStatus(s: WireObject, base: Base, item: number): WebhookEvent {
   };
 }
 
-/** Parses one message object (also the nested new content of an `edit`, which has no id or sender of its own). */
-export function parseMessage(m: WireObject, outer?: MessageBase): InboundMessage {
-  const type = str(m.type) ?? '';
-  // One object with a stable shape, completed per type below (cheaper than spreading a base into each variant).
-  const message = {
-    type,
-    id: str(m.id) ?? outer?.id ?? '',
-    from: str(m.from) ?? outer?.from ?? '',
-    timestampSec: num(m.timestamp) ?? outer?.timestampSec,
-    context: m.context === undefined ? undefined : parseContext(m.context),
-    referral: m.referral === undefined ? undefined : parseReferral(m.referral),
-    errors: errorList(m.errors),
-    groupId: str(m.group_id),
-    raw: m,
-  } as MessageBase & { type: string } & Record<string, unknown>;
-  switch (type) {
-    case 'text': {
-      const text = obj(m.text);
-      message.text = { body: str(text?.body) ?? '' };
-      break;
-    }
-    case 'image':
-    case 'video':
-    case 'audio':
-    case 'document':
-    case 'sticker':
-      message.media = parseMedia(obj(m[type]));
-      break;
-    case 'location': {
-      const l = obj(m.location);
-      message.location = {
-        latitude: num(l?.latitude),
-        longitude: num(l?.longitude),
-        name: str(l?.name),
-        address: str(l?.address),
-        url: str(l?.url),
-      };
-      break;
-    }
-    case 'contacts':
-      message.contacts = objects(m.contacts).map(parseSharedContact);
-      break;
-    case 'interactive':
-      message.interactive = parseInteractive(obj(m.interactive));
-      break;
-    case 'button': {
-      const b = obj(m.button);
-      message.button = { text: str(b?.text), payload: str(b?.payload) };
-      break;
-    }
-    case 'order': {
-      const o = obj(m.order);
-      message.order = {
-        catalogId: str(o?.catalog_id),
-        text: str(o?.text),
-        productItems: objects(o?.product_items).map((p) => ({
-          productRetailerId: str(p.product_retailer_id),
-          quantity: num(p.quantity),
-          itemPrice: num(p.item_price),
-          currency: str(p.currency),
-        })),
-      };
-      break;
-    }
-    case 'reaction': {
-      const r = obj(m.reaction);
-      const emoji = str(r?.emoji);
-      message.reaction = { messageId: str(r?.message_id), emoji: emoji === '' ? undefined : emoji };
-      break;
-    }
-    case 'system': {
-      const sys = obj(m.system);
-      const identity = obj(m.identity);
-      message.system = {
-        kind: str(sys?.type),
-        body: str(sys?.body),
-        newWaId: str(sys?.wa_id) ?? str(sys?.new_wa_id),
-        customer: str(sys?.customer),
-      };
-      message.identity = identity
-        ? {
-            acknowledged: bool(identity.acknowledged),
-            createdTimestampSec: num(identity.created_timestamp),
-            hash: str(identity.hash),
-          }
-        : undefined;
-      break;
-    }
-    case 'request_welcome':
-      break;
-    case 'edit': {
-      const e = obj(m.edit);
-      const inner = obj(e?.message);
-      message.edit = {
-        originalMessageId: str(e?.original_message_id),
-        // The new content has no id of its own: it is reported under the edit's id.
-        message: inner ? parseMessage(inner, message) : undefined,
-      };
-      break;
-    }
-    case 'revoke': {
-      const r = obj(m.revoke);
-      message.revoke = { originalMessageId: str(r?.original_message_id) };
-      break;
-    }
-    default:
-      message.type = 'unsupported';
-      message.originalType = type;
-  }
-  return message as unknown as InboundMessage;
-}
-
-function parseMedia(media: WireObject | undefined): MediaPayload {
-  return {
-    id: str(media?.id),
-    mimeType: str(media?.mime_type),
-    sha256: str(media?.sha256),
-    caption: str(media?.caption),
-    filename: str(media?.filename),
-    voice: bool(media?.voice),
-    animated: bool(media?.animated),
-    url: str(media?.url),
-  };
-}
-
-function parseInteractive(i: WireObject | undefined): InteractiveReply {
-  const kind = str(i?.type) ?? '';
-  if (kind === 'button_reply') {
-    const b = obj(i?.button_reply);
-    return { kind, id: str(b?.id), title: str(b?.title) };
-  }
-  if (kind === 'list_reply') {
-    const l = obj(i?.list_reply);
-    return { kind, id: str(l?.id), title: str(l?.title), description: str(l?.description) };
-  }
-  if (kind === 'nfm_reply') {
-    const n = obj(i?.nfm_reply);
-    const responseJson = str(n?.response_json);
-    return { kind, name: str(n?.name), body: str(n?.body), responseJson, response: tryJson(responseJson) };
-  }
-  if (kind === 'call_permission_reply') {
-    const c = obj(i?.call_permission_reply);
-    return {
-      kind,
-      response: str(c?.response),
-      isPermanent: bool(c?.is_permanent),
-      expirationTimestampSec: num(c?.expiration_timestamp),
-      responseSource: str(c?.response_source),
-    };
-  }
-  return { kind: 'other', interactiveType: kind, raw: i ?? {} };
-}
-
-function parseContext(v: unknown): MessageContext | undefined {
-  const c = obj(v);
-  if (!c) return undefined;
-  const product = obj(c.referred_product);
-  return {
-    from: str(c.from),
-    id: str(c.id),
-    forwarded: c.forwarded === true,
-    frequentlyForwarded: c.frequently_forwarded === true,
-    referredProduct: product
-      ? { catalogId: str(product.catalog_id), productRetailerId: str(product.product_retailer_id) }
-      : undefined,
-  };
-}
-
-function parseReferral(v: unknown): AdReferral | undefined {
-  const r = obj(v);
-  if (!r) return undefined;
-  const welcome = obj(r.welcome_message);
-  return {
-    sourceUrl: str(r.source_url),
-    sourceId: str(r.source_id),
-    sourceType: str(r.source_type),
-    headline: str(r.headline),
-    body: str(r.body),
-    mediaType: str(r.media_type),
-    imageUrl: str(r.image_url),
-    videoUrl: str(r.video_url),
-    thumbnailUrl: str(r.thumbnail_url),
-    ctwaClid: str(r.ctwa_clid),
-    welcomeMessageText: str(welcome?.text),
-  };
-}
-
-function parseSharedContact(c: WireObject): SharedContact {
-  const name = obj(c.name);
-  const org = obj(c.org);
-  return {
-    name: {
-      formattedName: str(name?.formatted_name),
-      firstName: str(name?.first_name),
-      lastName: str(name?.last_name),
-      middleName: str(name?.middle_name),
-      prefix: str(name?.prefix),
-      suffix: str(name?.suffix),
-    },
-    phones: objects(c.phones).map((p) => ({ phone: str(p.phone), waId: str(p.wa_id), type: str(p.type) })),
-    emails: objects(c.emails).map((e) => ({ email: str(e.email), type: str(e.type) })),
-    urls: objects(c.urls).map((u) => ({ url: str(u.url), type: str(u.type) })),
-    addresses: objects(c.addresses),
-    org: org
-      ? { company: str(org.company), department: str(org.department), title: str(org.title) }
-      : undefined,
-    birthday: str(c.birthday),
-    raw: c,
-  };
-}
-
 function templateRef(value: WireObject): {
   templateId: string | undefined;
   templateName: string | undefined;
@@ -630,34 +573,6 @@ function withDisplay(base: Base, value: WireObject): Base {
   return { ...base, displayPhoneNumber: base.displayPhoneNumber ?? str(value.display_phone_number) };
 }
 
-function contactList(v: unknown): ContactProfile[] {
-  return objects(v).map((c) => {
-    const profile = obj(c.profile);
-    return { waId: str(c.wa_id), name: str(profile?.name), userId: str(c.user_id) };
-  });
-}
-
-function contactFor(contacts: ContactProfile[], waId: string | undefined): ContactProfile | undefined {
-  if (contacts.length === 0) return undefined;
-  const match = waId ? contacts.find((c) => c.waId === waId) : undefined;
-  return match ?? (contacts.length === 1 ? contacts[0] : undefined);
-}
-
-function errorList(v: unknown): WebhookErrorDetail[] {
-  return objects(v).map(errorDetail);
-}
-
-function errorDetail(e: WireObject): WebhookErrorDetail {
-  const data = obj(e.error_data);
-  return {
-    code: num(e.code),
-    title: str(e.title),
-    message: str(e.message),
-    details: str(data?.details),
-    href: str(e.href),
-  };
-}
-
 function topBase(entry = 0): Base {
   return {
     field: '',
@@ -666,64 +581,10 @@ function topBase(entry = 0): Base {
     displayPhoneNumber: undefined,
     entryTimeSec: undefined,
     position: { entry, change: 0, item: 0 } satisfies EventPosition,
+    user: undefined,
   };
 }
 
 function unknown(base: Base, reason: string, raw: unknown): UnknownEvent {
   return { type: 'unknown', ...base, reason, raw };
-}
-
-function eachObject(v: unknown, fn: (item: WireObject, index: number) => void): void {
-  if (!Array.isArray(v)) return;
-  for (let i = 0; i < v.length; i++) {
-    const item: unknown = v[i];
-    if (isObject(item)) fn(item, i);
-  }
-}
-
-function objects(v: unknown): WireObject[] {
-  return Array.isArray(v) ? v.filter(isObject) : [];
-}
-
-function isObject(v: unknown): v is WireObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function obj(v: unknown): WireObject | undefined {
-  return isObject(v) ? v : undefined;
-}
-
-/** Ids arrive as strings or numbers; both become strings (integers without exponent notation). */
-function str(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' && Number.isFinite(v)) {
-    return Number.isInteger(v) && Math.abs(v) >= 1e21 ? BigInt(v).toString() : String(v);
-  }
-  if (typeof v === 'bigint') return v.toString();
-  return undefined;
-}
-
-const NUMERIC = /^\s*-?\d+(\.\d+)?\s*$/;
-
-/** Timestamps and counts arrive as numbers or numeric strings. */
-function num(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v === 'string' && NUMERIC.test(v)) return Number(v);
-  return undefined;
-}
-
-function bool(v: unknown): boolean | undefined {
-  if (typeof v === 'boolean') return v;
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  return undefined;
-}
-
-function tryJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

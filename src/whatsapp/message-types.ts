@@ -12,8 +12,13 @@ export interface MessageContext {
 interface BaseMessage {
   messaging_product?: 'whatsapp';
   recipient_type?: 'individual' | 'group';
-  /** E.164 phone number (with or without +), a WhatsApp id, or a group id when recipient_type is group. */
-  to: string;
+  /**
+   * E.164 phone number (with or without +), a WhatsApp id, or a group id when recipient_type is group. Either `to`
+   * or `recipient` is required; when both are given Meta uses `to`.
+   */
+  to?: string;
+  /** A business-scoped user id or parent BSUID (`US.13491208655302741918`): the address of a username user. */
+  recipient?: string;
   context?: MessageContext;
   biz_opaque_callback_data?: string;
 }
@@ -178,10 +183,20 @@ export interface MarkReadRequest {
 /** Anything `/messages` accepts. */
 export type MessagesRequest = OutgoingMessage | MarkReadRequest;
 
+/**
+ * One `contacts[]` entry of a send's response: `input` is the `to` or `recipient` as sent; `wa_id` comes back only
+ * for a send to a phone number, `user_id` for a send to a BSUID (Meta's business-scoped user ids guide).
+ */
+export interface SendContact {
+  input: string;
+  wa_id?: string;
+  user_id?: string;
+}
+
 /** `POST /{phone-number-id}/messages` response. */
 export interface SendMessageResponse {
   messaging_product: 'whatsapp';
-  contacts?: Array<{ input: string; wa_id: string }>;
+  contacts?: SendContact[];
   messages?: Array<{
     id: string;
     message_status?: 'accepted' | 'held_for_quality_assessment' | 'paused' | string;

@@ -35,16 +35,24 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
+/** The recipient: `to` (a phone number) or `recipient` (a BSUID or parent BSUID); `to` wins when both are set. */
 interface Common {
-  to: string;
+  to?: string;
+  recipient?: string;
   /** wamid to reply to. */
   replyTo?: string;
   bizOpaqueCallbackData?: string;
 }
 
-function base(c: Common): { to: string; context?: MessageContext; biz_opaque_callback_data?: string } {
+function base(c: Common): {
+  to?: string;
+  recipient?: string;
+  context?: MessageContext;
+  biz_opaque_callback_data?: string;
+} {
   return {
-    to: c.to,
+    ...(c.to !== undefined ? { to: c.to } : {}),
+    ...(c.recipient !== undefined ? { recipient: c.recipient } : {}),
     ...(c.replyTo ? { context: { message_id: c.replyTo } } : {}),
     ...(c.bizOpaqueCallbackData ? { biz_opaque_callback_data: c.bizOpaqueCallbackData } : {}),
   };

@@ -1,3 +1,4 @@
+import { isBsuid } from '../core/bsuid.js';
 import { ValidationError } from '../core/errors.js';
 import type { MessagesRequest } from './message-types.js';
 
@@ -158,6 +159,36 @@ function validateInteractive(v: unknown): void {
 }
 
 /**
+ * `to` (a phone number, or a group id for a group send) or `recipient` (a BSUID or parent BSUID); Meta uses `to`
+ * when both are present, and each given one must be well-formed.
+ */
+function validateRecipient(m: Obj): void {
+  if (m.recipient_type !== undefined && m.recipient_type !== 'individual' && m.recipient_type !== 'group') {
+    throw new ValidationError('must be "individual" or "group"', 'recipient_type');
+  }
+  if (m.to === undefined && m.recipient === undefined) {
+    throw new ValidationError('needs "to" (a phone number) or "recipient" (a business-scoped user id)', 'to');
+  }
+  if (m.recipient !== undefined) {
+    const recipient = requireString(m.recipient, 'recipient');
+    if (!isBsuid(recipient)) {
+      throw new ValidationError(
+        `"${recipient}" is not a business-scoped user id (e.g. US.13491208655302741918)`,
+        'recipient',
+      );
+    }
+    if (m.recipient_type === 'group' && m.to === undefined) {
+      throw new ValidationError('a group send needs the group id in "to"', 'to');
+    }
+  }
+  if (m.to === undefined) return;
+  const to = requireString(m.to, 'to');
+  if (m.recipient_type !== 'group' && !isPhoneNumber(to)) {
+    throw new ValidationError(`"${to}" is not a phone number in E.164 form (e.g. +16505551234)`, 'to');
+  }
+}
+
+/**
  * Checks a `/messages` body before any request is made: unknown type, missing recipient, Meta's length limits,
  * a recipient that is not a phone number. Throws a ValidationError naming the field; returns the body unchanged.
  */
@@ -179,13 +210,7 @@ export function validateMessage<T extends MessagesRequest>(message: T): T {
       'type',
     );
   }
-  const to = requireString(m.to, 'to');
-  if (m.recipient_type !== undefined && m.recipient_type !== 'individual' && m.recipient_type !== 'group') {
-    throw new ValidationError('must be "individual" or "group"', 'recipient_type');
-  }
-  if (m.recipient_type !== 'group' && !isPhoneNumber(to)) {
-    throw new ValidationError(`"${to}" is not a phone number in E.164 form (e.g. +16505551234)`, 'to');
-  }
+  validateRecipient(m);
   if (m.context !== undefined && !(isObj(m.context) && typeof m.context.message_id === 'string')) {
     throw new ValidationError('must be { message_id }', 'context');
   }

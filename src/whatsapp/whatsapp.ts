@@ -3,6 +3,7 @@ import { type ConfigOptions, type LoadConfigOptions, loadConfig } from '../core/
 import { ValidationError } from '../core/errors.js';
 import { createJsonLogger, type Logger } from '../core/logger.js';
 import type { Secret } from '../core/secret.js';
+import { FlowsApi } from '../flows/management-api.js';
 import type { AppSecretProofMode } from '../graph/appsecret-proof.js';
 import { GraphClient, type RetryOptions, type TokenProvider } from '../graph/graph-client.js';
 import type { Transport } from '../transport/types.js';
@@ -38,6 +39,8 @@ export class WhatsApp {
   readonly profile: ProfileApi;
   readonly registration: RegistrationApi;
   readonly subscriptions: SubscriptionsApi;
+  /** WhatsApp Flows management and the business public key (`wacloud/flows` has the endpoint side). */
+  readonly flows: FlowsApi;
   #phoneNumberId: string | undefined;
   #businessAccountId: string | undefined;
 
@@ -69,6 +72,7 @@ export class WhatsApp {
     this.profile = new ProfileApi(this.graph, sender);
     this.registration = new RegistrationApi(this.graph, sender);
     this.subscriptions = new SubscriptionsApi(this.graph, waba);
+    this.flows = new FlowsApi(this.graph, waba, sender);
   }
 
   #requireSender(): string {

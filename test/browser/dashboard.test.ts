@@ -1,13 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_RECEIVERS } from '../support/broker.js';
+import { CHROMIUM, hasChromium, launchChromium } from '../support/browser.js';
 import { type CliProcess, repoRoot, spawnCli } from '../support/cli-process.js';
+import { freePort } from '../support/ports.js';
 import { announceSkip } from '../support/require-all.js';
 
-const CHROMIUM = process.env.WACLOUD_CHROMIUM ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium)
   announceSkip(
     'browser tests',
@@ -32,28 +33,25 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (Debian chromium + pl
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    broker = spawnCli(['up', '--port', '0'], {
+    // Published at http://localhost:<port> (WACLOUD_PUBLIC_URL) while it listens on 127.0.0.1: the sandbox then
+    // serves its Facebook dialog on 127.0.0.1, another site, so the return from it is a cross-site navigation.
+    const port = await freePort();
+    broker = spawnCli(['up', '--port', String(port)], {
       cwd: dataDir,
-      env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud') },
+      env: {
+        WACLOUD_DATA_DIR: join(dataDir, '.wacloud'),
+        WACLOUD_PUBLIC_URL: `http://localhost:${port}`,
+        WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS,
+      },
     });
     const m = await broker.waitFor(
-      /listening on (http:\/\/\S+)[\s\S]*embedded emulator at (http:\/\/\S+)[\s\S]*Admin key[^\n]*\n\s+(wck_\S+)/,
+      /public URL\s+(http:\/\/\S+)[\s\S]*embedded emulator at (http:\/\/\S+)[\s\S]*its Facebook dialog at (http:\/\/\S+)[\s\S]*Admin key[^\n]*\n\s+(wck_\S+)/,
       60_000,
     );
-    [, base, emulatorUrl, adminKey] = m as unknown as [string, string, string, string];
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    [, base, , emulatorUrl, adminKey] = m as unknown as [string, string, string, string, string];
+    expect(base).toBe(`http://localhost:${port}`);
+    expect(new URL(emulatorUrl).hostname).toBe('127.0.0.1');
+    browser = await launchChromium();
     // 1280 wide: the README's screenshot (docs/dashboard.png) is taken here. The clipboard is granted for Copy.
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
@@ -80,6 +78,7 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (Debian chromium + pl
       .click();
     await page.waitForURL((u) => u.toString().startsWith(emulatorUrl));
     await page.getByRole('button', { name: /Continue/ }).click();
+    // The return is a cross-site navigation: it lands on the tenant page only if the session came along.
     await page.waitForURL((u) => u.toString().startsWith(`${base}/tenants/`));
   }
 
@@ -144,6 +143,26 @@ describe.skipIf(!hasChromium)('dashboard in a real browser (Debian chromium + pl
     const html = await page.content();
     expect(html).not.toMatch(/EAA[A-Za-z0-9]{20,}/);
     expect(html).not.toContain(adminKey);
+  });
+
+  it('Embedded Signup: the dialog on another site, the cross-site return with the code and the session info, connected', async () => {
+    await page.getByRole('link', { name: 'Tenants' }).click();
+    await page.getByRole('link', { name: 'Acme Sandbox' }).click();
+    const tenantUrl = page.url();
+    await page.getByRole('link', { name: 'Connect with Embedded Signup' }).click();
+    await page.waitForURL((u) => u.toString().startsWith(emulatorUrl));
+    expect(new URL(page.url()).hostname).not.toBe(new URL(base).hostname);
+    expect(new URL(page.url()).searchParams.get('redirect_uri')).toBe(
+      `${base}/connect/embedded-signup/callback`,
+    );
+    await page.getByLabel(/WhatsApp Business Account to share/).selectOption({ index: 0 });
+    await page.getByRole('button', { name: /Continue/ }).click();
+    await page.waitForURL((u) => u.toString().startsWith(`${tenantUrl}?flash=`));
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('WhatsApp connected');
+    const kinds = await page.locator('[data-credential]').allTextContents();
+    expect(kinds.join(' ')).toMatch(/business.integration/i);
+    await shot('5b-embedded-signup-connected');
+    expect(pageProblems).toEqual([]);
   });
 
   it('Copy puts a shown-once secret on the clipboard; destructive forms ask first, and cancelling posts nothing', async () => {

@@ -5,7 +5,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { api, brokerRunSecrets, connectTenant, dashboardFetch, Transcript } from '../support/broker.js';
+import { openStore } from '../../src/store/open-store.js';
+import {
+  api,
+  brokerRunSecrets,
+  connectTenant,
+  dashboardFetch,
+  LOCAL_RECEIVERS,
+  Transcript,
+} from '../support/broker.js';
 import { type CliProcess, spawnCli } from '../support/cli-process.js';
 import { until } from '../support/poll.js';
 import { freePort } from '../support/ports.js';
@@ -116,6 +124,7 @@ describe('broker crash safety: kill -9 during a webhook burst from the emulator'
           WA_GRAPH_URL: seed.url,
           WA_DIALOG_URL: seed.url,
           WEBHOOK_VERIFICATION_TOKEN: verifyToken,
+          WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS,
         },
       });
       await proc.waitFor(/wacloud broker listening on http:\/\/\S+/, 60_000);
@@ -189,13 +198,13 @@ describe('broker crash safety: kill -9 during a webhook burst from the emulator'
     {
       const db = new Sqlite(dbPath, { readonly: true });
       try {
-        const rows = db.prepare("SELECT payload FROM deliveries WHERE status <> 'delivered'").all() as Array<{
-          payload: string;
+        // Payloads are sealed at rest; the event id (`m:{phone number id}:{message id}`) is plain metadata.
+        const rows = db
+          .prepare("SELECT event_id FROM deliveries WHERE status <> 'delivered'")
+          .all() as Array<{
+          event_id: string;
         }>;
-        for (const r of rows)
-          unfinishedAtKill.add(
-            (JSON.parse(r.payload) as { data: { message: { id: string } } }).data.message.id,
-          );
+        for (const r of rows) unfinishedAtKill.add(r.event_id.split(':').slice(2).join(':'));
       } finally {
         db.close();
       }
@@ -234,24 +243,26 @@ describe('broker crash safety: kill -9 during a webhook burst from the emulator'
     expect(messageIds).toHaveLength(MESSAGES);
     expect(messageIds.filter((id) => !answeredBodies.includes(id))).toEqual([]);
 
-    // 1. Every delivery answered 200 is in the inbox: its raw bytes under its de-duplication key, once.
+    // 1. Every delivery answered 200 is in the inbox: its raw bytes under its de-duplication key, once. The bodies are
+    // sealed at rest, so they are read through the store (with the data dir's master key), not from the file.
     {
-      const db = new Sqlite(dbPath, { readonly: true });
+      const store = await openStore(
+        { dataDir: join(dataDir, '.wacloud'), databaseUrl: undefined, masterKey: undefined },
+        { createMasterKey: false },
+      );
       try {
-        const rows = db.prepare('SELECT dedupe_key, body FROM webhook_inbox').all() as Array<{
-          dedupe_key: string;
-          body: Buffer;
-        }>;
+        const rows = await store.inbox.recent(1000);
+        expect(rows.length).toBeLessThan(1000);
         const inbox = new Map<string, string[]>();
         for (const r of rows)
-          inbox.set(r.dedupe_key, [...(inbox.get(r.dedupe_key) ?? []), Buffer.from(r.body).toString('utf8')]);
+          inbox.set(r.dedupeKey, [...(inbox.get(r.dedupeKey) ?? []), r.body.toString('utf8')]);
         for (const a of answered) {
           const key = createHash('sha256').update(a.body).digest('hex');
           expect(inbox.get(key), `delivery ${a.deliveryId} attempt ${a.attempt}`).toEqual([a.body]);
         }
         expect(rows.length).toBe(deliveries.size);
       } finally {
-        db.close();
+        await store.close();
       }
     }
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFetchTransport } from '../../src/transport/index.js';
 import { WhatsApp } from '../../src/whatsapp/index.js';
 import { consent } from '../integration/auth-support.js';
-import { brokerRunSecrets, parseMetrics, Transcript } from '../support/broker.js';
+import { brokerRunSecrets, LOCAL_RECEIVERS, parseMetrics, Transcript } from '../support/broker.js';
 import { type CliProcess, spawnCli } from '../support/cli-process.js';
 import { until } from '../support/poll.js';
 import { expectNoSecrets, findSecrets } from '../support/secret-scan.js';
@@ -69,7 +69,7 @@ describe('broker end to end: a real `wacloud up` process on its sandbox', () => 
     subscriberUrl = `http://127.0.0.1:${(subscriber.address() as AddressInfo).port}/hooks`;
     broker = spawnCli(['up', '--port', '0'], {
       cwd: dataDir,
-      env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud') },
+      env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud'), WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS },
     });
     await broker.waitFor(/Admin key[^\n]*\n\s+(wck_\S+)/, 60_000);
     const out = broker.output();
@@ -116,7 +116,10 @@ describe('broker end to end: a real `wacloud up` process on its sandbox', () => 
     const start = await browser.fetch(`/connect/start?tenant=${tenant.id}`);
     expect(start.status).toBe(303);
     const dialog = start.headers.get('location') as string;
-    expect(dialog.startsWith(emulatorUrl)).toBe(true);
+    // The sandbox's dialog: the emulator, on another site than the broker (localhost vs 127.0.0.1).
+    expect(new URL(dialog).port).toBe(new URL(emulatorUrl).port);
+    expect(new URL(dialog).hostname).toBe('localhost');
+    expect(new URL(base).hostname).toBe('127.0.0.1');
     const callback = await consent((u, i) => fetch(u, i), dialog);
     expect(callback.startsWith(`${base}/connect/callback?`)).toBe(true);
     const done = await browser.fetch(callback);
@@ -193,10 +196,8 @@ describe('broker end to end: a real `wacloud up` process on its sandbox', () => 
     expect(m.value('wacloud_credentials', { state: 'active' })).toBe(1);
     expect(m.value('wacloud_credentials', { state: 'invalid' })).toBe(0);
     // A long-lived user token: 60 days from the exchange, minus the seconds the test has run.
-    const toExpiry = m.value('wacloud_credential_seconds_to_expiry', {
-      tenant_id: tenant.id,
-      kind: 'user-long',
-    });
+    // No tenant id in the series by default (WACLOUD_METRICS_TENANT_LABELS): the credential's kind names it here.
+    const toExpiry = m.value('wacloud_credential_seconds_to_expiry', { kind: 'user-long' });
     expect((toExpiry ?? 0) / 86_400).toBeGreaterThan(59.9);
     expect((toExpiry ?? 0) / 86_400).toBeLessThanOrEqual(60);
     expect(m.value('wacloud_token_events_total', { event: 'added' })).toBe(1);

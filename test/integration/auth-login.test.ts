@@ -151,6 +151,20 @@ describe('bad input at the callback: typed errors, nothing exchanged', () => {
     await expect(f.complete(lateCallback)).rejects.toMatchObject({ reason: 'state-expired' });
   });
 
+  it('a bound state completes only with its binding: another or no binding fails like a forged state, unspent', async () => {
+    const f = flow();
+    const started = await f.start({ tenantId: 'acme', binding: 'session-a' });
+    const callback = await consent(emuFetch, started.url);
+    for (const other of [{ binding: 'session-b' }, {}])
+      await expect(f.complete(callback, other)).rejects.toMatchObject({ reason: 'state-unknown' });
+    expect(w.count('GET /oauth/access_token grant_type=authorization_code')).toBe(0);
+    const result = await f.complete(callback, { binding: 'session-a' });
+    expect(result.tenantId).toBe('acme');
+    await expect(f.complete(callback, { binding: 'session-a' })).rejects.toMatchObject({
+      reason: 'state-replayed',
+    });
+  });
+
   it('other dialog errors and a callback without a code are typed', async () => {
     const f = flow();
     const a = await f.start();

@@ -210,7 +210,10 @@ describe('broker: Embedded Signup and Login for Business in the sandbox', () => 
     const start = await get(`/connect/embedded-signup/start?tenant=${t.tenantId}`);
     expect(start.status).toBe(303);
     const dialog = new URL(start.headers.get('location') as string);
-    expect(dialog.origin).toBe(new URL(h.sandbox.url).origin);
+    // The sandbox's dialog is on another site than the broker (localhost vs 127.0.0.1), as facebook.com is.
+    expect(dialog.hostname).toBe('localhost');
+    expect(new URL(h.base).hostname).toBe('127.0.0.1');
+    expect(dialog.port).toBe(new URL(h.sandbox.url).port);
     expect(Object.fromEntries(dialog.searchParams)).toMatchObject({
       config_id: h.sandbox.embeddedSignupConfigId,
       response_type: 'code',
@@ -225,6 +228,10 @@ describe('broker: Embedded Signup and Login for Business in the sandbox', () => 
 
     const callback = await consent((u, i) => fetch(u, i), dialog.toString());
     expect(new URL(callback).pathname).toBe('/connect/embedded-signup/callback');
+    // The state is bound to the session that started the signup: another admin session cannot complete it (and
+    // does not spend it).
+    const other = await dashboardSession(h, transcript);
+    expect((await other(callback)).status).toBe(400);
     const done = await get(callback);
     expect(done.headers.get('location')).toBe(`/tenants/${t.tenantId}?flash=connected`);
     // The state is single use: the same callback again is refused and stores nothing more.

@@ -160,4 +160,24 @@ describe('send endpoint: in-process and over a socket answer alike', () => {
     expect(JSON.stringify(fromBody?.body)).not.toContain('access_token');
     expect(emu.counters()['POST /{phone-number-id}/messages']).toBe(cases.length * 4);
   });
+
+  it('counts an oversize body sent without Content-Length (chunked), and still answers the next send', async () => {
+    const seed = emu.seed!;
+    const url = `${started.url}/v23.0/${seed.phoneNumberId}/messages`;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${seed.accessToken}` };
+    const textSend = (body: string) =>
+      JSON.stringify({ messaging_product: 'whatsapp', to: seed.recipient, type: 'text', text: { body } });
+    // A stream body has no known length: fetch sends it chunked, so only the count can refuse it.
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(textSend('x'.repeat(5_000))));
+        controller.close();
+      },
+    });
+    const res = await fetch(url, { method: 'POST', headers, body: chunked, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect((await res.json()).error.message).toContain('larger than the emulator accepts (4096 bytes)');
+    const ok = await fetch(url, { method: 'POST', headers, body: textSend('hi') });
+    expect(ok.status).toBe(200);
+  });
 });

@@ -134,7 +134,7 @@ describe('POST /{phone-number-id}/messages', () => {
       body: '{"messaging_product":',
     });
     expect(notJson.status).toBe(400);
-    expect(notJson.json.error).toMatchObject({ code: 100, message: 'Invalid JSON in request body' });
+    expect(notJson.json.error).toMatchObject({ code: 100, message: '(#100) Invalid JSON in request body' });
     expect(emu.sentMessages()).toHaveLength(0);
   });
 
@@ -211,7 +211,7 @@ describe('POST /{phone-number-id}/messages', () => {
       },
     });
     const missing = await call(emu, 'POST', path(emu), { token: emu.seed!.accessToken, body: tpl('nope') });
-    expect(missing.status).toBe(404);
+    expect(missing.status).toBe(400);
     expect(missing.json.error.code).toBe(132001);
     expect(missing.json.error.error_data.details).toBe('template name (nope) does not exist in en_US');
     emu.world.createTemplate({

@@ -1,5 +1,5 @@
 // The schemas and examples shipped in src/emulator/spec/ must be what scripts/extract-spec.mjs derives from Meta's
-// spec in ../shared/spec as it is now: re-derived into a temporary directory and compared, with the recorded sha256.
+// spec in test/meta/spec as it is now: re-derived into a temporary directory and compared, with the recorded sha256.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -18,7 +18,7 @@ const shipped = (file: string) =>
     provenance: { sha256: string };
   };
 
-describe('src/emulator/spec/*.json against ../shared/spec', () => {
+describe('src/emulator/spec/*.json against test/meta/spec', () => {
   it('record the sha256 of the spec file as it is', () => {
     const sha256 = createHash('sha256').update(readFileSync(SPEC)).digest('hex');
     for (const file of FILES) {

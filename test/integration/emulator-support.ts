@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Emulator } from '../../src/emulator/index.js';
 import { sharedUrl } from '../support/shared.js';
 
-/** Signature vectors from ../shared/fixtures (used as they are). */
+/** Signature vectors from test/meta/fixtures (used as they are). */
 export interface SignatureVector {
   id: string;
   expected_valid: boolean;

@@ -39,7 +39,7 @@ function expectSigned(r: Received, secret: string) {
 }
 
 describe('webhook deliveries', () => {
-  it('the verifier used here agrees with every vector in ../shared/fixtures/signatures.json', () => {
+  it('the verifier used here agrees with every vector in test/meta/fixtures/signatures.json', () => {
     for (const v of signatureVectors) {
       const raw = Buffer.from(v.raw_body_base64, 'base64');
       expect(
@@ -145,7 +145,11 @@ describe('webhook deliveries', () => {
     expect(messages[0].text.body).toBe('Grüße aus Köln 👋 — is the café open?');
     expect(messages[0].from).toBe(seed.recipient);
     expect(body(posts[0] as Received).entry[0].changes[0].value.contacts).toEqual([
-      { profile: { name: 'Sheena Nelson' }, wa_id: seed.recipient },
+      {
+        profile: { name: 'Sheena Nelson' },
+        wa_id: seed.recipient,
+        user_id: expect.stringMatching(/^US\.\d{20}$/),
+      },
     ]);
     const unsupported = messages.find((m) => m.type === 'unsupported');
     expect(unsupported.errors[0]).toMatchObject({ code: 131051, title: 'Message type unknown' });

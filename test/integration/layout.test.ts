@@ -24,6 +24,7 @@ const LAYERS = [
   'graph',
   'whatsapp',
   'webhooks',
+  'flows',
   'auth',
   'vault',
   'store',
@@ -40,8 +41,6 @@ const FILE_ALLOW: Record<string, string> = {
   'src/emulator/graph-routes.ts': 'issue 21 item 4',
   'src/emulator/whatsapp-routes.ts': 'issue 21 item 4',
   'src/emulator/emulator.ts': 'issue 21 item 4',
-  // One parser per field family (messages, statuses, account updates, ...).
-  'src/webhooks/parse-webhook.ts': 'issue 21 follow-up: split the parser by field',
 };
 
 /**
@@ -55,6 +54,8 @@ const FUNCTION_ALLOW: Record<string, string> = {
   'src/broker/broker.ts#createBroker': 'issue 21 item 2',
   'src/broker/dashboard/routes.ts#createDashboard': 'issue 21 item 2',
   'src/broker/graph-proxy.ts#createGraphProxy': 'issue 21 item 2',
+  // Grew with object ownership (objects) and key use tracking (connect): one function per lookup, issue 21 follow-up.
+  'src/broker/access.ts#createAccessCache': 'issue 21 follow-up',
   'src/broker/inbox.ts#createInboxDispatcher': 'issue 21 item 2',
   'src/broker/openapi.ts#openApiDocument': 'issue 21 item 2 (one schema module per area)',
   // Emulator route modules per area.
@@ -83,6 +84,9 @@ const FUNCTION_ALLOW: Record<string, string> = {
 const IMPORT_ALLOW: Record<string, string> = {
   // wacloud/vault kept re-exporting the store when it moved to src/store (public API); wacloud/store is its entry.
   'src/vault/index.ts -> src/store/index.ts': 'compatibility re-export (issue 21 item 3)',
+  // wa.flows (flows): the Flows management API sits in src/flows beside the endpoint crypto; it moves under
+  // src/whatsapp (it only needs graph) in an issue 21 follow-up.
+  'src/whatsapp/whatsapp.ts -> src/flows/management-api.ts': 'issue 21 follow-up',
 };
 
 function sourceFiles(dir: string): string[] {

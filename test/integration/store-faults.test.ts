@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open-store.js';
 import { StoreError } from '../../src/store/store-error.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
@@ -208,7 +209,7 @@ for (const engine of ['sqlite', 'postgres'] as TestEngine[]) {
       const h = home;
       const [a, b] = await Promise.all([h.open(), h.open()]);
       const versions = await rawQuery<{ version: number }>(h, 'SELECT version FROM wacloud_migrations');
-      expect(versions.map((v) => Number(v.version))).toEqual([1]);
+      expect(versions.map((v) => Number(v.version))).toEqual(MIGRATIONS.map((m) => m.version));
       const keys = await rawQuery<{ key_id: string }>(
         h,
         "SELECT key_id FROM data_keys WHERE state = 'active'",

@@ -181,7 +181,7 @@ describe('wacloud keys without a store', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wacloud-nokey-'));
     try {
       const r = await run(['keys', 'status'], { WACLOUD_DATA_DIR: join(dir, 'data') }, dir);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(3); // a missing setting (README exit codes)
       expect(r.err).toMatch(/no master key: WACLOUD_MASTER_KEY is not set/);
       expect(existsSync(join(dir, 'data')) ? readdirSync(join(dir, 'data')) : []).toEqual([]);
     } finally {

@@ -42,6 +42,8 @@ function makeSecrets() {
     verifier: `pkce_${secretText()}`,
     apiKey: `wck_abcd1234_${secretText()}`,
     state: `state_${secretText()}`,
+    /** A customer's message text: in a webhook body and in the delivery payload made from it. */
+    message: `hello ${secretText()} from a customer`,
   };
 }
 
@@ -64,6 +66,31 @@ async function storeSecrets(store: Store, s: ReturnType<typeof makeSecrets>): Pr
     createdAtMs: 1,
     expiresAtMs: 10_000,
   });
+  // Customer content: a webhook body (group-commit path and single insert) and a delivery payload carrying its text.
+  const body = (n: number) =>
+    Buffer.from(
+      JSON.stringify({ entry: [{ n, changes: [{ value: { messages: [{ text: { body: s.message } }] } }] }] }),
+    );
+  await store.inbox.insertMany(
+    [{ body: body(1), signatureValid: true, dedupeKey: 'scan-1', receivedAtMs: 1 }],
+    { owner: 'scan', expiresAtMs: 10 },
+  );
+  await store.inbox.insert({ body: body(2), signatureValid: true, dedupeKey: 'scan-2', receivedAtMs: 1 });
+  const sub = (await store.subscriptions.listByTenant('t'))[0];
+  await store.deliveries.enqueue(
+    {
+      subscriptionId: sub?.id as string,
+      tenantId: 't',
+      eventId: 'scan-event',
+      eventType: 'message',
+      payload: JSON.stringify({ type: 'whatsapp.message', data: { text: { body: s.message } } }),
+    },
+    1,
+  );
+  // Sealed, not lost: both read back whole.
+  const bodies = (await store.inbox.recent(10)).map((i) => i.body.toString('utf8'));
+  expect(bodies.filter((b) => b.includes(s.message))).toHaveLength(2);
+  expect((await store.deliveries.listByTenant('t'))[0]?.payload).toContain(s.message);
   await store.apiKeys.insert(
     {
       keyId: 'abcd1234',
@@ -91,6 +118,7 @@ function allSecrets(s: ReturnType<typeof makeSecrets>, home: Pick<TestStoreHome,
     s.verifier,
     s.apiKey,
     s.state,
+    s.message,
     home.master.key.toString('base64'),
     home.master.key.toString('hex'),
   ];

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Broker, type BrokerOptions, createBroker } from '../../src/broker/broker.js';
+import { dialogOnAnotherSite } from '../../src/broker/broker-settings.js';
 import { createBrokerLogger } from '../../src/broker/logger.js';
 import { type Sandbox, startSandbox } from '../../src/broker/sandbox.js';
 import { generateApiKey } from '../../src/broker/security/api-key.js';
@@ -11,6 +12,9 @@ import { consent } from '../integration/auth-support.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
 import { until } from './poll.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from './store.js';
+
+/** `WACLOUD_OUTBOUND_ALLOW` for tests whose subscribers listen on loopback (refused by default). */
+export const LOCAL_RECEIVERS = '127.0.0.1,::1,localhost';
 
 export interface RunningBroker {
   proc: CliProcess;
@@ -24,7 +28,8 @@ export interface RunningBroker {
 export async function startBrokerProcess(dataDir: string, port = 0): Promise<RunningBroker> {
   const proc = spawnCli(['up', '--port', String(port)], {
     cwd: dataDir,
-    env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud') },
+    // Test subscribers listen on loopback: allowed the way the README's quick start shows.
+    env: { WACLOUD_DATA_DIR: join(dataDir, '.wacloud'), WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS },
   });
   await proc.waitFor(/embedded emulator at http:\/\/\S+/, 60_000);
   const out = proc.output();
@@ -77,6 +82,28 @@ export async function connectTenant(
 ) {
   const call = api(b.base, adminKey, fetchImpl);
   const tenant = await call<{ id: string }>('/tenants', { name });
+  const location = await connectThroughDashboard(b, adminKey, tenant.id, fetchImpl);
+  if (!location.includes('flash=connected')) throw new Error(`connect failed: ${location}`);
+  const numbers = await call<{ data: Array<{ id: string; wabaId: string }> }>(
+    `/tenants/${tenant.id}/phone-numbers`,
+  );
+  return {
+    tenantId: tenant.id,
+    phoneNumberId: numbers.data[0]?.id as string,
+    wabaId: numbers.data[0]?.wabaId as string,
+  };
+}
+
+/**
+ * Logs in to the dashboard, connects WhatsApp for an existing tenant through the sandbox's consent page (another
+ * site) and returns where the callback sent the browser (`/tenants/{id}?flash=…`).
+ */
+export async function connectThroughDashboard(
+  b: { base: string },
+  adminKey: string,
+  tenantId: string,
+  fetchImpl: FetchLike = fetch,
+): Promise<string> {
   let cookie = '';
   const get = async (url: string, init: RequestInit = {}) => {
     const res = await fetchImpl(url.startsWith('http') ? url : `${b.base}${url}`, {
@@ -93,19 +120,10 @@ export async function connectTenant(
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ key: adminKey }).toString(),
   });
-  const start = await get(`/connect/start?tenant=${tenant.id}`);
+  const start = await get(`/connect/start?tenant=${tenantId}`);
   const callback = await consent((u, i) => fetch(u, i), start.headers.get('location') as string);
   const done = await get(callback);
-  if (!String(done.headers.get('location')).includes('flash=connected'))
-    throw new Error(`connect failed: ${done.headers.get('location')}`);
-  const numbers = await call<{ data: Array<{ id: string; wabaId: string }> }>(
-    `/tenants/${tenant.id}/phone-numbers`,
-  );
-  return {
-    tenantId: tenant.id,
-    phoneNumberId: numbers.data[0]?.id as string,
-    wabaId: numbers.data[0]?.wabaId as string,
-  };
+  return String(done.headers.get('location'));
 }
 
 /**
@@ -141,13 +159,15 @@ export async function startInProcessBroker(
     appId: sandbox.appId,
     appSecret: new Secret(sandbox.appSecret, 'app-secret'),
     graphUrl: sandbox.url,
-    dialogUrl: sandbox.url,
+    // The dialog on another site than the broker (localhost vs 127.0.0.1), as `wacloud up` serves it.
+    dialogUrl: dialogOnAnotherSite(sandbox.url, 'http://127.0.0.1'),
     verifyToken,
     sessionKey,
     sandbox: true,
     embeddedSignupConfigId: sandbox.embeddedSignupConfigId,
     clock: sandbox.emulator.clock,
     logger,
+    outboundAllow: LOCAL_RECEIVERS,
     ...options.broker,
   });
   const base = await broker.listen(0, '127.0.0.1');

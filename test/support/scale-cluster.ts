@@ -9,6 +9,7 @@ import type { BrokerStore } from '../../src/broker/ports.js';
 import { generateApiKey } from '../../src/broker/security/api-key.js';
 import { Secret } from '../../src/core/secret.js';
 import { openStore, type Store } from '../../src/store/open-store.js';
+import { LOCAL_RECEIVERS } from './broker.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
 
 /**
@@ -211,6 +212,7 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
       DATABASE_URL: db.url,
       WACLOUD_MASTER_KEY: masterKey,
       WEBHOOK_VERIFICATION_TOKEN: randomBytes(16).toString('hex'),
+      WACLOUD_OUTBOUND_ALLOW: LOCAL_RECEIVERS,
       ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
       ...options.env,
     };

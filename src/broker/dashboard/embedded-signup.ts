@@ -9,6 +9,7 @@ import {
   embeddedSignupFlowFor,
 } from '../connect.js';
 import type { BrokerContext } from '../context.js';
+import type { Session } from '../security/session.js';
 import { html, type SafeHtml } from './html.js';
 
 /**
@@ -96,10 +97,13 @@ export function embeddedSignupCsp(res: Response, nonce: string | undefined): Res
   return res;
 }
 
-type FormEnv = { Variables: { form: Record<string, unknown> } };
+type FormEnv = { Variables: { form: Record<string, unknown>; session: Session } };
 
 /** Registers the Embedded Signup routes; they sit behind the dashboard's session and CSRF checks. */
 export function registerEmbeddedSignupRoutes<E extends FormEnv>(app: Hono<E>, ctx: BrokerContext): void {
+  /** Logins are bound to the session that started them (the callback arrives cross-site, with the Lax cookie). */
+  const binding = (c: Context) =>
+    ctx.sessions.loginBinding((c as unknown as Context<FormEnv>).get('session'));
   const back = (tenantId: string, flash: string) => `/tenants/${encodeURIComponent(tenantId)}?flash=${flash}`;
 
   /** Stores the signup; the flash says connected / reconnected, or failed (the reason is in the audit log). */
@@ -135,7 +139,7 @@ export function registerEmbeddedSignupRoutes<E extends FormEnv>(app: Hono<E>, ct
     if (!ctx.sandbox || !ctx.embeddedSignupConfigId) return c.text('Embedded Signup is not set up here', 404);
     const tenant = await ctx.store.tenants.get(c.req.query('tenant') ?? '');
     if (!tenant) return c.text('no such tenant', 404);
-    const started = await embeddedSignupFlowFor(ctx).start({ tenantId: tenant.id });
+    const started = await embeddedSignupFlowFor(ctx).start({ tenantId: tenant.id, binding: binding(c) });
     return c.redirect(started.url, 303);
   });
 
@@ -143,7 +147,7 @@ export function registerEmbeddedSignupRoutes<E extends FormEnv>(app: Hono<E>, ct
     if (!ctx.embeddedSignupConfigId) return c.text('Embedded Signup is not set up here', 404);
     let verified: Awaited<ReturnType<ReturnType<typeof embeddedSignupFlowFor>['verifyCallback']>>;
     try {
-      verified = await embeddedSignupFlowFor(ctx).verifyCallback(c.req.url);
+      verified = await embeddedSignupFlowFor(ctx).verifyCallback(c.req.url, { binding: binding(c) });
     } catch (err) {
       const denied = (err as { name?: string }).name === 'OAuthDeniedError';
       await ctx.audit(denied ? 'connect.denied' : 'connect.failed', {

@@ -7,6 +7,8 @@ export interface PageContext {
   flash?: { kind: 'ok' | 'error'; text: string } | undefined;
   sandbox: boolean;
   nowMs: number;
+  /** The broker's public URL (WACLOUD_PUBLIC_URL): the overview shows what to register with Meta. */
+  publicUrl?: string | undefined;
 }
 
 export interface CredentialView {
@@ -138,7 +140,8 @@ ${tenants.map((t) => html`<tr><td><a href="/tenants/${t.id}">${t.name}</a></td><
 ${tenants.length === 0 ? html`<tr><td colspan="4" class="muted">No tenants yet.</td></tr>` : ''}
 </tbody></table></section>
 <section><h2>New tenant</h2><form method="post" action="/tenants"><input type="hidden" name="csrf" value="${ctx.csrfToken}">
-<label>Name <input name="name" required maxlength="100"></label> <button type="submit">Create</button></form></section>`,
+<label>Name <input name="name" required maxlength="100"></label> <button type="submit">Create</button></form></section>
+${ctx.publicUrl && !ctx.sandbox ? html`<section><h2>Meta app settings</h2><p class="muted">Valid OAuth Redirect URI: <code data-redirect-uri>${ctx.publicUrl}/connect/callback</code> · the broker's public URL is <code>${ctx.publicUrl}</code> (WACLOUD_PUBLIC_URL).</p></section>` : ''}`,
   );
 }
 
@@ -182,7 +185,7 @@ export function tenantPage(
     ctx,
     tenant.name,
     html`<section><h1>${tenant.name}</h1><p class="muted">Tenant id <code>${tenant.id}</code></p>
-<a class="button" href="${connectUrl}">Connect WhatsApp</a>${embeddedSignup} <a class="button" href="/tenants/${tenant.id}/deliveries">Outbound webhooks</a></section>
+<a class="button" href="${connectUrl}">Connect WhatsApp</a>${embeddedSignup} <a class="button" href="/tenants/${tenant.id}/deliveries">Outbound webhooks</a> <a class="button" href="/tenants/${tenant.id}/flows">Flows</a></section>
 <section><h2>Credentials</h2>
 ${credentials.length ? expiryTimeline(ctx.nowMs, credentials) : ''}
 <table><thead><tr><th>Kind</th><th>Status</th><th>Expires</th><th>Data access until</th><th>Next</th></tr></thead><tbody>

@@ -1,7 +1,5 @@
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { systemClock } from '../../core/clock.js';
 import { WacloudError } from '../../core/errors.js';
 import { Secret, scrubText } from '../../core/secret.js';
 import { describeEvent } from '../../webhooks/describe-event.js';
@@ -17,11 +15,11 @@ import {
 } from '../connect.js';
 import type { BrokerContext } from '../context.js';
 import { credentialView } from '../credential-view.js';
+import { FLOWS_EVENT } from '../flow-endpoint.js';
 import { replayWebhook } from '../inbox.js';
 import { parseRowId } from '../ports.js';
-import { apiKeyId } from '../security/api-key.js';
-import { createRateLimiter } from '../security/rate-limit.js';
-import type { Session } from '../security/session.js';
+import { isThrottled } from '../security/auth-guard.js';
+import { type Session, sessionIdHash } from '../security/session.js';
 import { generateWebhookSecret } from '../standard-webhooks.js';
 import { setSubscriptionActive, subscriptionView } from '../subscriptions.js';
 import {
@@ -29,6 +27,7 @@ import {
   embeddedSignupFragment,
   registerEmbeddedSignupRoutes,
 } from './embedded-signup.js';
+import { flowsPage, listWabaFlows } from './flows-page.js';
 import type { SafeHtml } from './html.js';
 import {
   auditPage,
@@ -88,6 +87,10 @@ const FLASHES: Record<string, { kind: 'ok' | 'error'; text: string }> = {
     kind: 'error',
     text: 'Nothing added: the URL must be an http(s) URL, and events a comma-separated list of event types (at most 100).',
   },
+  'subscription-refused': {
+    kind: 'error',
+    text: 'Nothing added: outbound webhooks go to https URLs on public addresses only (loopback, link-local, private, unique-local, unspecified and multicast destinations are refused; an operator can allow local receivers with WACLOUD_OUTBOUND_ALLOW).',
+  },
   'tenant-created': { kind: 'ok', text: 'Tenant created.' },
   denied: { kind: 'error', text: 'The WhatsApp connection was cancelled on the consent page.' },
   'connect-failed': { kind: 'error', text: 'The connection could not be completed; see the audit log.' },
@@ -114,31 +117,22 @@ function eventFilter(value: unknown): string[] | undefined {
   return [...new Set(items)];
 }
 
-function clientIp(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 /**
  * The dashboard: server-rendered pages that work without JavaScript (one small script, script.ts, only adds copy
- * buttons, confirmations and live times). An admin key logs in (HttpOnly, SameSite=Strict
- * signed session cookie; login attempts rate-limited per address); every form carries a CSRF token bound to the
- * session. Tokens are accepted in forms but never shown.
+ * buttons, confirmations and live times). An admin key logs in (HttpOnly, SameSite=Lax signed session cookie,
+ * revoked server-side on logout; failed logins throttled per address and key id); every form carries a CSRF token
+ * bound to the session. Tokens are accepted in forms but never shown.
  */
 export function createDashboard(ctx: BrokerContext): Hono<Env> {
   const app = new Hono<Env>();
-  const loginLimiter = createRateLimiter({ limit: 10, windowMs: 60_000, clock: systemClock });
 
   const page = (c: Context, body: SafeHtml, status: 200 | 400 | 403 | 404 | 429 = 200) =>
     c.html(body.value, status, {
       'cache-control': 'no-store',
       'x-frame-options': 'DENY',
       'content-security-policy':
-        "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self' " +
-        new URL(ctx.dialogUrl).origin,
+        "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; " +
+        `frame-ancestors 'none'; form-action 'self' ${new URL(ctx.dialogUrl).origin}`,
     });
   const pageCtx = (c: Context<Env>): PageContext => {
     const session = c.get('session');
@@ -148,6 +142,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       flash,
       sandbox: ctx.sandbox,
       nowMs: ctx.clock.now(),
+      publicUrl: ctx.publicUrl(),
     };
   };
 
@@ -167,16 +162,23 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   app.get('/login', (c) => page(c, loginPage({ sandbox: ctx.sandbox, nowMs: ctx.clock.now() })));
   app.post('/login', async (c) => {
     const pctx = { sandbox: ctx.sandbox, nowMs: ctx.clock.now() };
-    const limit = loginLimiter.hit(clientIp(c));
-    if (!limit.allowed) {
-      c.header('retry-after', String(limit.retryAfterSec));
-      return page(c, loginPage(pctx, `Too many attempts; try again in ${limit.retryAfterSec} s.`), 429);
-    }
     const form = c.get('form');
     const key = typeof form.key === 'string' ? form.key.trim() : '';
-    const principal = apiKeyId(key) ? await ctx.access.authenticate(key) : undefined;
+    // Failures are counted per address (behind WACLOUD_TRUSTED_PROXIES: the forwarded one) and per key id; past a
+    // burst, wrong keys get 429. The right key is always looked up, so an attacker's noise never locks it out.
+    const client = ctx.authGuard.clientOfEnv(c.env);
+    const principal = await ctx.authGuard.authenticate('dashboard', client, key);
+    if (isThrottled(principal)) {
+      await ctx.audit('dashboard.login_failed', { detail: { ip: client, throttled: true } });
+      c.header('retry-after', String(principal.retryAfterSec));
+      return page(
+        c,
+        loginPage(pctx, `Too many failed attempts; try again in ${principal.retryAfterSec} s.`),
+        429,
+      );
+    }
     if (!principal?.admin) {
-      await ctx.audit('dashboard.login_failed', { detail: { ip: clientIp(c) } });
+      await ctx.audit('dashboard.login_failed', { detail: { ip: client } });
       return page(c, loginPage(pctx, 'That is not a valid admin key.'), 403);
     }
     const { cookie } = ctx.sessions.issue(principal.keyId);
@@ -191,7 +193,11 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     if (!session) return c.redirect('/login', 303);
     // The key behind the session must still be live: revoking it ends its sessions (at once on this instance, within
     // the access-cache TTL on others). In memory on a cache hit: no store read per request.
-    if (!(await ctx.access.isAdminKeyLive(session.keyId))) {
+    // Logged out (on any instance): the cookie, even a copy of it, no longer opens anything.
+    if (
+      !(await ctx.access.isAdminKeyLive(session.keyId)) ||
+      (await ctx.store.revokedSessions.isRevoked(sessionIdHash(session)))
+    ) {
       c.header('set-cookie', ctx.sessions.clearCookie());
       return c.redirect('/login', 303);
     }
@@ -213,7 +219,13 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     }),
   );
 
-  app.post('/logout', (c) => {
+  app.post('/logout', async (c) => {
+    const session = c.get('session');
+    const nowMs = Date.now();
+    await ctx.store.revokedSessions.revoke(sessionIdHash(session), session.expiresAtMs, nowMs);
+    // Each logout also drops the revocations no cookie can use any more (their sessions expired anyway).
+    await ctx.store.revokedSessions.purgeExpired(nowMs);
+    await ctx.audit('dashboard.logout', { detail: { keyId: session.keyId } });
     c.header('set-cookie', ctx.sessions.clearCookie());
     return c.redirect('/login', 303);
   });
@@ -353,7 +365,11 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
   app.get('/connect/start', async (c) => {
     const tenant = await ctx.store.tenants.get(c.req.query('tenant') ?? '');
     if (!tenant) return c.text('no such tenant', 404);
-    const started = await loginFlowFor(ctx).start({ tenantId: tenant.id });
+    // Bound to this session: only the admin (and browser) that started it can complete it.
+    const started = await loginFlowFor(ctx).start({
+      tenantId: tenant.id,
+      binding: ctx.sessions.loginBinding(c.get('session')),
+    });
     return c.redirect(started.url, 303);
   });
 
@@ -361,7 +377,11 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     const flow = loginFlowFor(ctx);
     let tenantId: string | undefined;
     try {
-      const result = await flow.complete(c.req.url);
+      // The return from Facebook is a cross-site navigation: the Lax session cookie came along, and the state must
+      // have been started in this very session.
+      const result = await flow.complete(c.req.url, {
+        binding: ctx.sessions.loginBinding(c.get('session')),
+      });
       tenantId = result.tenantId;
       if (!tenantId || !(await ctx.store.tenants.get(tenantId)))
         return c.text('this login was not started for a tenant', 400);
@@ -461,6 +481,8 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     const url = subscriberUrl(form.url);
     const events = eventFilter(form.events);
     if (!url || !events) return c.redirect(`${back}?flash=subscription-invalid`, 303);
+    if (!(await ctx.outbound.checkUrl(url).catch(() => undefined)))
+      return c.redirect(`${back}?flash=subscription-refused`, 303);
     const secret = generateWebhookSecret();
     const sub = await ctx.store.subscriptions.create(
       { tenantId: tenant.id, url, secret, events },
@@ -492,6 +514,23 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
       return c.redirect(`${back}?flash=already-pending`, 303);
     ctx.poke();
     return c.redirect(`${back}?flash=delivery-replayed`, 303);
+  });
+
+  app.get('/tenants/:id/flows', async (c) => {
+    const tenant = await ctx.store.tenants.get(c.req.param('id'));
+    if (!tenant) return c.text('no such tenant', 404);
+    const keys = (await ctx.store.flowKeys?.listByTenant(tenant.id)) ?? [];
+    const rows = await ctx.store.phoneNumbers.listByTenant(tenant.id);
+    const numbers = rows.map((n) => ({
+      id: n.id,
+      displayPhoneNumber: n.displayPhoneNumber || null,
+      endpointUrl: `${ctx.publicUrl()}/flows/${n.id}`,
+      keys: keys.filter((k) => k.phoneNumberId === n.id),
+    }));
+    const subs = await ctx.store.subscriptions.listByTenant(tenant.id);
+    const hasService = subs.some((s) => s.active && s.events.includes(FLOWS_EVENT));
+    const wabas = await listWabaFlows(ctx, rows);
+    return page(c, flowsPage(pageCtx(c), tenant, numbers, hasService, wabas));
   });
 
   app.get('/audit', async (c) => {

@@ -30,6 +30,13 @@ export function createRateLimiter(options: {
       const retryAfterSec = Math.ceil((w.start + options.windowMs - now) / 1000);
       return { allowed: w.count <= options.limit, retryAfterSec };
     },
+    /** Without counting: seconds until `key` may try again when it is over the limit now, else 0. */
+    peek(key: string): number {
+      const w = windows.get(key);
+      const now = options.clock.now();
+      if (!w || now - w.start >= options.windowMs || w.count < options.limit) return 0;
+      return Math.max(1, Math.ceil((w.start + options.windowMs - now) / 1000));
+    },
     reset(key: string): void {
       windows.delete(key);
     },

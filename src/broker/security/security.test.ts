@@ -3,7 +3,7 @@ import { ManualClock } from '../../core/clock.js';
 import { Secret } from '../../core/secret.js';
 import { apiKeyId, generateApiKey, hashApiKey, hashesEqual } from './api-key.js';
 import { createRateLimiter } from './rate-limit.js';
-import { createSessions } from './session.js';
+import { createSessions, sessionIdHash } from './session.js';
 
 describe('API keys', () => {
   it('generates 256-bit keys whose id parses and whose hash is what is stored', () => {
@@ -31,7 +31,9 @@ describe('sessions', () => {
   it('round-trips a signed cookie and expires it on the clock', async () => {
     const { session, cookie } = sessions.issue('abcd1234');
     expect(cookie).toContain('HttpOnly');
-    expect(cookie).toContain('SameSite=Strict');
+    // Lax: the return from Facebook's dialog (another site, a top-level GET) must carry the session.
+    expect(cookie).toContain('SameSite=Lax');
+    expect(cookie).not.toContain('Secure');
     const header = `other=1; ${cookie.split(';')[0]}`;
     expect(sessions.read(header)?.keyId).toBe('abcd1234');
     expect(sessions.read(header)?.sessionId).toBe(session.sessionId);
@@ -51,6 +53,23 @@ describe('sessions', () => {
     expect(sessions.read('wacloud_session=garbage')).toBeUndefined();
     const other = createSessions({ signingKey: new Secret('z'.repeat(32)), clock });
     expect(other.read(cookie.split(';')[0])).toBeUndefined();
+  });
+
+  it('behind an https public URL every cookie it sets is Secure, the clearing one too', () => {
+    const secure = createSessions({ signingKey: new Secret('k'.repeat(32)), clock, secureCookie: true });
+    expect(secure.issue('abcd1234').cookie).toMatch(/; Secure$|; Secure;/);
+    expect(secure.clearCookie()).toContain('Secure');
+    expect(sessions.clearCookie()).not.toContain('Secure');
+  });
+
+  it('binds logins to the session and the admin key that started them', () => {
+    const a = sessions.issue('abcd1234').session;
+    const b = sessions.issue('abcd1234').session;
+    expect(sessions.loginBinding(a)).toBe(sessions.loginBinding({ ...a }));
+    expect(sessions.loginBinding(a)).not.toBe(sessions.loginBinding(b));
+    expect(sessions.loginBinding(a)).not.toBe(sessions.loginBinding({ ...a, keyId: 'efgh5678' }));
+    expect(sessionIdHash(a)).toMatch(/^[0-9a-f]{64}$/);
+    expect(sessionIdHash(a)).not.toContain(a.sessionId);
   });
 
   it('binds CSRF tokens to the session', () => {

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { Secret } from '../../core/secret.js';
 
@@ -22,8 +22,14 @@ function safeEqual(a: string, b: string): boolean {
 }
 
 /**
- * Signed, stateless session cookies (HMAC-SHA256 with a key derived from the master key), so any broker instance can
- * check them. CSRF tokens are an HMAC of the session id: a form must echo it; a cross-site page cannot read it.
+ * Signed session cookies (HMAC-SHA256 with a key derived from the master key), so any broker instance can check
+ * them; a logout is recorded in the store (`revokedSessions`, by {@link sessionIdHash}) and checked on every request.
+ * CSRF tokens are an HMAC of the session id: a form must echo it; a cross-site page cannot read it.
+ *
+ * SameSite=Lax, not Strict: the return from Facebook's dialog (another site) is a top-level GET navigation, which
+ * must carry the session or the one-time code lands on /login and is lost. Lax still keeps the cookie off every
+ * cross-site POST and every embedded request; state changes are POSTs with a CSRF token, and the callback's state is
+ * bound to the session that started the login (a state from another session is refused).
  */
 export function createSessions(options: {
   signingKey: Secret;
@@ -47,7 +53,7 @@ export function createSessions(options: {
         `${SESSION_COOKIE}=${value}`,
         'Path=/',
         'HttpOnly',
-        'SameSite=Strict',
+        'SameSite=Lax',
         `Max-Age=${Math.floor(ttlMs / 1000)}`,
       ];
       if (options.secureCookie) attrs.push('Secure');
@@ -55,7 +61,12 @@ export function createSessions(options: {
     },
 
     clearCookie(): string {
-      return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`;
+      return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${options.secureCookie ? '; Secure' : ''}`;
+    },
+
+    /** What a login started in this session is bound to: the admin key and the session (see LoginFlow `binding`). */
+    loginBinding(session: Session): string {
+      return mac(options.signingKey, `login:${session.keyId}:${session.sessionId}`);
     },
 
     /** The session in a Cookie header, if its signature holds and it has not expired. */
@@ -90,6 +101,11 @@ export function createSessions(options: {
       );
     },
   };
+}
+
+/** The key of a session in the revocation list: its id is never stored. */
+export function sessionIdHash(session: Session): string {
+  return createHash('sha256').update(session.sessionId).digest('hex');
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

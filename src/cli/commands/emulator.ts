@@ -3,7 +3,7 @@ import { booleanFlag, intFlag, parseCliArgs, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, EXIT } from '../io.js';
 
 const usage =
-  'wacloud emulator [--port 4010] [--host 127.0.0.1] [--state FILE] [--mps N] [--redirect-uri URI ...] [--json]';
+  'wacloud emulator [--port 4010] [--host 127.0.0.1] [--state FILE] [--mps N] [--redirect-uri URI ...] [--media-origin https://lookaside.fbsbx.com] [--json]';
 
 /**
  * `wacloud emulator`: a local WhatsApp Cloud API. Prints the seeded credentials (on purpose: a sandbox, like Meta's
@@ -21,6 +21,7 @@ export const command: CliCommand = {
         state: { type: 'string' },
         mps: { type: 'string' },
         'redirect-uri': { type: 'string', multiple: true },
+        'media-origin': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
       usage,
@@ -36,6 +37,7 @@ export const command: CliCommand = {
         throw new CliExit(EXIT.usage, `--redirect-uri "${uri}" is not a URL\nUsage: ${usage}`);
     }
     const json = booleanFlag(values, 'json');
+    const mediaOrigin = stringFlag(values, 'media-origin');
 
     const { createEmulator } = await import('../../emulator/emulator.js');
     let emulator: ReturnType<typeof createEmulator>;
@@ -43,6 +45,7 @@ export const command: CliCommand = {
       emulator = createEmulator({
         ...(stateFile ? { stateFile } : {}),
         ...(mps ? { throughput: { mps } } : {}),
+        ...(mediaOrigin ? { mediaUrlOrigin: mediaOrigin } : {}),
         seed: redirectUris.length ? { redirectUris } : {},
       });
     } catch (err) {

@@ -56,12 +56,12 @@ function stderrLogger(io: CliIo): Logger {
 }
 
 /** The configuration with DATABASE_URL fetched when it is a secret reference (before anything connects). */
-async function keysConfig(io: CliIo) {
+export async function keysConfig(io: CliIo) {
   const { loadResolvedConfig } = await import('../../vault/secret-sources/config-references.js');
   return loadResolvedConfig({}, { env: io.env, cwd: io.cwd, secrets: ['DATABASE_URL'] });
 }
 
-async function open(io: CliIo, loaded?: Awaited<ReturnType<typeof keysConfig>>) {
+export async function open(io: CliIo, loaded?: Awaited<ReturnType<typeof keysConfig>>) {
   const config = loaded ?? (await keysConfig(io));
   const { openStore } = await import('../../store/open-store.js');
   // Key commands never create a master key: a missing one means the wrong data dir or a missing variable.

@@ -2,7 +2,7 @@ import { booleanFlag, parseCliArgs, printResult, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, EXIT } from '../io.js';
 
 const usage =
-  'wacloud send --to NUMBER (--text "..." | --template NAME [--lang en_US]) [--from PHONE_NUMBER_ID] [--json]';
+  'wacloud send (--to NUMBER | --recipient BSUID) (--text "..." | --template NAME [--lang en_US]) [--from PHONE_NUMBER_ID] [--json]';
 
 /** `wacloud send`: one message with the environment's token and sender (CLOUD_API_ACCESS_TOKEN, WA_PHONE_NUMBER_ID). */
 export const command: CliCommand = {
@@ -13,6 +13,7 @@ export const command: CliCommand = {
       args,
       {
         to: { type: 'string' },
+        recipient: { type: 'string' },
         text: { type: 'string' },
         template: { type: 'string' },
         lang: { type: 'string' },
@@ -23,12 +24,14 @@ export const command: CliCommand = {
       usage,
     );
     const to = stringFlag(values, 'to');
+    // A business-scoped user id (US.1349…): the address of a user Meta shares no phone number for.
+    const recipient = stringFlag(values, 'recipient');
     const text = stringFlag(values, 'text');
     const template = stringFlag(values, 'template');
     const from = stringFlag(values, 'from');
     const replyTo = stringFlag(values, 'reply-to');
     const json = booleanFlag(values, 'json');
-    if (!to) throw new CliExit(EXIT.usage, `--to is required\nUsage: ${usage}`);
+    if (!to && !recipient) throw new CliExit(EXIT.usage, `--to or --recipient is required\nUsage: ${usage}`);
     if (!text === !template) {
       throw new CliExit(EXIT.usage, `give exactly one of --text or --template\nUsage: ${usage}`);
     }
@@ -45,7 +48,11 @@ export const command: CliCommand = {
       if (!wa.graph.hasToken) {
         throw new CliExit(EXIT.config, 'CLOUD_API_ACCESS_TOKEN is not set (or run "wacloud login")');
       }
-      const common = { to, ...(replyTo ? { replyTo } : {}) };
+      const common = {
+        ...(to ? { to } : {}),
+        ...(recipient ? { recipient } : {}),
+        ...(replyTo ? { replyTo } : {}),
+      };
       const options = from ? { phoneNumberId: from } : {};
       const res = text
         ? await wa.messages.text({ ...common, body: text }, options)
@@ -55,8 +62,9 @@ export const command: CliCommand = {
           );
       const id = res.messages?.[0]?.id ?? '(no id)';
       printResult(io, json, res, () => {
-        const waId = res.contacts?.[0]?.wa_id;
-        return `sent ${id}${waId ? ` to ${waId}` : ''}`;
+        const contact = res.contacts?.[0];
+        const who = contact?.wa_id ?? contact?.user_id;
+        return `sent ${id}${who ? ` to ${who}` : ''}`;
       });
       return EXIT.ok;
     } finally {

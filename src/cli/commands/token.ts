@@ -12,17 +12,23 @@ const usage = `wacloud token <inspect|exchange|refresh|revoke|app> [options]
   app       get the app access token (client_credentials) and check it
 
 The token is read from an environment variable (--from-env NAME, default CLOUD_API_ACCESS_TOKEN, also from ./.env)
-or from standard input (--stdin); never from the command line, where shell history and ps would keep it.
+or from standard input (--stdin; \`inspect\` also reads a piped one without it); never from the command line, where shell history and ps would keep it.
 Options: [--from-env NAME | --stdin] [--save env|store|none|stdout] [--tenant NAME] [--env-file .env] [--env-var NAME] [--yes] [--reveal] [--json]`;
 
 const SUBCOMMANDS = new Set(['inspect', 'exchange', 'refresh', 'revoke', 'app']);
 
-async function readToken(io: CliIo, values: Record<string, unknown>): Promise<Secret> {
-  if (values.stdin === true) {
-    const text = (await io.readStdin()).trim();
+async function readToken(io: CliIo, values: Record<string, unknown>, sub: string): Promise<Secret> {
+  // `wacloud token inspect < token.txt` (README): without --stdin or --from-env, a non-terminal standard input that
+  // holds text is the token; an empty one (a closed pipe, /dev/null) falls back to the variable.
+  const piped =
+    sub === 'inspect' && values.stdin !== true && values['from-env'] === undefined && io.stdinIsTTY === false
+      ? (await io.readStdin()).trim()
+      : '';
+  if (values.stdin === true || piped) {
+    const text = piped || (await io.readStdin()).trim();
     if (!text) throw new CliExit(EXIT.usage, '--stdin: standard input was empty (pipe the token in)');
     if (/\s/.test(text))
-      throw new CliExit(EXIT.usage, '--stdin: expected one token, found whitespace inside');
+      throw new CliExit(EXIT.usage, 'standard input: expected one token, found whitespace inside');
     return new Secret(text, 'access-token');
   }
   const name = typeof values['from-env'] === 'string' ? values['from-env'] : 'CLOUD_API_ACCESS_TOKEN';
@@ -95,7 +101,7 @@ export const command: CliCommand = {
 
     if (sub === 'inspect') {
       const config = await cliConfig(io, ['WA_APP_SECRET']);
-      const token = await readToken(io, values);
+      const token = await readToken(io, values, sub);
       let inspection: import('../../auth/token-inspection.js').TokenInspection;
       if (config.appId && config.appSecret) {
         const auth = createAuthClient({
@@ -161,7 +167,7 @@ export const command: CliCommand = {
         return EXIT.ok;
       }
 
-      const token = await readToken(io, values);
+      const token = await readToken(io, values, sub);
       if (sub === 'revoke') {
         if (!booleanFlag(values, 'yes')) {
           throw new CliExit(

@@ -3,7 +3,8 @@ import { Secret } from '../../core/secret.js';
 import { booleanFlag, intFlag, parseCliArgs, stringFlag } from '../args.js';
 import { type CliCommand, CliExit, EXIT } from '../io.js';
 
-const usage = 'wacloud up [--port 8080] [--host 127.0.0.1] [--sandbox-port 0] [--log-level info]';
+const usage =
+  'wacloud up [--port 8080] [--host 127.0.0.1] [--public-url https://wa.example.com] [--sandbox-port 0] [--log-level info]';
 
 /** Derives a named broker secret from the master key, so every instance sharing the key agrees on it. */
 export function derive(masterKey: Buffer, purpose: string): Secret {
@@ -60,6 +61,7 @@ export const command: CliCommand = {
         port: { type: 'string' },
         host: { type: 'string' },
         'sandbox-port': { type: 'string' },
+        'public-url': { type: 'string' },
         'log-level': { type: 'string' },
         quiet: { type: 'boolean', default: false },
       },
@@ -84,6 +86,14 @@ export const command: CliCommand = {
       },
     );
     const { policies, instanceId } = await schedulerPolicies(io.env, io.cwd);
+    // A malformed WACLOUD_OUTBOUND_ALLOW stops the start here, before anything is created.
+    const { createOutboundPolicy } = await import('../../broker/outbound-policy.js');
+    createOutboundPolicy({ allow: config.outboundAllow });
+    const { checkMetaApp, dialogOnAnotherSite, readBrokerSettings } = await import(
+      '../../broker/broker-settings.js'
+    );
+    checkMetaApp(config);
+    const settings = readBrokerSettings(io.env, io.cwd, { publicUrl: stringFlag(values, 'public-url') });
     const port = intFlag(values, 'port', 0, 65_535, usage) ?? config.brokerPort;
     const host = stringFlag(values, 'host') ?? '127.0.0.1';
     const level = (stringFlag(values, 'log-level') ?? (config.debug ? 'debug' : 'info')) as
@@ -94,8 +104,13 @@ export const command: CliCommand = {
     if (!['debug', 'info', 'warn', 'error'].includes(level))
       throw new CliExit(EXIT.usage, `--log-level must be debug, info, warn or error\nUsage: ${usage}`);
 
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const { mkdirSync, rmSync } = await import('node:fs');
+    // A failed start leaves no half-made data dir: what this run created (key file, SQLite, sandbox state) goes again.
+    const createdDataDir = mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const discardDataDir: (err: unknown) => never = (err) => {
+      if (createdDataDir) rmSync(createdDataDir, { recursive: true, force: true });
+      throw err;
+    };
     const { createBrokerLogger } = await import('../../broker/logger.js');
     const logger = createBrokerLogger({ level, destination: { write: (l) => io.stderr(l) } });
     const { resolveMasterKey } = await import('../../vault/crypto/master-key.js');
@@ -106,7 +121,7 @@ export const command: CliCommand = {
       logger,
       createIfMissing: true,
       secretSources: { env: config.sourceEnv },
-    });
+    }).catch(discardDataDir);
     const fromReferences = Object.keys(config.secretReferences);
     if (fromReferences.length > 0) {
       logger.info('secret settings read from secret references', { ...config.secretReferences });
@@ -123,11 +138,16 @@ export const command: CliCommand = {
         dataDir: config.dataDir,
         port: intFlag(values, 'sandbox-port', 0, 65_535, usage) ?? 0,
         loginConfigId: config.loginConfigId,
-      });
+      }).catch(discardDataDir);
       appId = sandbox.appId;
       appSecret = new Secret(sandbox.appSecret, 'app-secret');
       graphUrl = sandbox.url;
-      dialogUrl = sandbox.url;
+      // The dialog on another site than the broker, as facebook.com is (the return is then cross-site here too).
+      dialogUrl = dialogOnAnotherSite(
+        sandbox.url,
+        settings.publicUrl ??
+          `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}`,
+      );
     }
     const verifyToken =
       config.webhookVerificationToken ?? (sandbox ? derive(master.key, 'verify-token') : undefined);
@@ -143,7 +163,7 @@ export const command: CliCommand = {
       store = await openStore(config, { logger, masterKey: master });
     } catch (err) {
       await sandbox?.close();
-      throw err;
+      discardDataDir(err);
     }
     // Scale-out (docs/deployment.md): rotation notices between instances on PostgreSQL; per-number send limits,
     // shared through Redis when REDIS_URL is set, else this instance's share (WACLOUD_INSTANCES).
@@ -179,6 +199,13 @@ export const command: CliCommand = {
       verifyToken: verifyToken ?? new Secret(randomBytes(32).toString('hex'), 'verify-token'),
       webhookPath: config.webhookEndpoint,
       sessionKey: derive(master.key, 'session'),
+      publicUrl: settings.publicUrl,
+      trustedProxies: settings.trustedProxies,
+      metrics: {
+        token: settings.metricsToken,
+        port: settings.metricsPort,
+        tenantLabels: settings.metricsTenantLabels,
+      },
       sandbox: sandbox !== undefined,
       policies,
       instanceId,
@@ -187,20 +214,23 @@ export const command: CliCommand = {
       logger,
       rotationBus,
       sendLimiter,
+      outboundAllow: config.outboundAllow,
+      contentRetentionDays: config.contentRetentionDays,
     });
     let url: string;
+    let listening: string;
     try {
       url = await broker.listen(port, host);
+      listening = broker.listenUrl();
     } catch (err) {
       await broker.close().catch(() => undefined);
       await sandbox?.close();
       const code = (err as { code?: string }).code;
       if (code === 'EADDRINUSE')
-        throw new CliExit(
-          EXIT.config,
-          `port ${port} is already in use (set PORT or --port; 0 picks a free one)`,
+        discardDataDir(
+          new CliExit(EXIT.config, `port ${port} is already in use (set PORT or --port; 0 picks a free one)`),
         );
-      throw err;
+      discardDataDir(err);
     }
     if (sandbox && verifyToken) await sandbox.connect(url, config.webhookEndpoint, verifyToken);
 
@@ -215,7 +245,8 @@ export const command: CliCommand = {
       adminKey = made.key.reveal();
     }
     const lines = [
-      `wacloud broker listening on ${url}`,
+      `wacloud broker listening on ${listening}`,
+      ...(settings.publicUrl ? [`  public URL     ${url}`] : []),
       `  dashboard      ${url}/`,
       `  API            ${url}/api/v1 (OpenAPI: ${url}/api/v1/openapi.json)`,
       `  Graph proxy    ${url}/graph/${config.apiVersion}/...`,
@@ -223,7 +254,12 @@ export const command: CliCommand = {
       `  store          ${store.engine === 'postgres' ? 'PostgreSQL' : `SQLite in ${config.dataDir}`}`,
     ];
     if (sandbox)
-      lines.push(`  sandbox        no Meta app configured: using the embedded emulator at ${sandbox.url}`);
+      lines.push(
+        `  sandbox        no Meta app configured: using the embedded emulator at ${sandbox.url}`,
+        `                 its Facebook dialog at ${dialogUrl} (another site than the broker, as facebook.com is)`,
+      );
+    else
+      lines.push(`  redirect URIs  ${url}/connect/callback (add it to the app's Valid OAuth Redirect URIs)`);
     if (adminKey) {
       lines.push(
         '',

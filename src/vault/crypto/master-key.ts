@@ -102,7 +102,11 @@ export function loadMasterKey(options: LoadMasterKeyOptions): MasterKey {
   const path = join(options.dataDir, MASTER_KEY_FILE);
   if (existsSync(path)) return readMasterKeyFile(path, options.logger);
   if (options.createIfMissing === false) {
-    throw new CryptoError(`no master key: WACLOUD_MASTER_KEY is not set and ${path} does not exist`);
+    // A missing setting (exit 3 in the CLI), not a crypto failure: say where the key is looked for.
+    throw new ConfigError(
+      'WACLOUD_MASTER_KEY',
+      `no master key: WACLOUD_MASTER_KEY is not set and ${path} does not exist; set it, or point WACLOUD_DATA_DIR at the data dir that holds the key file`,
+    );
   }
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(KEY_BYTES);

@@ -58,7 +58,11 @@ function toResponse(result: { status: number; headers: Record<string, string>; b
   return new Response(result.body, { status: result.status, headers: result.headers });
 }
 
-async function readStream(request: Request, cap: number): Promise<Uint8Array | 'too_large' | 'aborted'> {
+/** Reads a fetch `Request` body up to `cap` bytes (shared with the Flow endpoint adapters). */
+export async function readStream(
+  request: Request,
+  cap: number,
+): Promise<Uint8Array | 'too_large' | 'aborted'> {
   const declared = Number(request.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > cap) {
     await request.body?.cancel().catch(() => undefined);
