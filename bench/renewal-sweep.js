@@ -113,8 +113,8 @@ async function childMain(engine) {
   const { createFetchTransport } = await import('../dist/transport/index.js');
   const { createTokenManager } = await import('../dist/auth/token-manager.js');
   const { Secret } = await import('../dist/core/secret.js');
-  const { openStore } = await import('../dist/vault/store/open-store.js');
-  const { credentialContext, dueCredentialIds } = await import('../dist/vault/store/credentials.js');
+  const { openStore } = await import('../dist/store/open-store.js');
+  const { credentialContext, dueCredentialIds } = await import('../dist/store/credentials.js');
 
   // Driver-level query counters: every statement the sweep sends, whatever layer built it.
   let queries = 0;

@@ -9,9 +9,8 @@ import { join } from 'node:path';
 import { createBroker } from '../../dist/broker/broker.js';
 import { createBrokerLogger } from '../../dist/broker/logger.js';
 import { generateApiKey } from '../../dist/broker/security/api-key.js';
-import { vaultBrokerStore } from '../../dist/broker/vault-store.js';
 import { Secret } from '../../dist/core/secret.js';
-import { openStore } from '../../dist/vault/store/open-store.js';
+import { openStore } from '../../dist/store/open-store.js';
 
 const o = JSON.parse(process.argv[2]);
 const dataDir = mkdtempSync(join(tmpdir(), 'wacloud-bench-broker-'));
@@ -25,18 +24,11 @@ const store = await openStore(
   // error level: the generated master key file's warning is expected in a throwaway data dir.
   { logger: createBrokerLogger({ level: 'error' }), postgres: o.schema ? { schema: o.schema } : undefined },
 );
-const brokerStore = vaultBrokerStore(store);
 const now = Date.now();
-const tenant = await brokerStore.tenants.create({ name: 'bench' }, now);
+const tenant = await store.tenants.create({ name: 'bench' }, now);
 const key = generateApiKey();
-await brokerStore.apiKeys.create({
-  keyId: key.keyId,
-  hash: key.hash,
-  tenantId: tenant.id,
-  label: 'bench',
-  createdAtMs: now,
-});
-const credential = await brokerStore.credentials.insert(
+await store.apiKeys.insert({ keyId: key.keyId, hash: key.hash, tenantId: tenant.id, label: 'bench' }, now);
+const credential = await store.credentials.insert(
   {
     tenantId: tenant.id,
     kind: 'system-user',
@@ -54,17 +46,20 @@ const credential = await brokerStore.credentials.insert(
   },
   now,
 );
-await brokerStore.phoneNumbers.upsert({
-  id: o.phoneNumberId,
-  tenantId: tenant.id,
-  wabaId: o.wabaId,
-  displayNumber: null,
-  verifiedName: null,
-  credentialId: credential.id,
-});
+await store.phoneNumbers.upsert(
+  {
+    id: o.phoneNumberId,
+    tenantId: tenant.id,
+    wabaId: o.wabaId,
+    displayPhoneNumber: '',
+    verifiedName: null,
+    credentialId: credential.id,
+  },
+  now,
+);
 
 const broker = createBroker({
-  store: brokerStore,
+  store: store,
   appId: o.appId,
   appSecret: new Secret(o.appSecret, 'app-secret'),
   graphUrl: o.upstreamUrl,

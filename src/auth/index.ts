@@ -107,5 +107,6 @@ export {
   TokenManager,
   type TokenManagerOptions,
   type TokenPolicies,
+  type VersionedToken,
 } from './token-manager.js';
 export { formatTokenSummary, maskToken, tokenSummaryJson } from './token-summary.js';

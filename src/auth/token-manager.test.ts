@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/clock.js';
+import { createGraphError } from '../core/graph-error.js';
 import { Secret } from '../core/secret.js';
+import { openStore } from '../store/open-store.js';
 import { createFetchTransport } from '../transport/fetch-transport.js';
 import { masterKeyId } from '../vault/crypto/master-key.js';
-import { openStore } from '../vault/store/open-store.js';
 import { createAuthClient } from './auth-client.js';
 import { type CredentialStore, MemoryCredentialStore } from './credential-store.js';
 import { setEnvFileVariable } from './env-file.js';
@@ -240,6 +241,38 @@ describe.each(ENGINES)('TokenManager (unit, fake Graph, manual clock) on the $na
       // Already inside the warning window when added: one warning at once.
       expect(s.events.filter((e) => e.type === 'credential.expiring')).toHaveLength(1);
       await expect(s.manager.renew(cred.id)).rejects.toThrow(/must log in again/);
+    },
+  );
+
+  it.skipIf(engine.skip)(
+    'currentToken gives each token with its own version, and a rejected token the version to retry with',
+    async () => {
+      const s = setupOn();
+      const cred = await s.manager.addCredential({
+        tenantId: 't',
+        token: 'EAAfirst',
+        inspect: false,
+        kind: 'page',
+      });
+      const first = await s.manager.currentToken(cred.id);
+      expect(first.token.equals('EAAfirst')).toBe(true);
+      expect(first.version).toBe(cred.version);
+      s.tokens.set('EAAsecond', { type: 'PAGE', expiresAt: 0, dataAccess: 0, valid: true });
+      const replaced = await s.manager.replaceToken(cred.id, 'EAAsecond');
+      const second = await s.manager.currentToken(cred.id);
+      expect(second.token.equals('EAAsecond')).toBe(true);
+      expect(second.version).toBe(replaced.version);
+      expect(second.version).toBeGreaterThan(first.version);
+      // The proxy saw a 190 with the old token: the newer one comes back with its version, no store read needed.
+      const retry = await s.manager.tokenRejected(
+        cred.id,
+        first.token,
+        createGraphError({ httpStatus: 401, body: { code: 190, message: 'expired' } }),
+      );
+      expect(retry?.version).toBe(second.version);
+      expect(retry?.token.equals('EAAsecond')).toBe(true);
+      await s.manager.revoke(cred.id);
+      expect(() => s.manager.currentToken(cred.id)).toThrow(CredentialUnavailableError);
     },
   );
 });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/clock.js';
+import type { PhoneNumberRecord } from '../store/phone-numbers.js';
 import { createAccessCache } from './access.js';
-import type { BrokerStore, PhoneNumberRow } from './ports.js';
+import type { BrokerStore } from './ports.js';
 
-function fakeStore(rows: PhoneNumberRow[]) {
+function fakeStore(rows: PhoneNumberRecord[]) {
   let reads = 0;
   const store = {
     phoneNumbers: {
@@ -16,13 +17,15 @@ function fakeStore(rows: PhoneNumberRow[]) {
   return { store, reads: () => reads };
 }
 
-const row = (id: string, tenantId: string, credentialId: string | null): PhoneNumberRow => ({
+const row = (id: string, tenantId: string, credentialId: string | null): PhoneNumberRecord => ({
   id,
   tenantId,
   wabaId: `waba-${tenantId}`,
-  displayNumber: null,
+  displayPhoneNumber: '',
   verifiedName: null,
   credentialId,
+  createdAtMs: 0,
+  updatedAtMs: 0,
 });
 
 describe('access cache: phone numbers for the proxy', () => {
@@ -56,7 +59,7 @@ describe('access cache: admin keys behind dashboard sessions', () => {
     let reads = 0;
     const store = {
       apiKeys: {
-        async list(tenantId: string | null | undefined) {
+        async listByTenant(tenantId: string | null | undefined) {
           reads++;
           expect(tenantId).toBeNull();
           return rows.map((r) => ({ ...r, hash: 'h', label: '', createdAtMs: 0 }));

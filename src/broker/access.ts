@@ -1,5 +1,7 @@
 import type { Clock } from '../core/clock.js';
-import type { BrokerStore, PhoneNumberRow, TenantObjectRow } from './ports.js';
+import type { PhoneNumberRecord } from '../store/phone-numbers.js';
+import type { NewTenantObject } from '../store/tenant-objects.js';
+import type { BrokerStore } from './ports.js';
 import { apiKeyId, hashApiKey } from './security/api-key.js';
 
 const TOUCH_EVERY_MS = 60_000;
@@ -20,7 +22,7 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
   // By the presented key string: a hit costs no SHA-256 (the proxy's hot path). Memory only, never logged; bounded,
   // the oldest entry goes first when full.
   const keys = new Map<string, { principal: Principal | undefined; atMs: number }>();
-  type TenantObjects = { ids: Set<string>; numbers: Map<string, PhoneNumberRow>; atMs: number };
+  type TenantObjects = { ids: Set<string>; numbers: Map<string, PhoneNumberRecord>; atMs: number };
   const objects = new Map<string, TenantObjects>();
   /**
    * Owners of objects tenants created or received (media, templates, flows), as read from or written to the store
@@ -83,7 +85,7 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     if (adminKeyIdsLoading) return adminKeyIdsLoading;
     const generation = keyGeneration;
     const loading: Promise<Set<string>> = store.apiKeys
-      .list(null)
+      .listByTenant(null)
       .then((rows) => {
         const ids = new Set(rows.filter((r) => r.revokedAtMs === null).map((r) => r.keyId));
         if (generation === keyGeneration) adminKeyIds = { ids, atMs: clock.now() };
@@ -98,7 +100,7 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
 
   async function loadTenant(tenantId: string): Promise<TenantObjects> {
     const ids = new Set<string>();
-    const numbers = new Map<string, PhoneNumberRow>();
+    const numbers = new Map<string, PhoneNumberRecord>();
     for (const n of await store.phoneNumbers.listByTenant(tenantId)) {
       ids.add(n.id);
       ids.add(n.wabaId);
@@ -143,7 +145,7 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
     phoneNumber(
       tenantId: string,
       id: string,
-    ): PhoneNumberRow | undefined | Promise<PhoneNumberRow | undefined> {
+    ): PhoneNumberRecord | undefined | Promise<PhoneNumberRecord | undefined> {
       const entry = tenantObjects(tenantId);
       return entry instanceof Promise ? entry.then((e) => e.numbers.get(id)) : entry.numbers.get(id);
     },
@@ -151,7 +153,7 @@ export function createAccessCache(store: BrokerStore, clock: Clock, ttlMs = 30_0
      * Records objects as their tenants' in the store (committed before this resolves, so another instance asked next
      * knows them). An object with an owner already keeps it.
      */
-    async recordObjects(rows: TenantObjectRow[], nowMs: number): Promise<void> {
+    async recordObjects(rows: NewTenantObject[], nowMs: number): Promise<void> {
       if (rows.length === 0) return;
       const recorded = new Set(await store.objects.record(rows, nowMs));
       for (const row of rows) if (recorded.has(row.objectId)) rememberOwner(row.objectId, row.tenantId);

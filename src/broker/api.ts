@@ -17,6 +17,7 @@ import {
 import { replayWebhook } from './inbox.js';
 import { type BodySchema, openApiDocument, REQUEST_BODIES } from './openapi.js';
 import { OutboundRefusedError } from './outbound-policy.js';
+import { parseRowId } from './ports.js';
 import { generateApiKey } from './security/api-key.js';
 import { isThrottled } from './security/auth-guard.js';
 import { generateWebhookSecret } from './standard-webhooks.js';
@@ -358,7 +359,7 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
 
   api.get('/api-keys', async (c) => {
     const p = c.get('principal');
-    const rows = await ctx.store.apiKeys.list(p.admin ? undefined : p.tenantId);
+    const rows = p.admin ? await ctx.store.apiKeys.list() : await ctx.store.apiKeys.listByTenant(p.tenantId);
     return c.json({ data: rows.map(({ hash: _hash, ...rest }) => rest) });
   });
   /** Creates a key: admin (tenantId null) or scoped to one tenant. The key is in this response only. */
@@ -370,13 +371,7 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
     if (tenantId && !(await ctx.store.tenants.get(tenantId))) throw notFound('tenant');
     const label = typeof body.label === 'string' ? body.label.slice(0, 100) : '';
     const made = generateApiKey();
-    await ctx.store.apiKeys.create({
-      keyId: made.keyId,
-      hash: made.hash,
-      tenantId,
-      label,
-      createdAtMs: ctx.clock.now(),
-    });
+    await ctx.store.apiKeys.insert({ keyId: made.keyId, hash: made.hash, tenantId, label }, ctx.clock.now());
     await ctx.audit('api_key.created', { tenantId, detail: { keyId: made.keyId } });
     return c.json(
       { keyId: made.keyId, tenantId, label, key: made.key.reveal(), note: 'shown once: store it now' },
@@ -446,17 +441,18 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
     if (status !== undefined && status !== 'pending' && status !== 'delivered' && status !== 'dead')
       throw new ApiError(422, 'invalid', 'status must be pending, delivered or dead');
     const rows = await ctx.store.deliveries.listByTenant(tenant.id, 100, status);
-    return c.json({ data: rows.map(({ payload: _payload, ...rest }) => rest) });
+    return c.json({ data: rows.map(({ payload: _payload, ...rest }) => ({ ...rest, id: String(rest.id) })) });
   });
   /** A dead (or delivered) delivery is sent again with its original id as `webhook-id` and a fresh retry schedule. */
   api.post('/deliveries/:deliveryId/replay', async (c) => {
     const p = c.get('principal');
-    const delivery = await ctx.store.deliveries.get(c.req.param('deliveryId'));
+    const deliveryId = parseRowId(c.req.param('deliveryId'));
+    const delivery = deliveryId === undefined ? undefined : await ctx.store.deliveries.get(deliveryId);
     if (!delivery || (!p.admin && p.tenantId !== delivery.tenantId)) throw notFound('delivery');
     if (!(await ctx.store.deliveries.requeue(delivery.id, ctx.clock.now())))
       throw new ApiError(409, 'already_pending', 'the delivery is pending already: it will be attempted');
     ctx.poke();
-    return c.json({ id: delivery.id, status: 'pending' });
+    return c.json({ id: String(delivery.id), status: 'pending' });
   });
 
   api.get('/webhooks', async (c) => {
@@ -464,10 +460,11 @@ export function createApi(ctx: BrokerContext): Hono<Env> {
     const rows = await ctx.store.inbox.recent(100, p.admin ? undefined : (p.tenantId as string));
     // A body carrying several tenants' events is listed under each; a tenant key sees itself as its tenant.
     return c.json({
-      data: rows.map(({ rawBody, ...rest }) => ({
+      data: rows.map(({ body, ...rest }) => ({
         ...rest,
+        id: String(rest.id),
         tenantId: p.admin ? rest.tenantId : p.tenantId,
-        bytes: rawBody.byteLength,
+        bytes: body.byteLength,
       })),
     });
   });

@@ -4,12 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { TokenEvent } from '../auth/token-events.js';
-import {
-  createTokenManager,
-  DEFAULT_TOKEN_POLICIES,
-  type TokenManager,
-  type TokenPolicies,
-} from '../auth/token-manager.js';
+import { DEFAULT_TOKEN_POLICIES, TokenManager, type TokenPolicies } from '../auth/token-manager.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DEFAULT_API_VERSION } from '../core/config.js';
 import { createGraphError } from '../core/graph-error.js';
@@ -180,7 +175,8 @@ export function createBroker(options: BrokerOptions): Broker {
     { tenantLabels: options.metrics?.tenantLabels },
   );
 
-  const manager = createTokenManager({
+  // Explicit settings only: the broker never reads the environment (`wacloud up` loaded it at the edge).
+  const manager = new TokenManager({
     store: store.credentials,
     appId: options.appId,
     appSecret: options.appSecret,
@@ -252,13 +248,15 @@ export function createBroker(options: BrokerOptions): Broker {
     },
     async audit(event, fields) {
       try {
-        await store.audit.append({
-          tenantId: fields.tenantId ?? null,
-          credentialId: fields.credentialId ?? null,
-          event,
-          detail: JSON.parse(scrubText(JSON.stringify(fields.detail ?? {}))) as Record<string, unknown>,
-          atMs: clock.now(),
-        });
+        await store.audit.append(
+          {
+            tenantId: fields.tenantId ?? null,
+            credentialId: fields.credentialId ?? null,
+            event,
+            detail: JSON.parse(scrubText(JSON.stringify(fields.detail ?? {}))) as Record<string, unknown>,
+          },
+          clock.now(),
+        );
       } catch (err) {
         logger.error('audit append failed', {
           event,
@@ -334,9 +332,8 @@ export function createBroker(options: BrokerOptions): Broker {
     }
     if (!credentialId) return undefined;
     try {
-      const token = await manager.getToken(credentialId);
-      // The cached version goes with the cached token (a store read here could be newer than the token served).
-      return { token, credentialId, version: manager.cachedVersion(credentialId) ?? 0 };
+      // The token and its own version, from one cache entry (no side lookup that could see a newer version).
+      return { ...(await manager.currentToken(credentialId)), credentialId };
     } catch {
       return undefined;
     }
@@ -374,16 +371,12 @@ export function createBroker(options: BrokerOptions): Broker {
       : undefined,
     onTokenRejected: async (_tenantId, rejected, errorBody) => {
       // The token manager decides: a newer version (rotated meanwhile) to retry with, or inspect and mark invalid.
-      const next = await manager
-        .tokenProvider(rejected.credentialId)
-        .onTokenRejected?.(rejected.token, createGraphError({ httpStatus: 401, body: errorBody }));
-      if (!next) return undefined;
-      const record = await manager.getCredential(rejected.credentialId);
-      return {
-        token: next,
-        credentialId: rejected.credentialId,
-        version: record?.version ?? rejected.version + 1,
-      };
+      const next = await manager.tokenRejected(
+        rejected.credentialId,
+        rejected.token,
+        createGraphError({ httpStatus: 401, body: errorBody }),
+      );
+      return next ? { ...next, credentialId: rejected.credentialId } : undefined;
     },
     rememberObject: (tenantId, objectId, edge) =>
       access.recordObjects(

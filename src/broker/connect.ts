@@ -155,14 +155,17 @@ async function discoverWaba(
     }
     ours++;
     if (before && options.onlyNew) continue;
-    await ctx.store.phoneNumbers.upsert({
-      id: n.id,
-      tenantId,
-      wabaId,
-      displayNumber: n.displayPhoneNumber ?? null,
-      verifiedName: n.verifiedName ?? null,
-      credentialId,
-    });
+    await ctx.store.phoneNumbers.upsert(
+      {
+        id: n.id,
+        tenantId,
+        wabaId,
+        displayPhoneNumber: n.displayPhoneNumber ?? '',
+        verifiedName: n.verifiedName ?? null,
+        credentialId,
+      },
+      ctx.clock.now(),
+    );
     // The store never moves a number between tenants; a concurrent discovery for another tenant may have won.
     if ((await ctx.store.phoneNumbers.get(n.id))?.tenantId !== tenantId) {
       ours--;

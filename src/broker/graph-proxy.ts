@@ -527,9 +527,7 @@ export function createGraphProxy(options: GraphProxyOptions) {
           res.shouldKeepAlive = false;
           deny(res, 413, 100, `Request body over ${maxBody} bytes`);
         } else deny(res, 502, 2, `Graph API unreachable from the broker${code ? ` (${code})` : ''}`);
-      } else {
-        res.destroy();
-      }
+      } else res.destroy();
     } finally {
       options.observe?.({ tenantId, status, durationMs: performance.now() - started, upstreamMs });
     }

@@ -2,13 +2,15 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { scrubText } from '../core/secret.js';
+import type { InboxItem, NewInboxItem } from '../store/inbox.js';
+import type { SubscriptionRecord } from '../store/subscriptions.js';
 import { dedupeKey } from '../webhooks/dedupe.js';
 import type { WebhookEvent } from '../webhooks/events.js';
 import { parseJsonBody } from '../webhooks/parse-json-body.js';
 import { parseWebhook } from '../webhooks/parse-webhook.js';
 import type { VerifiedDelivery } from '../webhooks/webhook-handler.js';
 import { mediaIdsOf } from './object-ownership.js';
-import type { BrokerStore, InboxRow, SubscriptionRow } from './ports.js';
+import { type BrokerStore, parseRowId } from './ports.js';
 import { createWorkerLoop } from './worker-loop.js';
 
 /** The key a whole delivery is de-duplicated on: Meta's retries resend the same bytes. */
@@ -22,12 +24,12 @@ export function eventTypeOf(event: WebhookEvent): string {
 }
 
 /** Whether a subscription takes events of this type: no filter, `*`, or the type named (as the store's filter reads it). */
-export function subscriptionWants(sub: SubscriptionRow, type: string): boolean {
+export function subscriptionWants(sub: SubscriptionRecord, type: string): boolean {
   return sub.active && (sub.events.length === 0 || sub.events.includes('*') || sub.events.includes(type));
 }
 
 /** A stable id per event: its Meta identity when it has one (message id, status), else its place in the delivery. */
-export function eventIdOf(event: WebhookEvent, inboxId: string, index: number): string {
+export function eventIdOf(event: WebhookEvent, inboxId: number, index: number): string {
   return dedupeKey(event) ?? `${inboxId}:${index}`;
 }
 
@@ -35,7 +37,7 @@ export function eventIdOf(event: WebhookEvent, inboxId: string, index: number): 
 const GROUP_COMMIT_MAX = 200;
 
 interface Waiting {
-  input: { rawBody: Uint8Array; dedupeKey: string; receivedAtMs: number };
+  input: NewInboxItem;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -47,7 +49,7 @@ interface Waiting {
  */
 export interface InboxHandoff {
   lease(count: number): { owner: string; expiresAtMs: number } | undefined;
-  accept(rows: InboxRow[], leaseExpiresAtMs: number): void;
+  accept(rows: InboxItem[], leaseExpiresAtMs: number): void;
 }
 
 /**
@@ -64,17 +66,6 @@ export function createInboxWriter(
   onResult: (result: 'accepted' | 'duplicate') => void,
   handoff?: InboxHandoff,
 ) {
-  const insertMany = store.inbox.insertMany?.bind(store.inbox);
-  if (!insertMany) {
-    return async (delivery: VerifiedDelivery): Promise<void> => {
-      const { duplicate } = await store.inbox.insert({
-        rawBody: delivery.rawBody,
-        dedupeKey: deliveryKey(delivery.rawBody),
-        receivedAtMs: delivery.receivedAtMs,
-      });
-      onResult(duplicate ? 'duplicate' : 'accepted');
-    };
-  }
   let queue: Waiting[] = [];
   let flushing = false;
   async function flush(): Promise<void> {
@@ -84,22 +75,28 @@ export function createInboxWriter(
       try {
         const lease = handoff?.lease(batch.length);
         const inputs = batch.map((w) => w.input);
-        const results = await (insertMany as NonNullable<typeof insertMany>)(inputs, lease);
-        const handed: InboxRow[] = [];
+        const results = await store.inbox.insertMany(inputs, lease);
+        const handed: InboxItem[] = [];
         batch.forEach((w, i) => {
           const result = results[i];
           onResult(result?.duplicate ? 'duplicate' : 'accepted');
           if (lease && result && !result.duplicate && result.id !== undefined) {
-            const { rawBody, dedupeKey, receivedAtMs } = inputs[i] as Waiting['input'];
+            const { body, dedupeKey, receivedAtMs } = inputs[i] as NewInboxItem;
+            // The row as the store now holds it: leased to this instance, first attempt.
             handed.push({
               id: result.id,
-              rawBody,
+              body: Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+              signatureValid: true,
               dedupeKey,
-              receivedAtMs,
-              status: 'pending',
+              status: 'processing',
               attempts: 1,
+              receivedAtMs,
+              availableAtMs: receivedAtMs,
               tenantId: null,
+              leaseOwner: lease.owner,
+              leaseExpiresAtMs: lease.expiresAtMs,
               lastError: null,
+              processedAtMs: null,
             });
           }
           w.resolve();
@@ -115,7 +112,8 @@ export function createInboxWriter(
     new Promise<void>((resolve, reject) => {
       queue.push({
         input: {
-          rawBody: delivery.rawBody,
+          body: delivery.rawBody,
+          signatureValid: true,
           dedupeKey: deliveryKey(delivery.rawBody),
           receivedAtMs: delivery.receivedAtMs,
         },
@@ -157,7 +155,7 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
   const leaseMs = options.leaseMs ?? 10_000;
   const handoffMax = options.handoffMax ?? 2_000;
   // Rows this instance committed leased to itself, oldest first, with their lease expiry.
-  let handedOff: Array<{ row: InboxRow; leaseExpiresAtMs: number }> = [];
+  let handedOff: Array<{ row: InboxItem; leaseExpiresAtMs: number }> = [];
   let running = false;
   let lastClaimAtMs = Number.NEGATIVE_INFINITY;
 
@@ -167,9 +165,9 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
    * a crashed instance's) are not starved by a steady stream of hand-offs. Not more often: the rows in hand are
    * `processing` in the store, and a claim looks past them.
    */
-  async function nextRows(): Promise<InboxRow[]> {
+  async function nextRows(): Promise<InboxItem[]> {
     const now = clock.now();
-    const rows: InboxRow[] = [];
+    const rows: InboxItem[] = [];
     let taken = 0;
     while (taken < handedOff.length && rows.length < batch) {
       const entry = handedOff[taken++] as (typeof handedOff)[number];
@@ -179,7 +177,7 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
     if (taken > 0) handedOff = handedOff.slice(taken);
     if (rows.length === 0 || now - lastClaimAtMs >= (options.pollMs ?? 1000)) {
       lastClaimAtMs = now;
-      rows.push(...(await store.inbox.claimPending(batch, options.instanceId, now, leaseMs)));
+      rows.push(...(await store.inbox.claimPending(now, batch, options.instanceId, leaseMs)));
     }
     return rows;
   }
@@ -213,12 +211,11 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
     const rows = await nextRows();
     // Lookups shared by the rows of this batch (a burst is mostly one number's events): fewer queries per row.
     const memo: Memo = { tenants: new Map(), subscriptions: new Map() };
-    const markMany = store.inbox.markProcessedMany?.bind(store.inbox);
-    const done: Array<{ id: string; tenantId: string | null }> = [];
+    const done: Array<{ id: number; tenantId: string | null }> = [];
     let queued = 0;
     for (const row of rows) {
       try {
-        const payload = parseJsonBody(row.rawBody);
+        const payload = parseJsonBody(row.body);
         const events = parseWebhook(payload);
         let rowTenant: string | null = null;
         // Further tenants whose events this body carries too: the row is listed under each of them.
@@ -250,7 +247,7 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
           const subscriptions = await subs;
           for (const sub of subscriptions) {
             if (!subscriptionWants(sub, type)) continue;
-            const added = await store.deliveries.enqueue(
+            const { duplicate } = await store.deliveries.enqueue(
               {
                 subscriptionId: sub.id,
                 tenantId,
@@ -265,21 +262,21 @@ export function createInboxDispatcher(options: InboxDispatcherOptions) {
               },
               clock.now(),
             );
-            if (added) queued++;
+            if (!duplicate) queued++;
           }
         }
         if (moreTenants) await store.inbox.addTenants(row.id, [...moreTenants]);
-        if (markMany) done.push({ id: row.id, tenantId: rowTenant });
-        else await store.inbox.markProcessed(row.id, rowTenant, clock.now());
+        done.push({ id: row.id, tenantId: rowTenant });
       } catch (err) {
         const message = scrubText(err instanceof Error ? err.message : String(err)).slice(0, 300);
         logger.error('inbox row failed', { inboxId: row.id, error: message });
-        await store.inbox.markFailed(row.id, message, clock.now()).catch(() => undefined);
+        // A body that cannot be parsed or routed will not get better by retrying: dead-letter it (replayable).
+        await store.inbox.markFailed(row.id, message, null).catch(() => undefined);
       }
     }
     // One commit for the batch. A crash before it leaves the rows leased: they are processed again after the lease,
     // and UNIQUE(subscription, event id) keeps their deliveries from being queued twice.
-    if (markMany && done.length > 0) await markMany(done, clock.now());
+    if (done.length > 0) await store.inbox.markDoneMany(done, clock.now());
     if (queued > 0) options.onQueued?.();
     return rows.length;
   }
@@ -330,16 +327,17 @@ export async function replayWebhook(
   inboxId: string,
   nowMs: number,
 ): Promise<{ alreadyPending: boolean; deliveries: number } | undefined> {
-  const row = await store.inbox.get(inboxId);
+  const id = parseRowId(inboxId);
+  const row = id === undefined ? undefined : await store.inbox.get(id);
   if (!row) return undefined;
-  if (row.status === 'pending') return { alreadyPending: true, deliveries: 0 };
+  if (row.status === 'pending' || row.status === 'processing') return { alreadyPending: true, deliveries: 0 };
   let eventIds: string[] = [];
   try {
-    eventIds = parseWebhook(parseJsonBody(row.rawBody)).map((event, i) => eventIdOf(event, row.id, i));
+    eventIds = parseWebhook(parseJsonBody(row.body)).map((event, i) => eventIdOf(event, row.id, i));
   } catch {
     // An unparseable body has no deliveries; processing it again dead-letters it again.
   }
   const deliveries = eventIds.length > 0 ? await store.deliveries.requeueEvents(eventIds, nowMs) : 0;
-  const requeued = await store.inbox.requeue(inboxId, nowMs);
+  const requeued = await store.inbox.requeue(row.id, nowMs);
   return { alreadyPending: !requeued && deliveries === 0, deliveries };
 }

@@ -1,8 +1,8 @@
+import type { TenantObjectKind } from '../store/tenant-objects.js';
 import type { WebhookEvent } from '../webhooks/events.js';
-import type { TenantObjectRow } from './ports.js';
 
 /** The kind of object a proxied POST created, from its edge (`/{waba}/message_templates`, `/{number}/media`). */
-export function createdObjectKind(edge: string | undefined): TenantObjectRow['kind'] {
+export function createdObjectKind(edge: string | undefined): TenantObjectKind {
   switch (edge) {
     case 'media':
       return 'media';

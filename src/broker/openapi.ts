@@ -177,7 +177,8 @@ export function openApiDocument(): Record<string, unknown> {
             id: { type: 'string' },
             tenantId: { type: 'string' },
             wabaId: { type: 'string' },
-            displayNumber: { type: ['string', 'null'] },
+            displayPhoneNumber: { type: 'string' },
+            verifiedName: { type: ['string', 'null'] },
           },
         },
         ApiKey: {

@@ -11,7 +11,6 @@ import type { Secret } from '../core/secret.js';
 import { createDeliveryWorker, type DeliveryWorkerOptions } from './outbound.js';
 import type { BrokerStore } from './ports.js';
 import { generateWebhookSecret } from './standard-webhooks.js';
-import { vaultBrokerStore } from './vault-store.js';
 
 interface Received {
   headers: Record<string, string>;
@@ -67,7 +66,7 @@ describe.each(engines)('delivery worker on $engine', ({ engine, skip }) => {
   beforeAll(async () => {
     if (skip) return;
     home = await createTestStoreHome(engine);
-    store = vaultBrokerStore(await home.open());
+    store = await home.open();
     subscriber = await startSubscriber();
     tenantId = (await store.tenants.create({ name: 'Acme' }, 1)).id;
   });
@@ -90,20 +89,22 @@ describe.each(engines)('delivery worker on $engine', ({ engine, skip }) => {
     const eventId = `evt-${++n}`;
     const payload = JSON.stringify({ type: 'whatsapp.status', data: { id: eventId, status: 'sent' } });
     expect(
-      await store.deliveries.enqueue(
-        {
-          subscriptionId: sub.id,
-          tenantId,
-          eventId,
-          eventType: 'status',
-          payload,
-          nextAttemptAtMs: clock.now(),
-        },
-        clock.now(),
-      ),
-    ).toBe(true);
+      (
+        await store.deliveries.enqueue(
+          {
+            subscriptionId: sub.id,
+            tenantId,
+            eventId,
+            eventType: 'status',
+            payload,
+            nextAttemptAtMs: clock.now(),
+          },
+          clock.now(),
+        )
+      ).duplicate,
+    ).toBe(false);
     const row = (await store.deliveries.listByTenant(tenantId, 1000)).find((d) => d.eventId === eventId);
-    return { secret, subscriptionId: sub.id, id: row?.id as string, payload };
+    return { secret, subscriptionId: sub.id, id: row?.id as number, payload };
   }
 
   function worker(clock: ManualClock, extra: Partial<DeliveryWorkerOptions> = {}) {
@@ -162,7 +163,7 @@ describe.each(engines)('delivery worker on $engine', ({ engine, skip }) => {
       expect(await w.runOnce()).toBe(0);
       expect(subscriber.received).toHaveLength(4);
       // Every attempt: the same webhook-id (the delivery id), a valid Standard Webhooks signature.
-      for (const r of subscriber.received) expectSigned(r, d.secret, d.id, d.payload);
+      for (const r of subscriber.received) expectSigned(r, d.secret, String(d.id), d.payload);
       expect((await store.deliveries.countByStatus(tenantId)).dead).toBeGreaterThanOrEqual(1);
       expect((await store.deliveries.listByTenant(tenantId, 100, 'dead')).map((x) => x.id)).toContain(d.id);
     },
@@ -189,7 +190,7 @@ describe.each(engines)('delivery worker on $engine', ({ engine, skip }) => {
     await clock.advance(86_400_000);
     expect(await w.runOnce()).toBe(0);
     expect(subscriber.received.map((r) => r.answered)).toEqual([500, 503, 200]);
-    for (const r of subscriber.received) expectSigned(r, d.secret, d.id, d.payload);
+    for (const r of subscriber.received) expectSigned(r, d.secret, String(d.id), d.payload);
     expect(w.results).toEqual(['retry', 'retry', 'delivered']);
   });
 
@@ -205,7 +206,7 @@ describe.each(engines)('delivery worker on $engine', ({ engine, skip }) => {
       await w.runOnce();
       expect((await store.deliveries.get(d.id))?.status).toBe('dead');
       // Pending or unknown deliveries are not "replayed".
-      expect(await store.deliveries.requeue('999999999', clock.now())).toBe(false);
+      expect(await store.deliveries.requeue(999999999, clock.now())).toBe(false);
 
       subscriber.answer(204);
       expect(await store.deliveries.requeue(d.id, clock.now())).toBe(true);
@@ -216,14 +217,14 @@ describe.each(engines)('delivery worker on $engine', ({ engine, skip }) => {
       await clock.advance(86_400_000);
       expect(await w.runOnce()).toBe(0);
       expect(subscriber.received.map((r) => r.answered)).toEqual([500, 500, 204]);
-      for (const r of subscriber.received) expectSigned(r, d.secret, d.id, d.payload);
+      for (const r of subscriber.received) expectSigned(r, d.secret, String(d.id), d.payload);
       // Replaying the received webhook that carried it (by event id): the same row, pending again.
       const eventId = (await store.deliveries.get(d.id))?.eventId as string;
       expect(await store.deliveries.requeueEvents([eventId, 'no-such-event'], clock.now())).toBe(1);
       expect(await store.deliveries.get(d.id)).toMatchObject({ status: 'pending', attempts: 0 });
       expect(await store.deliveries.requeueEvents([eventId], clock.now())).toBe(0);
       expect(await w.runOnce()).toBe(1);
-      expect(subscriber.received.map((r) => r.headers['webhook-id'])).toEqual([d.id, d.id, d.id, d.id]);
+      expect(subscriber.received.map((r) => r.headers['webhook-id'])).toEqual(Array(4).fill(String(d.id)));
     },
   );
 
@@ -248,7 +249,9 @@ describe.each(engines)('delivery worker on $engine', ({ engine, skip }) => {
     async () => {
       const clock = new ManualClock(Date.UTC(2026, 4, 1));
       const d = await queued(clock);
-      expect(await store.subscriptions.setActive(d.subscriptionId, false, clock.now())).toBe(true);
+      expect(
+        await store.subscriptions.update(d.subscriptionId, { active: false }, clock.now()),
+      ).toBeDefined();
       const w = worker(clock);
       expect(await w.runOnce()).toBe(1);
       expect(await store.deliveries.get(d.id)).toMatchObject({

@@ -2,10 +2,11 @@ import { Agent } from 'undici';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { scrubText } from '../core/secret.js';
+import type { DeliveryRecord } from '../store/subscriptions.js';
 import type { Transport } from '../transport/types.js';
 import { createUndiciTransport } from '../transport/undici-transport.js';
 import type { OutboundPolicy } from './outbound-policy.js';
-import type { BrokerStore, DeliveryRow } from './ports.js';
+import type { BrokerStore } from './ports.js';
 import { signStandardWebhook } from './standard-webhooks.js';
 import { createWorkerLoop } from './worker-loop.js';
 
@@ -96,10 +97,10 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
   const send =
     options.send ?? transportSender(options.transport ?? (ownTransport as Transport), options.policy);
 
-  async function deliver(row: DeliveryRow): Promise<void> {
+  async function deliver(row: DeliveryRecord): Promise<void> {
     const sub = await store.subscriptions.get(row.subscriptionId);
     if (!sub?.active) {
-      await store.deliveries.markDead(row.id, 'subscription removed or inactive');
+      await store.deliveries.markFailed(row.id, 'subscription removed or inactive', null);
       options.onResult?.('dead');
       return;
     }
@@ -107,7 +108,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     // even when a virtual clock (the sandbox's) drives the retries.
     const headers = signStandardWebhook(
       sub.secret,
-      row.id,
+      String(row.id),
       Math.floor(systemClock.now() / 1000),
       row.payload,
     );
@@ -138,7 +139,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     // claimDue counted this attempt already.
     const attempts = row.attempts;
     if (attempts >= maxAttempts) {
-      await store.deliveries.markDead(row.id, error);
+      await store.deliveries.markFailed(row.id, error, null);
       logger.warn('delivery dead-lettered', {
         deliveryId: row.id,
         subscriptionId: row.subscriptionId,
@@ -150,7 +151,7 @@ export function createDeliveryWorker(options: DeliveryWorkerOptions) {
     }
     const ceiling = Math.min(maxDelay, base * 2 ** (attempts - 1));
     const delay = Math.round(ceiling / 2 + random() * (ceiling / 2));
-    await store.deliveries.markRetry(row.id, clock.now() + delay, error);
+    await store.deliveries.markFailed(row.id, error, clock.now() + delay);
     options.onResult?.('retry');
   }
 

@@ -1,10 +1,10 @@
+import type { SubscriptionRecord } from '../store/subscriptions.js';
 import type { BrokerContext } from './context.js';
-import type { SubscriptionRow } from './ports.js';
 
 /** A subscription as the API and the dashboard show it: everything but its signing secret. */
-export type SubscriptionView = Omit<SubscriptionRow, 'secret'>;
+export type SubscriptionView = Omit<SubscriptionRecord, 'secret'>;
 
-export function subscriptionView({ secret: _secret, ...rest }: SubscriptionRow): SubscriptionView {
+export function subscriptionView({ secret: _secret, ...rest }: SubscriptionRecord): SubscriptionView {
   return rest;
 }
 
@@ -14,11 +14,11 @@ export function subscriptionView({ secret: _secret, ...rest }: SubscriptionRow):
  */
 export async function setSubscriptionActive(
   ctx: BrokerContext,
-  sub: SubscriptionRow,
+  sub: SubscriptionRecord,
   active: boolean,
 ): Promise<SubscriptionView> {
   if (sub.active === active) return subscriptionView(sub);
-  await ctx.store.subscriptions.setActive(sub.id, active, ctx.clock.now());
+  await ctx.store.subscriptions.update(sub.id, { active }, ctx.clock.now());
   await ctx.audit(active ? 'subscription.activated' : 'subscription.deactivated', {
     tenantId: sub.tenantId,
     detail: { subscriptionId: sub.id },

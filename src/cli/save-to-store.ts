@@ -27,19 +27,21 @@ export async function saveToStore(
   inspection: TokenInspection,
   logger: Logger,
 ): Promise<SavedToStore> {
-  const { openStore } = await import('../vault/store/open-store.js');
-  const { createTokenManager } = await import('../auth/token-manager.js');
+  const { openStore } = await import('../store/open-store.js');
+  const { TokenManager } = await import('../auth/token-manager.js');
   const store = await openStore(config, { logger });
   try {
     const all = await store.tenants.list();
     const found = all.find((t) => t.id === tenant) ?? all.find((t) => t.name === tenant);
     const row = found ?? (await store.tenants.create({ name: tenant }, Date.now()));
-    const manager = createTokenManager({
+    // The command loaded the config (environment, .env, secret references) already: pass it on explicitly.
+    const manager = new TokenManager({
       store: store.credentials,
       appId: config.appId,
       appSecret: config.appSecret,
       graphUrl: config.graphUrl,
       apiVersion: config.apiVersion,
+      timeoutMs: config.requestTimeoutMs,
       logger,
     });
     try {

@@ -339,7 +339,6 @@ export function loadConfig(options: ConfigOptions = {}, load: LoadConfigOptions 
             'app-secret-previous',
           ),
         );
-
   return {
     accessToken: secretSetting(
       ['accessToken', options.accessToken],

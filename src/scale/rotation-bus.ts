@@ -4,7 +4,7 @@ import pg from 'pg';
 import { type Clock, systemClock } from '../core/clock.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { type Secret, scrubText } from '../core/secret.js';
-import type { Db } from '../vault/store/engine.js';
+import type { Db } from '../store/engine.js';
 
 /** What the broker does with notices: pick up a newer version; re-read everything after a reconnect. */
 export interface RotationHandlers {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/vault/store/open-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import {
   api,
   brokerRunSecrets,

@@ -1,8 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { Secret } from '../../src/core/secret.js';
-import { openStore } from '../../src/vault/store/open-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import {
   api,
   control,
@@ -49,9 +48,9 @@ describe('dashboard sessions end when their admin key is revoked', () => {
 
     // No store round trip per request: the live admin key ids come from the access cache.
     const store = h.broker.context.store;
-    const list = store.apiKeys.list.bind(store.apiKeys);
+    const list = store.apiKeys.listByTenant.bind(store.apiKeys);
     let reads = 0;
-    store.apiKeys.list = (tenantId) => {
+    store.apiKeys.listByTenant = (tenantId) => {
       reads++;
       return list(tenantId);
     };
@@ -85,7 +84,7 @@ describe('dashboard sessions end when their admin key is revoked', () => {
     // Nor can the revoked key log in again; the other admin's session is untouched.
     expect((await transcript.fetch(`${h.base}/login`, form({ key: made.key }))).status).toBe(403);
     expect((await page(other)).status).toBe(200);
-    store.apiKeys.list = list;
+    store.apiKeys.listByTenant = list;
 
     expectNoSecrets(`${transcript.text()}\n${h.logs.join('\n')}`, [h.adminKey, made.key], 'session run');
   });
@@ -144,7 +143,7 @@ describe('/readyz when the store is unreachable', () => {
         { dataDir: home.dataDir, databaseUrl: new Secret(proxy.url(), 'database-url'), masterKey: undefined },
         { masterKey: home.master, postgres: { schema: home.pg?.schema, connectTimeoutMs: 1000 } },
       );
-      const h = await startInProcessBroker({ broker: { store: vaultBrokerStore(store) } });
+      const h = await startInProcessBroker({ broker: { store: store } });
       try {
         const ready = await fetch(`${h.base}/readyz`);
         expect(ready.status).toBe(200);
@@ -177,7 +176,7 @@ describe('/readyz when the store is unreachable', () => {
 
   it('a store whose ping fails: 503, and ready again when it answers', async () => {
     const home = await createTestStoreHome('sqlite');
-    const inner = vaultBrokerStore(await home.open());
+    const inner = await home.open();
     let failing = false;
     const store = {
       ...inner,

@@ -143,7 +143,7 @@ describe('wacloud login', () => {
     };
     expect(out.store).toMatchObject({ tenantName: 'acme', version: 2, replaced: true });
 
-    const { openStore } = await import('../../src/vault/store/open-store.js');
+    const { openStore } = await import('../../src/store/open-store.js');
     const { loadConfig } = await import('../../src/core/config.js');
     const store = await openStore(
       loadConfig({}, { env: { WACLOUD_DATA_DIR: join(dir, '.wacloud') }, envFile: false }),
@@ -217,7 +217,7 @@ describe.skipIf(!pgTestUrl)('--save store on PostgreSQL', () => {
     expect(existsSync(join(dir, '.wacloud', 'wacloud.db'))).toBe(false);
     expect(existsSync(join(dir, '.wacloud', 'master-key.json'))).toBe(false);
 
-    const { openStore } = await import('../../src/vault/store/open-store.js');
+    const { openStore } = await import('../../src/store/open-store.js');
     const { loadConfig } = await import('../../src/core/config.js');
     const store = await openStore(
       loadConfig({}, { env: { WACLOUD_DATA_DIR: join(dir, '.wacloud'), ...storeEnv }, envFile: false }),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api } from '../support/broker.js';
 import { pgTestUrl } from '../support/pg.js';
+import { waitFor } from '../support/poll.js';
 import { announceSkip } from '../support/require-all.js';
 import {
   type BrokerInstance,
@@ -12,7 +13,6 @@ import {
   startScaleCluster,
   startSubscriber,
   tokenIsValid,
-  waitUntil,
 } from '../support/scale-cluster.js';
 import { type PrivatePg, privatePgUnavailable, startPrivatePg } from '../support/scale-private-pg.js';
 import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
@@ -123,7 +123,7 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
       // Rotate at once, while the other instances' listeners are likely still backing off: they must catch up by
       // resyncing after they reconnect (a notice sent while they were away is not replayed by PostgreSQL).
       let renewed: { version: number } | undefined;
-      await waitUntil(
+      await waitFor(
         'a renewal through the first instance once PostgreSQL is back',
         async () => {
           const res = await fetch(`${first.base}/api/v1/credentials/${tenant.credentialId}/renew`, {
@@ -149,7 +149,7 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
       expect(v2 === undefined || v2 === tenant.token).toBe(false);
 
       // Every instance is ready again (its pool reconnected).
-      await waitUntil(
+      await waitFor(
         'every instance ready',
         async () => {
           const codes = await Promise.all(
@@ -181,7 +181,7 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
             ])
           ).rows[0]?.version,
         );
-      await waitUntil(
+      await waitFor(
         'the credential due after the restart renewed by the sweep',
         async () => (await lateVersion()) === 2,
         30_000,
@@ -194,7 +194,7 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
       // Every instance's proxy forwards the rotated token (notice or resync; the 5-minute TTL is far away).
       const recorder = cluster.recorder as NonNullable<ScaleCluster['recorder']>;
       for (const i of cluster.instances) {
-        await waitUntil(
+        await waitFor(
           `${i.id} to forward the rotated token`,
           async () => {
             const mark = recorder.calls.length;
@@ -209,7 +209,7 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
         );
       }
       // Every instance's rotation listener is back on LISTEN.
-      await waitUntil(
+      await waitFor(
         'every instance’s rotation listener listening',
         async () =>
           (
@@ -223,8 +223,18 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
         20_000,
         200,
       );
-      await sleep(1_000);
-      // Renewed once: no second instance renewed it again meanwhile.
+      // Renewed once: no second instance renewed it again meanwhile (none holds its lease: nothing is in flight).
+      await waitFor(
+        'no renewal of the late credential in flight',
+        async () =>
+          (
+            await cluster.sql.query('SELECT 1 FROM credentials WHERE id = $1 AND lease_owner IS NOT NULL', [
+              late.credentialId,
+            ])
+          ).rows.length === 0,
+        20_000,
+        200,
+      );
       expect(await lateVersion()).toBe(2);
     } finally {
       running = false;
@@ -242,7 +252,7 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
     try {
       const messageIdOf = (body: string) =>
         (JSON.parse(body) as { data: { message: { id: string } } }).data.message.id;
-      await waitUntil(
+      await waitFor(
         'every acknowledged delivery at the subscriber',
         async () => {
           const got = new Set(subscriber.received.map((r) => messageIdOf(r.body)));
@@ -251,7 +261,20 @@ describe.skipIf(unavailable !== undefined)('scale-out: PostgreSQL restarted duri
         60_000,
         200,
       );
-      await sleep(2_000);
+      // No fixed settle time: nothing is left to send once no inbox row and no delivery is pending or leased (an
+      // instance sends a delivery before it marks it), so a duplicate has arrived by then.
+      await waitFor(
+        'the inbox and the deliveries settled',
+        async () =>
+          (
+            await cluster.sql.query(
+              "SELECT 1 FROM webhook_inbox WHERE status IN ('pending', 'processing') " +
+                "UNION ALL SELECT 1 FROM deliveries WHERE status = 'pending'",
+            )
+          ).rows.length === 0,
+        60_000,
+        200,
+      );
       const perMessage = new Map<string, Set<string>>();
       for (const r of subscriber.received) {
         const id = messageIdOf(r.body);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgTestUrl } from '../support/pg.js';
+import { waitFor } from '../support/poll.js';
 import { announceSkip } from '../support/require-all.js';
 import {
   type BrokerInstance,
@@ -7,7 +8,6 @@ import {
   type SeededTenant,
   seedTenants,
   startScaleCluster,
-  waitUntil,
 } from '../support/scale-cluster.js';
 import {
   type PrivateRedis,
@@ -155,7 +155,7 @@ describe.skipIf(unavailable !== undefined)(
     }
 
     it('with Redis: a burst over the three instances admits at most the limit in all, the rest get 130429', async () => {
-      await waitUntil('every instance sharing send limits through Redis', allModes('redis'), 20_000);
+      await waitFor('every instance sharing send limits through Redis', allModes('redis'), 20_000);
       await expectShared();
     }, 60_000);
 
@@ -175,7 +175,7 @@ describe.skipIf(unavailable !== undefined)(
       try {
         await r.stop();
         const stoppedAt = Date.now();
-        await waitUntil('every instance on its local share', allModes('local'), 20_000);
+        await waitFor('every instance on its local share', allModes('local'), 20_000);
         noticedMs = Date.now() - stoppedAt;
       } finally {
         stopTraffic = true;
@@ -198,7 +198,7 @@ describe.skipIf(unavailable !== undefined)(
 
       await r.start();
       const startedAt = Date.now();
-      await waitUntil('every instance sharing through Redis again', allModes('redis'), 30_000);
+      await waitFor('every instance sharing through Redis again', allModes('redis'), 30_000);
       console.log(
         `[scale-redis-limits] Redis stopped: all on the local share after ${noticedMs} ms (${during.length} sends meanwhile, none 5xx); restarted: all shared again after ${Date.now() - startedAt} ms`,
       );

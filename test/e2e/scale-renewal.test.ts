@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { waitFor } from '../support/poll.js';
 import {
   type BrokerInstance,
   killInstance,
@@ -10,7 +11,6 @@ import {
   seedTenants,
   startScaleCluster,
   tokenIsValid,
-  waitUntil,
 } from '../support/scale-cluster.js';
 
 announcePgSkip('test/e2e/scale-renewal.test.ts');
@@ -79,6 +79,15 @@ function watch(c: ScaleCluster, tenants: SeededTenant[], live: () => BrokerInsta
   };
 }
 
+/** True once no renewal is in flight among these credentials: every lease released (a renewal holds one throughout). */
+async function noLeaseHeld(c: ScaleCluster, tenants: SeededTenant[]): Promise<boolean> {
+  const r = await c.sql.query<{ n: string }>(
+    'SELECT count(*) AS n FROM credentials WHERE id = ANY($1) AND lease_owner IS NOT NULL',
+    [tenants.map((t) => t.credentialId)],
+  );
+  return Number(r.rows[0]?.n) === 0;
+}
+
 async function versions(c: ScaleCluster, tenants: SeededTenant[]): Promise<Map<number, number>> {
   const r = await c.sql.query<{ version: number; n: string }>(
     'SELECT version, count(*) AS n FROM credentials WHERE id = ANY($1) GROUP BY version',
@@ -118,15 +127,15 @@ describe.skipIf(!pgTestUrl)('scale-out: three broker processes renew on one Post
     const w = watch(c, tenants, () => c.instances);
     let stats: { proxied: number; scans: number };
     try {
-      await waitUntil(
+      await waitFor(
         'all 1,000 credentials at version 2',
         async () => (await versions(c, tenants)).get(2) === CREDENTIALS,
         SEED_BUDGET_MS + 45_000,
         200,
       );
       const sweepMs = Date.now() - dueAt;
-      // Settle: several poll intervals with nothing left to do; a late duplicate would show up here.
-      await new Promise((r) => setTimeout(r, POLL_MS * 4));
+      // Settled: no renewal in flight any more, so a late duplicate would have been counted by now.
+      await waitFor('every renewal lease released', () => noLeaseHeld(c, tenants), 30_000, 200);
       stats = await w.stop();
       console.log(
         `[scale-renewal] sweep done ${sweepMs} ms after the due time; ${stats.proxied} proxy calls and ${stats.scans} full debug_token scans during it`,
@@ -183,7 +192,7 @@ describe.skipIf(!pgTestUrl)('scale-out: three broker processes renew on one Post
     let doneAtKill = 0;
     let heldByVictim: Array<{ id: string; lease_expires_at_ms: string }> = [];
     try {
-      await waitUntil(
+      await waitFor(
         'a quarter of the sweep',
         async () => (await c.emulator.renewals()) - before >= CREDENTIALS / 4,
         SEED_BUDGET_MS + 30_000,
@@ -209,13 +218,14 @@ describe.skipIf(!pgTestUrl)('scale-out: three broker processes renew on one Post
       console.log(
         `[scale-renewal] killed ${victim.id} after ${doneAtKill} renewals; it held ${heldByVictim.length} unfinished leases`,
       );
-      await waitUntil(
+      await waitFor(
         'the survivors to finish the sweep',
         async () => (await versions(c, tenants)).get(2) === CREDENTIALS,
         LEASE_MS + 45_000,
         200,
       );
-      await new Promise((r) => setTimeout(r, POLL_MS * 4));
+      // The victim's lapsed leases were taken over and released: no renewal in flight any more.
+      await waitFor('every renewal lease released', () => noLeaseHeld(c, tenants), LEASE_MS + 30_000, 200);
     } finally {
       await w.stop();
       await c.emulator.control(`/faults/${fault.id}`, undefined, 'DELETE');

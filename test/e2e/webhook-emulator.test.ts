@@ -21,6 +21,7 @@ import {
   type WebhookHandler,
 } from '../../src/webhooks/index.js';
 import { type CliProcess, spawnCli } from '../support/cli-process.js';
+import { waitFor } from '../support/poll.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 
 const VERIFY = 'emulator-e2e-verify-token';
@@ -94,14 +95,6 @@ async function control(emu: Emulator, path: string, body?: unknown): Promise<Rec
   const json = (await res.json()) as Record<string, unknown>;
   if (!res.ok) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
   return json;
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const label = (e: WebhookEvent): string =>
@@ -192,7 +185,7 @@ for (const [name, start] of Object.entries(ADAPTERS)) {
         }),
       ];
       await control(emu, 'webhooks/flush');
-      await until(() => events.length >= 4, '4 message events');
+      await waitFor('4 message events', () => events.length >= 4, 10_000, 10);
       expect(events.map(label)).toEqual(
         sent.map((s, i) => `message:${['text', 'image', 'location', 'reaction'][i]}:${s.message_id}`),
       );
@@ -227,7 +220,7 @@ for (const [name, start] of Object.entries(ADAPTERS)) {
       const id = messages[0]!.id;
       await control(emu, 'clock/advance', { ms: 10_000 });
       await control(emu, 'webhooks/flush');
-      await until(() => events.filter((e) => e.type === 'status').length >= 3, '3 statuses');
+      await waitFor('3 statuses', () => events.filter((e) => e.type === 'status').length >= 3, 10_000, 10);
       expect(events.filter((e) => e.type === 'status').map(label)).toEqual([
         `status:sent:${id}`,
         `status:delivered:${id}`,
@@ -254,7 +247,7 @@ for (const [name, start] of Object.entries(ADAPTERS)) {
         const mine = emu.deliveries().filter((d) => d.url === receiver.url && d.events === 5);
         expect(mine.map((d) => d.duplicate).sort()).toEqual([false, true]);
         expect(mine.every((d) => d.status === 200)).toBe(true);
-        await until(() => events.length >= 5, '5 batched messages');
+        await waitFor('5 batched messages', () => events.length >= 5, 10_000, 10);
         await new Promise((r) => setTimeout(r, 100));
         expect(events.map(label)).toEqual(ids.map((id) => `message:text:${id}`));
       } finally {
@@ -271,7 +264,7 @@ for (const [name, start] of Object.entries(ADAPTERS)) {
       await control(emu, 'webhooks/flush');
       await control(emu, 'clock/advance', { ms: 2_000 });
       await control(emu, 'webhooks/flush');
-      await until(() => events.length >= 1, 'the retried message');
+      await waitFor('the retried message', () => events.length >= 1, 10_000, 10);
       const attempts = emu.deliveries().filter((d) => d.url === receiver.url && d.body.includes(String(id)));
       expect(attempts.map((d) => d.status)).toEqual([500, 200]);
       expect(events.map(label)).toEqual([`message:text:${id}`]);

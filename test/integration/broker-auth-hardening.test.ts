@@ -252,7 +252,7 @@ describe('tenants and WABAs', () => {
       const made = await api(h.base, h.adminKey)<{ key: string }>('/api-keys', { tenantId: t.tenantId });
       const row = await until(`the webhook listed under ${t.tenantId}`, async () => {
         const list = (await api(h.base, made.key)<{ data: Json[] }>('/webhooks')).data;
-        return list.find((r) => r.bytes === bytes && r.status === 'processed');
+        return list.find((r) => r.bytes === bytes && r.status === 'done');
       });
       // Each tenant sees the row as its own: no other tenant's id in its listing.
       expect(row.tenantId).toBe(t.tenantId);

@@ -93,7 +93,7 @@ describe(`customer content at rest on ${engine}: encrypted, then deleted after t
     const hooks = await api(h.base, h.adminKey)<{ data: Array<{ tenantId: string | null }> }>('/webhooks');
     expect(hooks.data.some((w) => w.tenantId === A.tenantId)).toBe(true);
     const status = await h.broker.context.store.inbox.recent(50, A.tenantId);
-    expect(status.some((r) => Buffer.from(r.rawBody).toString('utf8').includes(text))).toBe(true);
+    expect(status.some((r) => Buffer.from(r.body).toString('utf8').includes(text))).toBe(true);
   });
 
   it('after the retention the content is deleted; phone numbers and object owners stay', async () => {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerStore } from '../../src/broker/ports.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import {
   control,
   type InProcessBroker,
@@ -325,24 +324,24 @@ describe.each<TestEngine>(['sqlite', 'postgres'])(
       async () => {
         const home = await createTestStoreHome(engine);
         try {
-          const store: BrokerStore = vaultBrokerStore(await home.open());
+          const store: BrokerStore = await home.open();
           const tenants = await Promise.all(['A', 'B', 'C'].map((name) => store.tenants.create({ name }, 1)));
           const row = (tenantId: string) => ({
             id: '1065432100001',
             tenantId,
             wabaId: '2001',
-            displayNumber: '+1 555 0100',
+            displayPhoneNumber: '+1 555 0100',
             verifiedName: null,
             credentialId: `cred-${tenantId}`,
           });
           // Three tenants at once: exactly one owns it afterwards, with its own credential.
-          await Promise.all(tenants.map((t) => store.phoneNumbers.upsert(row(t.id))));
+          await Promise.all(tenants.map((t) => store.phoneNumbers.upsert(row(t.id), 1)));
           const owner = await store.phoneNumbers.get('1065432100001');
           expect(tenants.map((t) => t.id)).toContain(owner?.tenantId);
           expect(owner?.credentialId).toBe(`cred-${owner?.tenantId}`);
           let expected: string | null = null;
           for (const t of tenants) {
-            await store.phoneNumbers.upsert({ ...row(t.id), verifiedName: `by ${t.id}` });
+            await store.phoneNumbers.upsert({ ...row(t.id), verifiedName: `by ${t.id}` }, 2);
             if (t.id === owner?.tenantId) expected = `by ${t.id}`;
             const now = await store.phoneNumbers.get('1065432100001');
             expect(now?.tenantId).toBe(owner?.tenantId);

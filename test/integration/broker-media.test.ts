@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, createBroker } from '../../src/broker/broker.js';
 import { createBrokerLogger } from '../../src/broker/logger.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { Secret } from '../../src/core/secret.js';
 import { createFetchTransport } from '../../src/transport/index.js';
 import { WhatsApp } from '../../src/whatsapp/index.js';
@@ -56,7 +55,7 @@ describe(`broker media on ${engine}: ownership in the store, signed download URL
     const logger = createBrokerLogger({ level: 'warn', destination: { write: (l) => h.logs.push(l) } });
     const [sessionKey, verifyToken] = h.brokerSecrets as [string, string];
     const broker = createBroker({
-      store: vaultBrokerStore(await h.home.open({ logger })),
+      store: await h.home.open({ logger }),
       appId: h.sandbox.appId,
       appSecret: new Secret(h.sandbox.appSecret, 'app-secret'),
       graphUrl: h.sandbox.url,

@@ -25,13 +25,13 @@ describe('broker webhook ingest', () => {
 
     const store = h.broker.context.store;
     const before = await store.inbox.recent(10);
-    expect(before.map((r) => [Buffer.from(r.rawBody).toString(), r.status])).toEqual([
+    expect(before.map((r) => [r.body.toString(), r.status])).toEqual([
       [good, 'pending'],
       ['not json {', 'pending'],
     ]);
     await h.broker.runWorkersOnce();
     const after = await store.inbox.recent(10);
-    expect(after.map((r) => r.status)).toEqual(['processed', 'failed']);
+    expect(after.map((r) => r.status)).toEqual(['done', 'dead']);
     expect(after[1]?.lastError).toMatch(/not valid JSON/);
   });
 
@@ -39,14 +39,17 @@ describe('broker webhook ingest', () => {
     h = await startInProcessBroker({ broker: { background: false } });
     const store = h.broker.context.store;
     const tenant = await store.tenants.create({ name: 'filters' }, Date.now());
-    await store.phoneNumbers.upsert({
-      id: '106540352242922',
-      tenantId: tenant.id,
-      wabaId: '102290129340398',
-      displayNumber: null,
-      verifiedName: null,
-      credentialId: null,
-    });
+    await store.phoneNumbers.upsert(
+      {
+        id: '106540352242922',
+        tenantId: tenant.id,
+        wabaId: '102290129340398',
+        displayPhoneNumber: '',
+        verifiedName: null,
+        credentialId: null,
+      },
+      Date.now(),
+    );
     const subscribe = (events: string[]) =>
       store.subscriptions.create(
         {

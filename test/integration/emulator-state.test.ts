@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
+import { waitFor } from '../support/poll.js';
 import { call, type LooseJson, startReceiver } from './emulator-support.js';
 
 let dir: string;
@@ -36,14 +37,12 @@ function start(file: string, options: Parameters<typeof createEmulator>[0] = {})
 
 /** Polls the file until `ok` holds, then copies it: the file as a kill -9 at that moment would leave it. */
 async function crashCopy(file: string, ok: (data: LooseJson) => boolean): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const data = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LooseJson) : {};
-    if (ok(data)) break;
-    if (Date.now() > deadline)
-      throw new Error(`state file never matched; last: ${JSON.stringify(data).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await waitFor(
+    'the state file to match',
+    () => ok(existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LooseJson) : {}),
+    10_000,
+    25,
+  );
   const copy = join(dir, `crash-${emus.length}.json`);
   copyFileSync(file, copy);
   return copy;

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenManager } from '../../src/auth/token-manager.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { createEmulator, type Emulator } from '../../src/emulator/index.js';
 import { createNodeFlowHandler } from '../../src/flows/adapters.js';
 import { FlowKeyCustody } from '../../src/flows/key-custody.js';
@@ -92,8 +91,7 @@ describe('wacloud flows', () => {
   it("keygen --upload / upload-key --tenant use the tenant's stored token: no raw token, audited, no private key", async () => {
     const seed = emu.seed!;
     // The broker's store, as `wacloud up` leaves it: a tenant, its stored credential, its phone number.
-    const vault = await home.open();
-    const store = vaultBrokerStore(vault);
+    const store = await home.open();
     const tenant = await store.tenants.create({ name: 'Zeta' }, Date.now());
     const manager = createTokenManager({
       store: store.credentials,
@@ -105,14 +103,17 @@ describe('wacloud flows', () => {
     const cred = await manager.addCredential({ tenantId: tenant.id, token: seed.accessToken });
     await manager.close();
     const phone = emu.world.createPhoneNumber({ wabaId: seed.wabaId }).id;
-    await store.phoneNumbers.upsert({
-      id: phone,
-      tenantId: tenant.id,
-      wabaId: seed.wabaId,
-      displayNumber: null,
-      verifiedName: null,
-      credentialId: cred.id,
-    });
+    await store.phoneNumbers.upsert(
+      {
+        id: phone,
+        tenantId: tenant.id,
+        wabaId: seed.wabaId,
+        displayPhoneNumber: '',
+        verifiedName: null,
+        credentialId: cred.id,
+      },
+      Date.now(),
+    );
     await store.close();
     // The operator holds no Meta token: only the store, the master key and the app's id and secret.
     const { CLOUD_API_ACCESS_TOKEN: _token, ...operator } = env;
@@ -168,7 +169,7 @@ describe('wacloud flows', () => {
       ).code,
     ).toBe(3);
 
-    const check = vaultBrokerStore(await home.open());
+    const check = await home.open();
     const events = (await check.audit.list({ tenantId: tenant.id, limit: 50 })).map((e) => e.event).sort();
     await check.close();
     expect(events).toEqual([

@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createInboxDispatcher, createInboxWriter } from '../../src/broker/inbox.js';
 import { createDeliveryWorker } from '../../src/broker/outbound.js';
 import type { BrokerStore } from '../../src/broker/ports.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { Secret } from '../../src/core/secret.js';
@@ -28,7 +27,7 @@ describe.skipIf(!pgTestUrl)('webhook inbox and deliveries with two instances on 
     home = await createTestStoreHome('postgres');
     const a = await home.open();
     const b = await home.open();
-    stores = [vaultBrokerStore(a), vaultBrokerStore(b)];
+    stores = [a, b];
     const tenant = await a.tenants.create({ name: 'acme' }, clock.now());
     await a.phoneNumbers.upsert(
       {

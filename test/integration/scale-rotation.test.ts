@@ -8,7 +8,6 @@ import {
   type TokenPolicies,
 } from '../../src/auth/index.js';
 import { type Broker, createBroker } from '../../src/broker/broker.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { ManualClock } from '../../src/core/clock.js';
 import type { Logger } from '../../src/core/logger.js';
 import { Secret } from '../../src/core/secret.js';
@@ -19,8 +18,9 @@ import {
   rotationChannel,
 } from '../../src/scale/rotation-bus.js';
 import { createLocalSendLimiter } from '../../src/scale/send-limiter.js';
-import type { Store } from '../../src/vault/store/open-store.js';
+import type { Store } from '../../src/store/open-store.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { waitFor } from '../support/poll.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import { createTestStoreHome, type TestStoreHome } from '../support/store.js';
 import { type AuthWorld, createAuthWorld, IN_PROCESS_URL } from './auth-support.js';
@@ -29,19 +29,6 @@ const DAY = 86_400_000;
 const EXCHANGE = 'GET /oauth/access_token grant_type=fb_exchange_token';
 
 announcePgSkip('scale-rotation.test.ts');
-
-/** Polls until `check` holds (no timing asserted: the bound only keeps a broken build from hanging). */
-async function eventually(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  limitMs = 20_000,
-): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > limitMs) throw new Error(`never happened: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function recordingLogger(lines: string[]): Logger {
   const rec = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
@@ -194,7 +181,12 @@ describe.skipIf(!pgTestUrl)('scale-out on PostgreSQL: renewal once, rotation eve
     raw.on('notification', (m) => seen.push(String(m.payload)));
     await raw.query(`LISTEN ${a.bus?.channel}`);
     try {
-      await eventually(() => a.bus?.state() === 'listening' && b.bus?.state() === 'listening', 'listening');
+      await waitFor(
+        'listening',
+        () => a.bus?.state() === 'listening' && b.bus?.state() === 'listening',
+        20_000,
+        20,
+      );
       const cred = await a.manager.addCredential({
         tenantId: 'acme',
         token: await w.mint('system_user_60d'),
@@ -202,10 +194,15 @@ describe.skipIf(!pgTestUrl)('scale-out on PostgreSQL: renewal once, rotation eve
       const v1 = await b.manager.getToken(cred.id);
       const renewed = await a.manager.renew(cred.id);
       expect(renewed.version).toBe(2);
-      await eventually(async () => (await b.manager.getToken(cred.id)).equals(renewed.token), 'B sees v2');
+      await waitFor(
+        'B sees v2',
+        async () => (await b.manager.getToken(cred.id)).equals(renewed.token),
+        20_000,
+        20,
+      );
       expect(b.manager.cachedVersion(cred.id)).toBe(2);
       expect(v1.equals(renewed.token)).toBe(false);
-      await eventually(() => seen.length > 0, 'the notice on the wire');
+      await waitFor('the notice on the wire', () => seen.length > 0, 20_000, 20);
       expect(JSON.parse(seen[0] as string)).toEqual({ id: cred.id, version: 2 });
       expectNoSecrets(seen.join('\n'), [renewed.token.reveal(), v1.reveal()]);
     } finally {
@@ -216,7 +213,12 @@ describe.skipIf(!pgTestUrl)('scale-out on PostgreSQL: renewal once, rotation eve
   it('a revocation or removal on A stops B serving the token at once (same version, status notice)', async () => {
     const a = await instance('a', {}, {});
     const b = await instance('b', {}, {});
-    await eventually(() => a.bus?.state() === 'listening' && b.bus?.state() === 'listening', 'listening');
+    await waitFor(
+      'listening',
+      () => a.bus?.state() === 'listening' && b.bus?.state() === 'listening',
+      20_000,
+      20,
+    );
     const revoked = await a.manager.addCredential({
       tenantId: 'acme',
       token: await w.mint('system_user_60d'),
@@ -238,8 +240,8 @@ describe.skipIf(!pgTestUrl)('scale-out on PostgreSQL: renewal once, rotation eve
         return err instanceof CredentialUnavailableError || err instanceof CredentialNotFoundError;
       }
     };
-    await eventually(() => refuses(revoked.id), 'B refuses the revoked credential');
-    await eventually(() => refuses(removed.id), 'B refuses the removed credential');
+    await waitFor('B refuses the revoked credential', () => refuses(revoked.id), 20_000, 20);
+    await waitFor('B refuses the removed credential', () => refuses(removed.id), 20_000, 20);
     expect(b.manager.cachedVersion(removed.id)).toBeUndefined();
   });
 
@@ -247,30 +249,37 @@ describe.skipIf(!pgTestUrl)('scale-out on PostgreSQL: renewal once, rotation eve
     const busClock = new ManualClock();
     const a = await instance('a', {}, {});
     const b = await instance('b', {}, { clock: busClock });
-    await eventually(() => a.bus?.state() === 'listening' && b.bus?.state() === 'listening', 'listening');
+    await waitFor(
+      'listening',
+      () => a.bus?.state() === 'listening' && b.bus?.state() === 'listening',
+      20_000,
+      20,
+    );
     const cred = await a.manager.addCredential({ tenantId: 'acme', token: await w.mint('system_user_60d') });
     await b.manager.getToken(cred.id);
     const pid = b.bus?.backendPid();
     expect(pid).toBeGreaterThan(0);
     await home.pg?.query('SELECT pg_terminate_backend($1)', [pid]);
     // B's back-off sleeps on a manual clock: it stays down until the clock moves.
-    await eventually(() => b.bus?.state() === 'reconnecting', 'B notices the loss');
+    await waitFor('B notices the loss', () => b.bus?.state() === 'reconnecting', 20_000, 20);
     const renewed = await a.manager.renew(cred.id);
     expect(renewed.version).toBe(2);
     // The notice went out while B was not listening: B still holds version 1.
     await new Promise((r) => setTimeout(r, 100));
     expect(b.manager.cachedVersion(cred.id)).toBe(1);
     await busClock.advance(1_000);
-    await eventually(() => b.bus?.state() === 'listening', 'B listens again');
+    await waitFor('B listens again', () => b.bus?.state() === 'listening', 20_000, 20);
     expect(b.bus?.backendPid()).not.toBe(pid);
-    await eventually(
-      async () => (await b.manager.getToken(cred.id)).equals(renewed.token),
+    await waitFor(
       'B resynced to v2',
+      async () => (await b.manager.getToken(cred.id)).equals(renewed.token),
+      20_000,
+      20,
     );
     // Notices flow again after the reconnect.
     const again = await a.manager.renew(cred.id);
     expect(again.version).toBe(3);
-    await eventually(() => b.manager.cachedVersion(cred.id) === 3, 'B sees v3');
+    await waitFor('B sees v3', () => b.manager.cachedVersion(cred.id) === 3, 20_000, 20);
     const log = logLines.join('\n');
     expect(log).toContain('connection lost');
     expect(log).toContain('connected again');
@@ -295,7 +304,7 @@ describe.skipIf(!pgTestUrl)('scale-out on PostgreSQL: renewal once, rotation eve
     });
     managers.push(b);
     deadBus.start({ onRotation: (id, v) => b.reload(id, v), onResync: () => b.resyncAll() });
-    await eventually(() => a.bus?.state() === 'listening', 'A listening');
+    await waitFor('A listening', () => a.bus?.state() === 'listening', 20_000, 20);
     const cred = await a.manager.addCredential({ tenantId: 'acme', token: await w.mint('system_user_60d') });
     const v1 = await b.getToken(cred.id);
     const renewed = await a.manager.renew(cred.id);
@@ -305,7 +314,12 @@ describe.skipIf(!pgTestUrl)('scale-out on PostgreSQL: renewal once, rotation eve
     // Past the TTL: the next use is still served from memory, and re-reads in the background.
     await w.emu.clock.advance(60_000);
     expect((await b.getToken(cred.id)).equals(v1)).toBe(true);
-    await eventually(async () => (await b.getToken(cred.id)).equals(renewed.token), 'B re-read on TTL');
+    await waitFor(
+      'B re-read on TTL',
+      async () => (await b.getToken(cred.id)).equals(renewed.token),
+      20_000,
+      20,
+    );
     expect(logLines.filter((l) => l.includes('cannot connect to PostgreSQL'))).toHaveLength(1);
   });
 });
@@ -324,7 +338,7 @@ describe.skipIf(!pgTestUrl)('two brokers on one PostgreSQL schema', () => {
           listenUrl: home.pg?.url as Secret,
         });
         const broker = createBroker({
-          store: vaultBrokerStore(store),
+          store: store,
           appId: w.appId,
           appSecret: new Secret(w.appSecret, 'app-secret'),
           graphUrl: IN_PROCESS_URL,
@@ -343,7 +357,12 @@ describe.skipIf(!pgTestUrl)('two brokers on one PostgreSQL schema', () => {
       }
       const [a, b] = brokers as [Broker, Broker];
       for (const br of brokers) {
-        await eventually(async () => (await readyz(br)).rotationListener === 'listening', 'listening');
+        await waitFor(
+          'listening',
+          async () => (await readyz(br)).rotationListener === 'listening',
+          20_000,
+          20,
+        );
       }
       expect(await readyz(a)).toMatchObject({ status: 'ready', engine: 'postgres', sendLimits: 'local' });
       const cred = await a.manager.addCredential({
@@ -352,7 +371,12 @@ describe.skipIf(!pgTestUrl)('two brokers on one PostgreSQL schema', () => {
       });
       await b.manager.getToken(cred.id);
       const renewed = await a.manager.renew(cred.id);
-      await eventually(async () => (await b.manager.getToken(cred.id)).equals(renewed.token), 'B uses v2');
+      await waitFor(
+        'B uses v2',
+        async () => (await b.manager.getToken(cred.id)).equals(renewed.token),
+        20_000,
+        20,
+      );
     } finally {
       for (const br of brokers) await br.close();
       await home.cleanup();

@@ -3,6 +3,7 @@ import { MemoryCredentialStore } from '../../src/auth/credential-store.js';
 import { createTokenManager, type TokenManager } from '../../src/auth/token-manager.js';
 import { type StartedEmulator, startEmulator } from '../../src/emulator/index.js';
 import { createFetchTransport } from '../../src/transport/fetch-transport.js';
+import { waitFor } from '../support/poll.js';
 
 /**
  * Found while writing the scale-out tests (issue #8): a sweep claims a batch with one lease, then works through it. When
@@ -64,7 +65,7 @@ it('a batch entry another instance renewed after the lease lapsed is not renewed
   const exchanges = () => emulator.counters()['GET /oauth/access_token grant_type=fb_exchange_token'] ?? 0;
 
   const sweepA = a.runDue(); // claims both, stuck on the first
-  while (blocked === 0) await new Promise((r) => setTimeout(r, 5));
+  await waitFor('A stuck on its first renewal', () => blocked > 0, 10_000, 5);
   await emulator.clock.advance(1_500); // A's leases lapse
   expect(await b.runDue()).toBe(2); // B takes both over and renews them
   expect(exchanges()).toBe(2);

@@ -21,6 +21,7 @@ import {
   createFileSource,
   SecretSourceError,
 } from '../../src/vault/secret-sources/index.js';
+import { waitFor } from '../support/poll.js';
 
 const VALUE = 'local-secret-value-a1b2c3d4e5f60718293a4b5c';
 
@@ -40,15 +41,6 @@ async function caught(p: Promise<unknown>): Promise<SecretSourceError> {
     return err as SecretSourceError;
   }
   throw new Error('expected a rejection');
-}
-
-/** Waits until `predicate` holds, polling real time (fs events arrive asynchronously). */
-async function until(predicate: () => boolean, ms = 3_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 50));
@@ -174,7 +166,7 @@ describe('.env source', () => {
       await s.put!('B', '2');
       await tick();
       await s.put!('A', '2');
-      await until(() => seen.length === 1);
+      await waitFor('seen.length === 1', () => seen.length === 1, 3_000, 10);
       expect(seen).toEqual(['2']);
     } finally {
       stop();
@@ -249,10 +241,10 @@ describe('file source', () => {
       writeFileSync(join(v2, 'token'), 'second');
       symlinkSync('..2026_01_02_v2', join(dir, '..data_tmp'));
       renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-      await until(() => seen.length >= 1);
+      await waitFor('seen.length >= 1', () => seen.length >= 1, 3_000, 10);
       expect(seen).toEqual(['second']);
       rmSync(join(dir, 'token'));
-      await until(() => seen.length >= 2);
+      await waitFor('seen.length >= 2', () => seen.length >= 2, 3_000, 10);
       expect(seen).toEqual(['second', undefined]);
     } finally {
       stop();
@@ -266,13 +258,13 @@ describe('file source', () => {
     const seen: Array<string | undefined> = [];
     const stop = s.watch!('k', (v) => seen.push(v?.reveal()));
     try {
-      await until(() => clock.pendingSleepers === 1);
+      await waitFor('clock.pendingSleepers === 1', () => clock.pendingSleepers === 1, 3_000, 10);
       writeFileSync(join(dir, 'k'), 'two');
       await clock.advance(999);
       await tick();
       expect(seen).toEqual([]);
       await clock.advance(1);
-      await until(() => seen.length === 1);
+      await waitFor('seen.length === 1', () => seen.length === 1, 3_000, 10);
       expect(seen).toEqual(['two']);
       await clock.advance(1_000);
       await tick();
@@ -290,11 +282,11 @@ describe('file source', () => {
     const seen: Array<string | undefined> = [];
     const stop = s.watch!('k', (v) => seen.push(v?.reveal()));
     try {
-      await until(() => clock.pendingSleepers === 1);
+      await waitFor('clock.pendingSleepers === 1', () => clock.pendingSleepers === 1, 3_000, 10);
       mkdirSync(target);
       writeFileSync(join(target, 'k'), VALUE);
       await clock.advance(500);
-      await until(() => seen.length === 1);
+      await waitFor('seen.length === 1', () => seen.length === 1, 3_000, 10);
       expect(seen).toEqual([VALUE]);
     } finally {
       stop();

@@ -9,6 +9,7 @@ import {
   SecretSourceError,
 } from '../../src/vault/secret-sources/index.js';
 import { type FakeVault, startFakeVault } from '../support/fake-vault-kv.js';
+import { waitFor } from '../support/poll.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 
 // Neither Debian nor npm ships a Vault/OpenBao server: these run against test/support/fake-vault-kv.ts, which speaks
@@ -257,9 +258,9 @@ describe('withPollingWatch over Vault', () => {
     const s = withPollingWatch(source(), { intervalMs: 30_000, clock });
     const seen: Array<string | undefined> = [];
     const stop = s.watch!('rot', (v) => seen.push(v?.reveal()));
-    const settle = async () => {
-      for (let i = 0; i < 50 && clock.pendingSleepers === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    };
+    // The watcher is asleep on the clock again (its read finished).
+    const settle = () =>
+      waitFor('the watcher asleep on the clock', () => clock.pendingSleepers > 0, 2_000, 5);
     await settle();
     vault.write('secret', 'rot', { value: VALUE });
     await clock.advance(30_000);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/vault/store/open-store.js';
+import type { Store } from '../../src/store/open-store.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from '../support/store.js';
 

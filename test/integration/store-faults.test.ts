@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.js';
-import { MIGRATIONS } from '../../src/vault/store/migrations.js';
-import { openStore } from '../../src/vault/store/open-store.js';
-import { StoreError } from '../../src/vault/store/store-error.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
+import { openStore } from '../../src/store/open-store.js';
+import { StoreError } from '../../src/store/store-error.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import {
   createTestStoreHome,

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createInboxDispatcher, createInboxWriter } from '../../src/broker/inbox.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { VerifiedDelivery } from '../../src/webhooks/webhook-handler.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
+import { waitFor } from '../support/poll.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from '../support/store.js';
 
 // The webhook endpoint's group commit: many deliveries per INSERT, many rows marked done per transaction.
@@ -73,7 +73,7 @@ describe.each(engines)('webhook inbox batches on %s', (engine) => {
 
   it('the inbox writer commits concurrent deliveries together and answers each after its commit', async () => {
     home = await createTestStoreHome(engine);
-    const brokerStore = vaultBrokerStore(await home.open());
+    const brokerStore = await home.open();
     let calls = 0;
     const insertMany = brokerStore.inbox.insertMany?.bind(brokerStore.inbox);
     brokerStore.inbox.insertMany = async (inputs) => {
@@ -132,7 +132,7 @@ describe.each(engines)('webhook inbox batches on %s', (engine) => {
 
   it('the dispatcher processes what the writer hands it without claiming it back, and a lost hand-off is claimed after its lease', async () => {
     home = await createTestStoreHome(engine);
-    const brokerStore = vaultBrokerStore(await home.open());
+    const brokerStore = await home.open();
     const clock = new ManualClock(1_000_000);
     const claims: number[] = [];
     const claimPending = brokerStore.inbox.claimPending.bind(brokerStore.inbox);
@@ -160,9 +160,8 @@ describe.each(engines)('webhook inbox batches on %s', (engine) => {
     a.start();
     const write = createInboxWriter(brokerStore, () => undefined, a.handoff);
     await Promise.all([2, 3, 4].map((n) => write(delivery(n))));
-    const done = async () =>
-      (await brokerStore.inbox.recent(10)).filter((r) => r.status === 'processed').length;
-    for (let i = 0; i < 200 && (await done()) < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    const done = async () => (await brokerStore.inbox.recent(10)).filter((r) => r.status === 'done').length;
+    await waitFor('the four rows done', async () => (await done()) === 4, 2_000, 10);
     await a.stop();
     expect(await done()).toBe(4);
     // The three handed-off rows were never claimed: the only claims are the first one and empty ones.

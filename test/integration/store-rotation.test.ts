@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { Secret } from '../../src/core/secret.js';
-import type { Store } from '../../src/vault/store/open-store.js';
+import type { Store } from '../../src/store/open-store.js';
 import { repoRoot } from '../support/cli-process.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { until } from '../support/poll.js';

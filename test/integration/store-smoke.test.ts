@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/core/logger.js';
 import { Secret } from '../../src/core/secret.js';
-import { openStore } from '../../src/vault/store/open-store.js';
+import { openStore } from '../../src/store/open-store.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from '../support/store.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Db, openSqlite, SQLITE_STATEMENT_CACHE } from '../../src/vault/store/engine.js';
+import { type Db, openSqlite, SQLITE_STATEMENT_CACHE } from '../../src/store/engine.js';
 
 // The SQLite connection reuses prepared statements by SQL text (engine.ts): reuse must never change an answer.
 describe('SQLite prepared-statement reuse', () => {

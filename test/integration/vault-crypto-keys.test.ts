@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import type { Logger } from '../../src/core/logger.js';
 import { Secret } from '../../src/core/secret.js';
+import { openStore } from '../../src/store/open-store.js';
 import { open, seal } from '../../src/vault/crypto/aead.js';
 import { CryptoError } from '../../src/vault/crypto/crypto-error.js';
 import { createDataKey, Keyring, rewrapDataKey, unwrapDataKey } from '../../src/vault/crypto/keyring.js';
@@ -15,7 +16,6 @@ import {
   masterKeyId,
   parseMasterKey,
 } from '../../src/vault/crypto/master-key.js';
-import { openStore } from '../../src/vault/store/open-store.js';
 import { testMasterKey } from '../support/store.js';
 
 function captureLogger(): Logger & { lines: { level: string; msg: string; fields?: unknown }[] } {

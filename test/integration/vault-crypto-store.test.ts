@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Secret } from '../../src/core/secret.js';
-import type { Store } from '../../src/vault/store/open-store.js';
+import type { Store } from '../../src/store/open-store.js';
 import { announcePgSkip, pgTestUrl } from '../support/pg.js';
 import { expectNoSecrets } from '../support/secret-scan.js';
 import {

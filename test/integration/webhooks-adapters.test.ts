@@ -17,6 +17,7 @@ import {
   type WebhookEvent,
   type WebhookHandlerOptions,
 } from '../../src/webhooks/index.js';
+import { waitFor } from '../support/poll.js';
 import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
 const SECRET = 'adapter-test-app-secret-91b2c3';
@@ -164,14 +165,6 @@ function streamPost(url: string, size: number): Promise<number> {
   });
 }
 
-async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > timeoutMs) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 for (const [name, start] of Object.entries(ADAPTERS)) {
   describe(`adapter: ${name}`, () => {
     let h: Harness;
@@ -198,7 +191,7 @@ for (const [name, start] of Object.entries(ADAPTERS)) {
       const before = h.events.length;
       const res = await send(h.url, signed(body('wamid.ok')));
       expect(res.status).toBe(200);
-      await waitFor(() => h.events.length >= before + 2);
+      await waitFor('h.events.length >= before + 2', () => h.events.length >= before + 2, 5_000, 10);
       const mine = h.events.slice(before);
       expect(mine.map((e) => e.type)).toEqual(['message', 'status']);
       expect(mine[0]).toMatchObject({
@@ -247,7 +240,12 @@ for (const [name, start] of Object.entries(ADAPTERS)) {
       expect(res.status).toBe(200);
       expect(elapsed).toBeLessThan(1000);
       expect(h.events.slice(before).some((e) => e.type === 'message')).toBe(false);
-      await waitFor(() => h.events.slice(before).some((e) => e.type === 'message'));
+      await waitFor(
+        "h.events.slice(before).some((e) => e.type === 'message')",
+        () => h.events.slice(before).some((e) => e.type === 'message'),
+        5_000,
+        10,
+      );
     });
   });
 }
@@ -293,7 +291,7 @@ describe('adapter: express.raw() and a path-scoped middleware', () => {
     try {
       expect((await send(`${url}/hooks/wa`, signed(body('wamid.raw')))).status).toBe(200);
       expect((await send(`${url}/other`)).text).toBe('other route');
-      await waitFor(() => events.length === 2);
+      await waitFor('events.length === 2', () => events.length === 2, 5_000, 10);
     } finally {
       await closeServer(server);
     }
@@ -364,7 +362,7 @@ describe('adapter: node:http when the client goes away mid-body', () => {
       socket.destroy();
       await new Promise((r) => setTimeout(r, 50));
       expect((await send(`${url}/webhook`, signed(body('wamid.alive')))).status).toBe(200);
-      await waitFor(() => events.length === 2);
+      await waitFor('events.length === 2', () => events.length === 2, 5_000, 10);
       expect(events.every((e) => e.type !== 'unknown')).toBe(true);
     } finally {
       await closeServer(server);

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { signPayload } from '../../src/webhooks/index.js';
+import { waitFor } from '../support/poll.js';
 import { textMessage, whatsappDelivery } from '../support/webhook-payloads.js';
 
 const repo = new URL('../../', import.meta.url);
@@ -46,11 +47,6 @@ const signed = {
   body: delivery,
 };
 
-async function until(predicate: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !predicate(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(predicate()).toBe(true);
-}
-
 describe('docs/webhooks.md examples', () => {
   const saved = { ...process.env };
   const servers: Server[] = [];
@@ -77,7 +73,7 @@ describe('docs/webhooks.md examples', () => {
     const hs = await fetch(`${url}?hub.mode=subscribe&hub.verify_token=${VERIFY}&hub.challenge=31337`);
     expect(await hs.text()).toBe('31337');
     expect((await fetch(url, signed)).status).toBe(200);
-    await until(() => log.mock.calls.length >= 2);
+    await waitFor('log.mock.calls.length >= 2', () => log.mock.calls.length >= 2, 5_000, 10);
     expect(log.mock.calls.map((c) => c[0])).toEqual([
       'Sheena Nelson: Does it come in another color?',
       'wamid.SENT is now read',
@@ -96,7 +92,7 @@ describe('docs/webhooks.md examples', () => {
     const hs = await app.request(`/webhook?hub.mode=subscribe&hub.verify_token=${VERIFY}&hub.challenge=7`);
     expect(await hs.text()).toBe('7');
     expect((await app.request('/webhook', signed)).status).toBe(200);
-    await until(() => log.mock.calls.length >= 1);
+    await waitFor('log.mock.calls.length >= 1', () => log.mock.calls.length >= 1, 5_000, 10);
     expect(log.mock.calls[0]).toEqual(['message', 'wamid.README']);
   });
 
@@ -111,7 +107,7 @@ describe('docs/webhooks.md examples', () => {
     await once(server, 'listening');
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`;
     expect((await fetch(url, signed)).status).toBe(200);
-    await until(() => log.mock.calls.length >= 1);
+    await waitFor('log.mock.calls.length >= 1', () => log.mock.calls.length >= 1, 5_000, 10);
     expect(log.mock.calls[0]).toEqual(['status', 'wamid.SENT', 'read']);
   });
 });

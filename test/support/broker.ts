@@ -5,12 +5,12 @@ import { dialogOnAnotherSite } from '../../src/broker/broker-settings.js';
 import { createBrokerLogger } from '../../src/broker/logger.js';
 import { type Sandbox, startSandbox } from '../../src/broker/sandbox.js';
 import { generateApiKey } from '../../src/broker/security/api-key.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { derive } from '../../src/cli/commands/up.js';
 import { Secret } from '../../src/core/secret.js';
 import { MASTER_KEY_FILE } from '../../src/vault/crypto/master-key.js';
 import { consent } from '../integration/auth-support.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
+import { until } from './poll.js';
 import { createTestStoreHome, type TestEngine, type TestStoreHome } from './store.js';
 
 /** `WACLOUD_OUTBOUND_ALLOW` for tests whose subscribers listen on loopback (refused by default). */
@@ -151,7 +151,7 @@ export async function startInProcessBroker(
   const logs: string[] = [];
   const logger = createBrokerLogger({ level: 'debug', destination: { write: (l) => logs.push(l) } });
   const sandbox = await startSandbox({ dataDir: home.dataDir, port: 0 });
-  const store = vaultBrokerStore(await home.open({ logger }));
+  const store = await home.open({ logger });
   const verifyToken = new Secret(generateApiKey().hash, 'verify-token');
   const sessionKey = new Secret(generateApiKey().hash, 'session');
   const broker = createBroker({
@@ -173,13 +173,10 @@ export async function startInProcessBroker(
   const base = await broker.listen(0, '127.0.0.1');
   await sandbox.connect(base, '/webhook', verifyToken);
   const made = generateApiKey();
-  await store.apiKeys.create({
-    keyId: made.keyId,
-    hash: made.hash,
-    tenantId: null,
-    label: 'test admin',
-    createdAtMs: Date.now(),
-  });
+  await store.apiKeys.insert(
+    { keyId: made.keyId, hash: made.hash, tenantId: null, label: 'test admin' },
+    Date.now(),
+  );
   let closed = false;
   return {
     broker,
@@ -287,14 +284,14 @@ export async function brokerRunSecrets(
     apps: Array<{ secret: string }>;
     tokens: Array<{ value: string }>;
   };
-  const deadline = Date.now() + 10_000;
-  let state: Saved;
-  for (;;) {
-    state = JSON.parse(readFileSync(emulatorStateFile, 'utf8')) as Saved;
-    if (state.tokens.length >= (await live())) break;
-    if (Date.now() > deadline) throw new Error('the emulator state file never caught up with its tokens');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const state = await until(
+    'the emulator state file to catch up with its tokens',
+    async () => {
+      const saved = JSON.parse(readFileSync(emulatorStateFile, 'utf8')) as Saved;
+      return saved.tokens.length >= (await live()) ? saved : undefined;
+    },
+    10_000,
+  );
   const masterKey = (JSON.parse(readFileSync(join(dir, MASTER_KEY_FILE), 'utf8')) as { key: string }).key;
   const keyBytes = Buffer.from(masterKey, 'base64');
   const sessionKey = derive(keyBytes, 'session').reveal();
@@ -412,26 +409,26 @@ export async function setUpTenant(
     text: { body: `hello from ${name}` },
   });
   // The emulator reports sent/delivered/read; wait until the broker has routed them and delivered them onward.
-  let deliveryId: string | undefined;
-  let inboxId: string | undefined;
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline && (!deliveryId || !inboxId)) {
-    const deliveries = await call<{ data: Array<{ id: string; status: string }> }>(
-      `/tenants/${ids.tenantId}/deliveries`,
-    );
-    // sent, delivered and read: three webhooks in, three deliveries out.
-    const done = deliveries.data.filter((d) => d.status === 'delivered');
-    deliveryId = done.length >= 3 ? done[0]?.id : undefined;
-    const hooks = await call<{ data: Array<{ id: string; tenantId: string | null; status: string }> }>(
-      '/webhooks',
-    );
-    const mine = hooks.data.filter((w) => w.tenantId === ids.tenantId && w.status === 'processed');
-    inboxId = mine.length >= 3 ? mine[0]?.id : undefined;
-    if (!deliveryId || !inboxId) await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!deliveryId || !inboxId) throw new Error(`${name}: no webhook reached the broker and its subscriber`);
+  const { deliveryId, inboxId } = await until(
+    `${name}: the webhooks routed by the broker and delivered to its subscriber`,
+    async () => {
+      const deliveries = await call<{ data: Array<{ id: string; status: string }> }>(
+        `/tenants/${ids.tenantId}/deliveries`,
+      );
+      // sent, delivered and read: three webhooks in, three deliveries out.
+      const done = deliveries.data.filter((d) => d.status === 'delivered');
+      const hooks = await call<{ data: Array<{ id: string; tenantId: string | null; status: string }> }>(
+        '/webhooks',
+      );
+      const mine = hooks.data.filter((w) => w.tenantId === ids.tenantId && w.status === 'done');
+      const deliveryId = done.length >= 3 ? done[0]?.id : undefined;
+      const inboxId = mine.length >= 3 ? mine[0]?.id : undefined;
+      return deliveryId && inboxId ? { deliveryId, inboxId } : undefined;
+    },
+    20_000,
+  );
   const number = (
-    await call<{ data: Array<{ id: string; displayNumber: string }> }>(
+    await call<{ data: Array<{ id: string; displayPhoneNumber: string }> }>(
       `/tenants/${ids.tenantId}/phone-numbers`,
     )
   ).data[0];
@@ -442,7 +439,7 @@ export async function setUpTenant(
     keyId: made.keyId,
     credentialId,
     phoneNumberId: ids.phoneNumberId,
-    displayNumber: String(number?.displayNumber ?? ''),
+    displayNumber: String(number?.displayPhoneNumber ?? ''),
     wabaId: ids.wabaId,
     userId,
     templateId: String(template.id),

@@ -7,12 +7,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { BrokerStore } from '../../src/broker/ports.js';
 import { generateApiKey } from '../../src/broker/security/api-key.js';
-import { vaultBrokerStore } from '../../src/broker/vault-store.js';
 import { Secret } from '../../src/core/secret.js';
-import { openStore, type Store } from '../../src/vault/store/open-store.js';
+import { openStore, type Store } from '../../src/store/open-store.js';
 import { LOCAL_RECEIVERS } from './broker.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
-import { until } from './poll.js';
 
 /**
  * The scale-out harness (issue #8): one standalone emulator process, N `wacloud up` processes on one fresh PostgreSQL
@@ -200,15 +198,12 @@ export async function startScaleCluster(options: ClusterOptions): Promise<ScaleC
     sql = new pg.Pool({ connectionString: db.url, max: 4 });
     sql.on('error', () => undefined);
     sql.on('connect', (client) => client.on('error', () => undefined));
-    const broker = vaultBrokerStore(store);
+    const broker = store;
     const admin = generateApiKey();
-    await broker.apiKeys.create({
-      keyId: admin.keyId,
-      hash: admin.hash,
-      tenantId: null,
-      label: 'scale test admin',
-      createdAtMs: Date.now(),
-    });
+    await broker.apiKeys.insert(
+      { keyId: admin.keyId, hash: admin.hash, tenantId: null, label: 'scale test admin' },
+      Date.now(),
+    );
     const env: Record<string, string> = {
       WA_APP_ID: emulator.appId,
       WA_APP_SECRET: emulator.appSecret,
@@ -347,22 +342,22 @@ export async function seedTenants(c: ScaleCluster, o: SeedOptions): Promise<Seed
         waba_id: c.emulator.wabaId,
         display_phone_number: `+1 555 01${String(i).padStart(5, '0')}`,
       });
-      await c.broker.phoneNumbers.upsert({
-        id: phone.id,
-        tenantId: tenant.id,
-        wabaId: c.emulator.wabaId,
-        displayNumber: null,
-        verifiedName: null,
-        credentialId: cred.id,
-      });
+      await c.broker.phoneNumbers.upsert(
+        {
+          id: phone.id,
+          tenantId: tenant.id,
+          wabaId: c.emulator.wabaId,
+          displayPhoneNumber: '',
+          verifiedName: null,
+          credentialId: cred.id,
+        },
+        now,
+      );
       const key = generateApiKey();
-      await c.broker.apiKeys.create({
-        keyId: key.keyId,
-        hash: key.hash,
-        tenantId: tenant.id,
-        label: 'scale test',
-        createdAtMs: now,
-      });
+      await c.broker.apiKeys.insert(
+        { keyId: key.keyId, hash: key.hash, tenantId: tenant.id, label: 'scale test' },
+        now,
+      );
       seeded.phoneNumberId = phone.id;
       seeded.apiKey = key.key.reveal();
     }
@@ -387,16 +382,6 @@ export async function tokenIsValid(e: EmulatorProcess, token: string): Promise<b
   const res = await fetch(`${e.url}/v26.0/debug_token?${q}`);
   const body = (await res.json()) as { data?: { is_valid?: boolean } };
   return res.status === 200 && body.data?.is_valid === true;
-}
-
-/** Resolves when `check` returns true; rejects with `what` after `timeoutMs`. */
-export async function waitUntil(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  everyMs = 100,
-): Promise<void> {
-  await until(what, async () => ((await check()) ? true : undefined), timeoutMs, everyMs);
 }
 
 /** X-Hub-Signature-256 of a body with the app secret, as Meta signs it. */

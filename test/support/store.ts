@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../src/core/logger.js';
+import { type OpenStoreOptions, openStore, type Store } from '../../src/store/open-store.js';
 import { type MasterKey, masterKeyId } from '../../src/vault/crypto/master-key.js';
-import { type OpenStoreOptions, openStore, type Store } from '../../src/vault/store/open-store.js';
 import { createPgSchema, type PgTestSchema } from './pg.js';
 
 export type TestEngine = 'sqlite' | 'postgres';

@@ -15,7 +15,7 @@ import { formatTime, layout, type PageContext } from './pages.js';
 
 export interface FlowNumberView {
   id: string;
-  displayNumber: string | null;
+  displayPhoneNumber: string | null;
   endpointUrl: string;
   keys: Array<FlowKeyView & { uploadedAtMs?: number | null; checkedAtMs?: number | null }>;
 }
@@ -101,7 +101,9 @@ export function flowsPage(
     }</p>
 <p class="muted">A key is generated here (or with <code>wacloud flows keygen --tenant ID --phone-number-id ID</code>) and uploaded with the tenant's stored token; private keys stay encrypted in the vault.</p></section>
 ${numbers.map(
-  (n) => html`<section><h2>${n.displayNumber ?? n.id} <span class="muted"><code>${n.id}</code></span></h2>
+  (
+    n,
+  ) => html`<section><h2>${n.displayPhoneNumber ?? n.id} <span class="muted"><code>${n.id}</code></span></h2>
 <p>Endpoint URI: <code>${n.endpointUrl}</code></p>
 ${keyForm(ctx, tenant.id, n)}
 <table><thead><tr><th>Key</th><th>State</th><th>Meta</th><th>Retires after</th></tr></thead><tbody>
@@ -147,7 +149,7 @@ export function registerFlowsRoutes<E extends FormEnv>(
     const rows = await ctx.store.phoneNumbers.listByTenant(tenant.id);
     const numbers = rows.map((n) => ({
       id: n.id,
-      displayNumber: n.displayNumber ?? null,
+      displayPhoneNumber: n.displayPhoneNumber || null,
       endpointUrl: `${ctx.publicUrl()}/flows/${n.id}`,
       keys: keys.filter((k) => k.phoneNumberId === n.id),
     }));

@@ -38,13 +38,13 @@ export interface TenantSummary {
 
 export interface PhoneNumberView {
   id: string;
-  displayNumber: string | null;
+  displayPhoneNumber: string;
   wabaId: string;
   verifiedName?: string | null;
 }
 
 export interface InboxView {
-  id: string;
+  id: number;
   receivedAtMs: number;
   status: string;
   summary: string;
@@ -205,13 +205,13 @@ ${credentials.length === 0 ? html`<tr><td colspan="5" class="muted">No credentia
 <button type="submit">Check and store</button></form>
 <p class="muted">Checked with debug_token, stored encrypted, never shown again; the WhatsApp Business Accounts it was granted and their phone numbers are recorded for this tenant (a number another tenant owns is left with it).</p></section>
 <section><h2>Phone numbers</h2><table><thead><tr><th>Number</th><th>Phone number id</th><th>WABA</th></tr></thead><tbody>
-${numbers.map((n) => html`<tr><td>${n.displayNumber ?? ''} ${n.verifiedName ? html`<span class="muted">${n.verifiedName}</span>` : ''}</td><td><code>${n.id}</code></td><td><code>${n.wabaId}</code></td></tr>`)}
+${numbers.map((n) => html`<tr><td>${n.displayPhoneNumber} ${n.verifiedName ? html`<span class="muted">${n.verifiedName}</span>` : ''}</td><td><code>${n.id}</code></td><td><code>${n.wabaId}</code></td></tr>`)}
 ${numbers.length === 0 ? html`<tr><td colspan="3" class="muted">None yet.</td></tr>` : ''}
 </tbody></table>
 ${
   numbers.length
     ? html`<h3>Send a test template</h3><form method="post" action="/tenants/${tenant.id}/send-test"><input type="hidden" name="csrf" value="${ctx.csrfToken}">
-<select name="from">${numbers.map((n) => html`<option value="${n.id}">${n.displayNumber ?? n.id}</option>`)}</select>
+<select name="from">${numbers.map((n) => html`<option value="${n.id}">${n.displayPhoneNumber || n.id}</option>`)}</select>
 <label>To <input name="to" required placeholder="+16505551234"></label>
 <label>Template <input name="template" value="hello_world" required></label>
 <button type="submit">Send</button></form>`
@@ -256,7 +256,7 @@ export interface SubscriptionView {
 }
 
 export interface DeliveryView {
-  id: string;
+  id: number;
   subscriptionId: string;
   eventType: string;
   eventId: string;

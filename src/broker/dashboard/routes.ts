@@ -16,6 +16,7 @@ import {
 import type { BrokerContext } from '../context.js';
 import { credentialView } from '../credential-view.js';
 import { replayWebhook } from '../inbox.js';
+import { parseRowId } from '../ports.js';
 import { isThrottled } from '../security/auth-guard.js';
 import { type Session, sessionIdHash } from '../security/session.js';
 import { generateWebhookSecret } from '../standard-webhooks.js';
@@ -235,7 +236,10 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
 
   app.post('/logout', async (c) => {
     const session = c.get('session');
-    await ctx.store.revokedSessions.revoke(sessionIdHash(session), session.expiresAtMs, Date.now());
+    const nowMs = Date.now();
+    await ctx.store.revokedSessions.revoke(sessionIdHash(session), session.expiresAtMs, nowMs);
+    // Each logout also drops the revocations no cookie can use any more (their sessions expired anyway).
+    await ctx.store.revokedSessions.purgeExpired(nowMs);
     await ctx.audit('dashboard.logout', { detail: { keyId: session.keyId } });
     c.header('set-cookie', ctx.sessions.clearCookie());
     return c.redirect('/login', 303);
@@ -424,7 +428,7 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     const items = rows.map((r) => {
       let summary = '';
       try {
-        summary = parseWebhook(parseJsonBody(Buffer.from(r.rawBody).toString('utf8')))
+        summary = parseWebhook(parseJsonBody(r.body.toString('utf8')))
           .map((e) => {
             const d = describeEvent(e);
             return `${d.kind}${d.id ? ` ${d.id}` : ''}`;
@@ -517,7 +521,8 @@ export function createDashboard(ctx: BrokerContext): Hono<Env> {
     });
   }
   app.post('/deliveries/:id/replay', async (c) => {
-    const delivery = await ctx.store.deliveries.get(c.req.param('id'));
+    const deliveryId = parseRowId(c.req.param('id'));
+    const delivery = deliveryId === undefined ? undefined : await ctx.store.deliveries.get(deliveryId);
     if (!delivery) return c.text('no such delivery', 404);
     const back = `/tenants/${encodeURIComponent(delivery.tenantId)}/deliveries`;
     if (!(await ctx.store.deliveries.requeue(delivery.id, ctx.clock.now())))

@@ -40,5 +40,9 @@ export function createRateLimiter(options: {
     reset(key: string): void {
       windows.delete(key);
     },
+    /** How many windows are held (the memory bound under a spray of addresses). */
+    size(): number {
+      return windows.size;
+    },
   };
 }

@@ -98,8 +98,26 @@ describe('rate limiter', () => {
   it('keeps memory bounded under many addresses', () => {
     const clock = new ManualClock();
     const limiter = createRateLimiter({ limit: 1, windowMs: 60_000, clock, maxKeys: 100 });
-    for (let i = 0; i < 1000; i++) limiter.hit(`10.0.${i >> 8}.${i & 255}`);
+    for (let i = 0; i < 1000; i++) {
+      limiter.hit(`10.0.${i >> 8}.${i & 255}`);
+      expect(limiter.size()).toBeLessThanOrEqual(100);
+    }
+    expect(limiter.size()).toBe(100);
     // The newest address still has its own window.
     expect(limiter.hit('10.0.3.231').allowed).toBe(false);
+  });
+
+  it('when full, drops lapsed windows before a live one', async () => {
+    const clock = new ManualClock();
+    const limiter = createRateLimiter({ limit: 1, windowMs: 60_000, clock, maxKeys: 2 });
+    limiter.hit('a');
+    limiter.hit('b');
+    await clock.advance(60_000);
+    // a's window starts again in place (still the oldest entry); b's has lapsed.
+    expect(limiter.hit('a').allowed).toBe(true);
+    limiter.hit('c');
+    expect(limiter.size()).toBe(2);
+    // Dropping the oldest entry instead of the lapsed one would have handed a a fresh window.
+    expect(limiter.hit('a').allowed).toBe(false);
   });
 });

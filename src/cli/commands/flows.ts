@@ -96,12 +96,10 @@ async function withTenantKeys<T>(
   run: (deps: import('../../broker/flow-key-service.js').FlowKeyDeps) => Promise<T>,
 ): Promise<T> {
   const { open } = await import('./keys.js');
-  const { vaultBrokerStore } = await import('../../broker/vault-store.js');
   const { createTokenManager } = await import('../../auth/token-manager.js');
   const { resolveConfigEnv } = await import('../../vault/secret-sources/config-references.js');
   const { env } = await resolveConfigEnv({ env: io.env, cwd: io.cwd, secrets: ['WA_APP_SECRET'] });
-  const { store: vault } = await open(io);
-  const store = vaultBrokerStore(vault);
+  const { store } = await open(io);
   const clock = io.clock ?? (await import('../../core/clock.js')).systemClock;
   let manager: ReturnType<typeof createTokenManager> | undefined;
   try {
@@ -120,14 +118,9 @@ async function withTenantKeys<T>(
       manager,
       clock,
       graphUrl: env.WA_GRAPH_URL,
-      audit: (event, fields) =>
-        store.audit.append({
-          tenantId: fields.tenantId,
-          credentialId: null,
-          event,
-          detail: fields.detail,
-          atMs: clock.now(),
-        }),
+      audit: async (event, fields) => {
+        await store.audit.append({ tenantId: fields.tenantId, event, detail: fields.detail }, clock.now());
+      },
     });
   } catch (error) {
     const { FlowKeyRefusedError } = await import('../../broker/flow-key-service.js');

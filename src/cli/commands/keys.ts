@@ -63,7 +63,7 @@ export async function keysConfig(io: CliIo) {
 
 export async function open(io: CliIo, loaded?: Awaited<ReturnType<typeof keysConfig>>) {
   const config = loaded ?? (await keysConfig(io));
-  const { openStore } = await import('../../vault/store/open-store.js');
+  const { openStore } = await import('../../store/open-store.js');
   // Key commands never create a master key: a missing one means the wrong data dir or a missing variable.
   const store = await openStore(config, {
     logger: stderrLogger(io),

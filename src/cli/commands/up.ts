@@ -157,8 +157,7 @@ export const command: CliCommand = {
       );
     }
 
-    const { openStore } = await import('../../vault/store/open-store.js');
-    const { vaultBrokerStore } = await import('../../broker/vault-store.js');
+    const { openStore } = await import('../../store/open-store.js');
     let store: Awaited<ReturnType<typeof openStore>>;
     try {
       store = await openStore(config, { logger, masterKey: master });
@@ -166,7 +165,6 @@ export const command: CliCommand = {
       await sandbox?.close();
       discardDataDir(err);
     }
-    const brokerStore = vaultBrokerStore(store);
     // Scale-out (docs/deployment.md): rotation notices between instances on PostgreSQL; per-number send limits,
     // shared through Redis when REDIS_URL is set, else this instance's share (WACLOUD_INSTANCES).
     const { createSendLimiter } = await import('../../scale/send-limiter.js');
@@ -187,7 +185,7 @@ export const command: CliCommand = {
     }
     const { createBroker } = await import('../../broker/broker.js');
     const broker = createBroker({
-      store: brokerStore,
+      store: store,
       appId,
       appSecret,
       // Outside the sandbox: app secrets still accepted on webhooks while Meta's app secret is being rotated.
@@ -238,15 +236,12 @@ export const command: CliCommand = {
 
     const { generateApiKey } = await import('../../broker/security/api-key.js');
     let adminKey: string | undefined;
-    if ((await brokerStore.apiKeys.count()) === 0) {
+    if ((await store.apiKeys.count()) === 0) {
       const made = generateApiKey();
-      await brokerStore.apiKeys.create({
-        keyId: made.keyId,
-        hash: made.hash,
-        tenantId: null,
-        label: 'first admin key',
-        createdAtMs: Date.now(),
-      });
+      await store.apiKeys.insert(
+        { keyId: made.keyId, hash: made.hash, tenantId: null, label: 'first admin key' },
+        Date.now(),
+      );
       adminKey = made.key.reveal();
     }
     const lines = [

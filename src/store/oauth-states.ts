@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
-import type { ConsumeStateResult, OAuthStateRecord, OAuthStateStore } from '../../auth/oauth-state-store.js';
-import { ValidationError } from '../../core/errors.js';
-import { Secret } from '../../core/secret.js';
+import type { ConsumeStateResult, OAuthStateRecord, OAuthStateStore } from '../auth/oauth-state-store.js';
+import { ValidationError } from '../core/errors.js';
+import { Secret } from '../core/secret.js';
 import type { Db } from './engine.js';
 import type { KeyStore } from './key-store.js';
 import type { OAuthStatesTable } from './schema.js';

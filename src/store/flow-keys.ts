@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
-import { Secret } from '../../core/secret.js';
+import { Secret } from '../core/secret.js';
 import type { Db, StoreEngine } from './engine.js';
 import type { KeyStore } from './key-store.js';
 import type { Migration } from './migrations.js';

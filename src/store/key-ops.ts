@@ -1,9 +1,9 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Clock } from '../../core/clock.js';
-import type { Logger } from '../../core/logger.js';
-import { CryptoError } from '../crypto/crypto-error.js';
-import { createDataKey, type DataKeyState, rewrapDataKey } from '../crypto/keyring.js';
-import type { MasterKey } from '../crypto/master-key.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import { CryptoError } from '../vault/crypto/crypto-error.js';
+import { createDataKey, type DataKeyState, rewrapDataKey } from '../vault/crypto/keyring.js';
+import type { MasterKey } from '../vault/crypto/master-key.js';
 import type { AuditLog } from './audit.js';
 import { credentialContext } from './credentials.js';
 import type { Db } from './engine.js';

@@ -1,9 +1,13 @@
 import { rmSync } from 'node:fs';
-import { type Clock, systemClock } from '../../core/clock.js';
-import type { WacloudConfig } from '../../core/config.js';
-import { type Logger, silentLogger } from '../../core/logger.js';
-import { CryptoError } from '../crypto/crypto-error.js';
-import { type MasterKey, type ResolveMasterKeyOptions, resolveMasterKey } from '../crypto/master-key.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import type { WacloudConfig } from '../core/config.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { CryptoError } from '../vault/crypto/crypto-error.js';
+import {
+  type MasterKey,
+  type ResolveMasterKeyOptions,
+  resolveMasterKey,
+} from '../vault/crypto/master-key.js';
 import { type ApiKeyRepository, createApiKeyRepository } from './api-keys.js';
 import { type AuditLog, createAuditLog } from './audit.js';
 import { SqlCredentialStore } from './credentials.js';

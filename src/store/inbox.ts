@@ -1,5 +1,5 @@
 import { CompiledQuery, type Selectable, sql } from 'kysely';
-import type { Sealed } from '../crypto/keyring.js';
+import type { Sealed } from '../vault/crypto/keyring.js';
 import type { Db } from './engine.js';
 import type { KeyStore } from './key-store.js';
 import type { WebhookInboxTable } from './schema.js';

@@ -1,13 +1,13 @@
-import type { Clock } from '../../core/clock.js';
-import { CryptoError } from '../crypto/crypto-error.js';
+import type { Clock } from '../core/clock.js';
+import { CryptoError } from '../vault/crypto/crypto-error.js';
 import {
   createDataKey,
   type DataKeyRecord,
   type DataKeyState,
   Keyring,
   type Sealed,
-} from '../crypto/keyring.js';
-import type { MasterKey } from '../crypto/master-key.js';
+} from '../vault/crypto/keyring.js';
+import type { MasterKey } from '../vault/crypto/master-key.js';
 import type { Db } from './engine.js';
 
 function toRecord(r: {

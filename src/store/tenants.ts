@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
-import { WacloudError } from '../../core/errors.js';
+import { WacloudError } from '../core/errors.js';
 import type { Db } from './engine.js';
 import type { TenantsTable } from './schema.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import { sql } from 'kysely';
-import { Secret } from '../../core/secret.js';
+import { Secret } from '../core/secret.js';
 import type { Db } from './engine.js';
 import type { KeyStore } from './key-store.js';
 import type { DeliveriesTable, SubscriptionsTable } from './schema.js';

@@ -15,12 +15,15 @@ export interface TenantObject {
   createdAtMs: number;
 }
 
+/** An owner to record (the store stamps the time). */
+export type NewTenantObject = Omit<TenantObject, 'createdAtMs'>;
+
 export interface TenantObjectRepository {
   /**
    * Records owners; an object that has one already keeps it (first owner wins, in one statement: two tenants racing
    * cannot both own it). One multi-row INSERT for the lot. Resolves with the ids recorded now (not owned before).
    */
-  record(objects: Array<Omit<TenantObject, 'createdAtMs'>>, nowMs: number): Promise<string[]>;
+  record(objects: NewTenantObject[], nowMs: number): Promise<string[]>;
   /** The owning tenant of `objectId`, or undefined. */
   ownerOf(objectId: string): Promise<string | undefined>;
   /** A tenant's objects, newest first. */

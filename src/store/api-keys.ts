@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { WacloudError } from '../../core/errors.js';
+import { WacloudError } from '../core/errors.js';
 import type { Db } from './engine.js';
 import type { ApiKeysTable } from './schema.js';
 

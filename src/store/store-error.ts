@@ -1,4 +1,4 @@
-import { WacloudError, type WacloudErrorOptions } from '../../core/errors.js';
+import { WacloudError, type WacloudErrorOptions } from '../core/errors.js';
 
 /** The store failed: database unreachable, full, locked, corrupt, or a migration failed. Never carries a secret. */
 export class StoreError extends WacloudError {

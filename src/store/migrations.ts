@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { Clock } from '../../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import type { Db, StoreEngine } from './engine.js';
 import { NEVER_MS } from './engine.js';
 import { flowKeysMigration } from './flow-keys.js';
@@ -212,7 +212,7 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
-  // The WhatsApp Flows key pairs (src/vault/store/flow-keys.ts).
+  // The WhatsApp Flows key pairs (src/store/flow-keys.ts).
   flowKeysMigration(4),
   {
     version: 5,

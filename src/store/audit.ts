@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import { Secret, scrubText } from '../../core/secret.js';
+import { Secret, scrubText } from '../core/secret.js';
 import type { Db } from './engine.js';
 import type { AuditLogTable } from './schema.js';
 

@@ -10,11 +10,11 @@ import {
   type CredentialStore,
   type CredentialSummary,
   type NewCredential,
-} from '../../auth/credential-store.js';
-import { WacloudError } from '../../core/errors.js';
-import { type Logger, silentLogger } from '../../core/logger.js';
-import { Secret } from '../../core/secret.js';
-import { CryptoError } from '../crypto/crypto-error.js';
+} from '../auth/credential-store.js';
+import { WacloudError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { Secret } from '../core/secret.js';
+import { CryptoError } from '../vault/crypto/crypto-error.js';
 import { type Db, NEVER_MS, type StoreEngine } from './engine.js';
 import type { KeyStore } from './key-store.js';
 import type { CredentialsTable } from './schema.js';

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
-import { WacloudError } from '../../core/errors.js';
-import type { Logger } from '../../core/logger.js';
-import type { Secret } from '../../core/secret.js';
+import { WacloudError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Secret } from '../core/secret.js';
 import type { Database } from './schema.js';
 import { StoreError } from './store-error.js';
 
