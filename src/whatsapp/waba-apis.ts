@@ -13,7 +13,33 @@ export interface PhoneNumber {
   code_verification_status?: string;
   platform_type?: string;
   throughput?: { level: string };
+  /** Review status of the current display name, and of a requested change (`new_display_name`). */
+  name_status?: string;
+  new_display_name?: string;
+  new_name_status?: 'PENDING_REVIEW' | 'APPROVED' | 'DECLINED';
+  webhook_configuration?: { phone_number?: string; whatsapp_business_account?: string; application?: string };
+  health_status?: HealthStatus;
   [key: string]: unknown;
+}
+
+/** Meta's `health_status`: whether messages can be sent, overall and per entity (number, WABA, business). */
+export interface HealthStatus {
+  can_send_message: 'AVAILABLE' | 'LIMITED' | 'BLOCKED';
+  entities: Array<{
+    entity_type: string;
+    id: string;
+    can_send_message: 'AVAILABLE' | 'LIMITED' | 'BLOCKED';
+    errors?: Array<{ error_code: number; error_description: string; possible_solution?: string }>;
+  }>;
+}
+
+/** `POST /{phone-number-id}` settings. `webhookOverride: null` removes the number's override. */
+export interface PhoneNumberSettings {
+  /** The two-step verification PIN (6 digits). */
+  pin?: string;
+  /** Asks Meta to review a new display name; see `new_name_status`. */
+  newDisplayName?: string;
+  webhookOverride?: { callbackUri: string; verifyToken: string } | null;
 }
 
 export interface BusinessProfile {
@@ -42,6 +68,30 @@ export class PhoneNumbersApi {
 
   async get(phoneNumberId: string, fields?: string): Promise<PhoneNumber> {
     return this.graph.get<PhoneNumber>(encodeURIComponent(phoneNumberId), { fields });
+  }
+
+  /** `POST /{phone-number-id}`: two-step verification PIN, display name change, webhook override. */
+  async update(phoneNumberId: string, settings: PhoneNumberSettings): Promise<{ success: boolean }> {
+    const body: Record<string, unknown> = {};
+    if (settings.pin !== undefined) {
+      if (!/^\d{6}$/.test(settings.pin)) throw new ValidationError('must be 6 digits', 'pin');
+      body.pin = settings.pin;
+    }
+    if (settings.newDisplayName !== undefined) body.new_display_name = settings.newDisplayName;
+    if (settings.webhookOverride !== undefined) {
+      const w = settings.webhookOverride;
+      body.webhook_configuration = w
+        ? { override_callback_uri: w.callbackUri, verify_token: w.verifyToken }
+        : { override_callback_uri: '' };
+    }
+    if (Object.keys(body).length === 0)
+      throw new ValidationError('needs pin, newDisplayName or webhookOverride', 'settings');
+    return this.graph.post(encodeURIComponent(phoneNumberId), body);
+  }
+
+  /** The number's `health_status` (can it send, and what blocks it). */
+  async health(phoneNumberId: string): Promise<HealthStatus> {
+    return (await this.get(phoneNumberId, 'health_status')).health_status as HealthStatus;
   }
 }
 

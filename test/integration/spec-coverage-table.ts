@@ -270,6 +270,9 @@ export const COVERED: Record<string, CoverageEntry> = {
   [`GET ${V}/{Phone-Number-ID}/whatsapp_business_encryption`]: {
     call: ({ wa }) => wa.flows.getBusinessPublicKey(),
   },
+  [`POST ${V}/{Phone-Number-ID}`]: {
+    call: ({ wa, seed }) => wa.phoneNumbers.update(seed.phoneNumberId, { newDisplayName: 'Coverage Shop' }),
+  },
 };
 
 /** Spec endpoints neither the SDK nor the emulator covers yet: this list may only shrink. */
@@ -287,7 +290,6 @@ export const NOT_YET_COVERED: string[] = [
   `POST ${V}/{Phone-Number-ID}/messages_encrypted`,
   `GET ${V}/{Phone-Number-ID}/official_business_account`,
   `POST ${V}/{Phone-Number-ID}/official_business_account`,
-  `POST ${V}/{Phone-Number-ID}`,
   `GET ${V}/{Phone-Number-ID}/message_history`,
   `GET ${V}/{Phone-Number-ID}/business_compliance_info`,
   `POST ${V}/{Phone-Number-ID}/business_compliance_info`,
