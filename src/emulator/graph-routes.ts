@@ -22,6 +22,7 @@ import { registerNumberSettingsRoutes } from './routes/number-settings.js';
 import { healthStatus, phoneSettingsFields, registerPhoneSettingsRoutes } from './routes/phone-settings.js';
 import { registerQrCodeRoutes } from './routes/qr-codes.js';
 import { registerTemplateRoutes } from './routes/templates.js';
+import { registerUploadRoutes } from './routes/uploads.js';
 import type { AppRecord, OAuthCodeRecord, SystemUserRecord, TokenRecord } from './state.js';
 import { type Principal, safeEqual } from './tokens.js';
 import { mediaObject } from './whatsapp-routes.js';
@@ -76,6 +77,7 @@ export function registerGraphRoutes(
   registerQrCodeRoutes(app, core, prefix);
   registerNumberSettingsRoutes(app, core, prefix);
   registerPhoneSettingsRoutes(app, core, prefix);
+  registerUploadRoutes(app, core, prefix);
   registerMarketingMessageRoutes(app, core, prefix);
   const s = core.state;
   const mark = (c: EmuContext, endpoint: string, surface: 'oauth' | 'graph' | 'whatsapp' = 'graph') => {

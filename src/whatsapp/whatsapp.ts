@@ -16,6 +16,7 @@ import { MessagesApi } from './messages-api.js';
 import { NumberSettingsApi } from './number-settings.js';
 import { QrCodesApi } from './qr-codes.js';
 import { TemplatesApi } from './templates.js';
+import { UploadsApi } from './uploads.js';
 import { PhoneNumbersApi, ProfileApi, RegistrationApi, SubscriptionsApi } from './waba-apis.js';
 
 /** Options take the seed SDK's names; anything not given comes from the environment / `.env`. */
@@ -54,6 +55,8 @@ export class WhatsApp {
   readonly qrCodes: QrCodesApi;
   readonly numberSettings: NumberSettingsApi;
   readonly marketingMessages: MarketingMessagesApi;
+  /** Resumable uploads (profile pictures, template samples); needs WA_APP_ID. */
+  readonly uploads: UploadsApi;
   #phoneNumberId: string | undefined;
   #businessAccountId: string | undefined;
 
@@ -92,6 +95,7 @@ export class WhatsApp {
     this.qrCodes = new QrCodesApi(this.graph, sender);
     this.numberSettings = new NumberSettingsApi(this.graph, sender);
     this.marketingMessages = new MarketingMessagesApi(this.graph, sender);
+    this.uploads = new UploadsApi(this.graph, () => config.appId);
   }
 
   #requireSender(): string {
