@@ -23,6 +23,7 @@ import { healthStatus, phoneSettingsFields, registerPhoneSettingsRoutes } from '
 import { registerQrCodeRoutes } from './routes/qr-codes.js';
 import { registerTemplateRoutes } from './routes/templates.js';
 import { registerUploadRoutes } from './routes/uploads.js';
+import { registerWabaAccountRoutes } from './routes/waba-account.js';
 import type { AppRecord, OAuthCodeRecord, SystemUserRecord, TokenRecord } from './state.js';
 import { type Principal, safeEqual } from './tokens.js';
 import { mediaObject } from './whatsapp-routes.js';
@@ -78,6 +79,7 @@ export function registerGraphRoutes(
   registerNumberSettingsRoutes(app, core, prefix);
   registerPhoneSettingsRoutes(app, core, prefix);
   registerUploadRoutes(app, core, prefix);
+  registerWabaAccountRoutes(app, core, prefix);
   registerMarketingMessageRoutes(app, core, prefix);
   const s = core.state;
   const mark = (c: EmuContext, endpoint: string, surface: 'oauth' | 'graph' | 'whatsapp' = 'graph') => {

@@ -1,7 +1,7 @@
 import { ValidationError } from '../core/errors.js';
 import type { GraphClient } from '../graph/graph-client.js';
 import { type ListOptions, type Paged, type PageIterator, paginate } from './paginate.js';
-import { requireWaba } from './require-waba.js';
+import { objectId, requireWaba } from './require-waba.js';
 
 export type { Paged } from './paginate.js';
 
@@ -92,6 +92,44 @@ export class PhoneNumbersApi {
   /** The number's `health_status` (can it send, and what blocks it). */
   async health(phoneNumberId: string): Promise<HealthStatus> {
     return (await this.get(phoneNumberId, 'health_status')).health_status as HealthStatus;
+  }
+}
+
+export interface BusinessAccount {
+  id: string;
+  name?: string;
+  currency?: string;
+  timezone_id?: string;
+  message_template_namespace?: string;
+  health_status?: HealthStatus;
+  [key: string]: unknown;
+}
+
+/** `wa.account`: the WhatsApp Business Account itself (`GET`/`POST /{waba-id}`). */
+export class BusinessAccountApi {
+  constructor(
+    private readonly graph: GraphClient,
+    private readonly waba: () => string | undefined,
+  ) {}
+
+  async get(fields?: string, wabaId?: string): Promise<BusinessAccount> {
+    return this.graph.get(
+      objectId(requireWaba(wabaId ?? this.waba()), 'wabaId'),
+      fields ? { fields } : undefined,
+    );
+  }
+
+  /** Renames the account or changes its time zone (a Graph timezone id). */
+  async update(
+    input: { name?: string; timezoneId?: string },
+    wabaId?: string,
+  ): Promise<{ success: boolean }> {
+    if (input.name === undefined && input.timezoneId === undefined)
+      throw new ValidationError('needs name or timezoneId', 'input');
+    return this.graph.post(objectId(requireWaba(wabaId ?? this.waba()), 'wabaId'), {
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.timezoneId !== undefined ? { timezone_id: input.timezoneId } : {}),
+    });
   }
 }
 

@@ -123,3 +123,25 @@ describe('health_status', () => {
     expect(bad.status).toBe(400);
   });
 });
+
+describe('wa.account (GET/POST /{waba-id})', () => {
+  it('renames the account and changes its time zone; bad values are #100 and change nothing', async () => {
+    const wa = h.client();
+    await wa.account.update({ name: 'Acme Support', timezoneId: '42' });
+    expect(await wa.account.get('name,timezone_id')).toEqual({
+      id: h.emu.seed!.wabaId,
+      name: 'Acme Support',
+      timezone_id: '42',
+    });
+    for (const body of [{ timezone_id: 'Europe/Paris' }, { name: '  ' }, { currency: 'EUR' }]) {
+      const bad = await graphCall(h, 'POST', h.emu.seed!.wabaId, body);
+      expect(bad.json.error.code, JSON.stringify(body)).toBe(100);
+    }
+    for (const ex of specExamples('POST', '/{Version}/{WABA-ID}'))
+      expect((await graphCall(h, 'POST', h.emu.seed!.wabaId, ex.body)).json, ex.name).toEqual({
+        success: true,
+      });
+    expect((await wa.account.get('name')).name).toBe('Updated Business Name');
+    expect(await rejection(wa.account.get(undefined, '../me'))).toBeInstanceOf(ValidationError);
+  });
+});

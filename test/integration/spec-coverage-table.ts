@@ -273,6 +273,8 @@ export const COVERED: Record<string, CoverageEntry> = {
   [`POST ${V}/{Phone-Number-ID}`]: {
     call: ({ wa, seed }) => wa.phoneNumbers.update(seed.phoneNumberId, { newDisplayName: 'Coverage Shop' }),
   },
+  [`GET ${V}/{WABA-ID}`]: { call: ({ wa }) => wa.account.get('name,health_status') },
+  [`POST ${V}/{WABA-ID}`]: { call: ({ wa }) => wa.account.update({ timezoneId: '1' }) },
 };
 
 /** Spec endpoints neither the SDK nor the emulator covers yet: this list may only shrink. */
@@ -323,8 +325,6 @@ export const NOT_YET_COVERED: string[] = [
   `POST ${V}/{WABA-ID}/set_solution_migration_intent`,
   `GET ${V}/{WABA-ID}/solutions`,
   `GET ${V}/{WABA-ID}/activities`,
-  `GET ${V}/{WABA-ID}`,
-  `POST ${V}/{WABA-ID}`,
   `GET ${V}/{WABA-Bot-ID}`,
   `GET ${V}/{WhatsApp-Business-Profile-ID}`,
   `POST ${V}/{WhatsApp-Business-Profile-ID}`,
