@@ -81,6 +81,8 @@ export interface WabaRecord {
   subscriptions: WabaSubscription[];
   /** Messaging health the control API set (absent: AVAILABLE); see routes/phone-settings.ts. */
   health?: EntityHealth | undefined;
+  /** Tasks of the users and system users assigned to this WABA (`/{waba}/assigned_users`). */
+  assignedTasks?: Record<string, string[]> | undefined;
 }
 
 export interface BusinessProfile {

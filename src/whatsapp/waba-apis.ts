@@ -131,6 +131,27 @@ export class BusinessAccountApi {
       ...(input.timezoneId !== undefined ? { timezone_id: input.timezoneId } : {}),
     });
   }
+
+  /** `GET /{waba-id}/assigned_users`: people and system users with their tasks. */
+  async assignedUsers(wabaId?: string): Promise<Paged<{ id: string; name?: string; tasks: string[] }>> {
+    return this.graph.get(`${objectId(requireWaba(wabaId ?? this.waba()), 'wabaId')}/assigned_users`);
+  }
+
+  /** `POST /{waba-id}/assigned_users`: gives a user or system user of the business these tasks on the account. */
+  async assignUser(userId: string, tasks: string[], wabaId?: string): Promise<{ success: boolean }> {
+    if (tasks.length === 0) throw new ValidationError('needs at least one task', 'tasks');
+    return this.graph.post(`${objectId(requireWaba(wabaId ?? this.waba()), 'wabaId')}/assigned_users`, {
+      user: objectId(userId, 'userId'),
+      tasks,
+    });
+  }
+
+  /** `DELETE /{waba-id}/assigned_users`: takes the account away from that user. */
+  async unassignUser(userId: string, wabaId?: string): Promise<{ success: boolean }> {
+    return this.graph.delete(`${objectId(requireWaba(wabaId ?? this.waba()), 'wabaId')}/assigned_users`, {
+      user: objectId(userId, 'userId'),
+    });
+  }
 }
 
 /** `wa.profile`: the sender number's business profile. */

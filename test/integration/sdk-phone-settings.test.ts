@@ -145,3 +145,33 @@ describe('wa.account (GET/POST /{waba-id})', () => {
     expect(await rejection(wa.account.get(undefined, '../me'))).toBeInstanceOf(ValidationError);
   });
 });
+
+describe('assigned users of the account', () => {
+  it('assigning a system user lets its token reach the WABA; unassigning takes it back', async () => {
+    const { businessId, appId, wabaId } = h.emu.seed!;
+    const su = h.emu.world.createSystemUser({ businessId, appIds: [appId], name: 'Ops bot' });
+    const { accessToken } = h.emu.world.mintToken({ kind: 'system_user', appId, subjectId: su.id });
+    const owner = h.client();
+    const bot = h.client({ CLOUD_API_ACCESS_TOKEN: accessToken });
+    expect(((await rejection(bot.account.get('name'))) as unknown as GraphError).graphCode).toBe(10);
+    await owner.account.assignUser(su.id, ['MANAGE', 'VIEW_INSIGHTS']);
+    expect((await owner.account.assignedUsers()).data).toContainEqual({
+      id: su.id,
+      name: 'Ops bot',
+      tasks: ['MANAGE', 'VIEW_INSIGHTS'],
+    });
+    expect((await bot.account.get('name')).id).toBe(wabaId);
+    // Bad tasks and strangers are #100 and change nothing.
+    const badTask = await graphCall(h, 'POST', `${wabaId}/assigned_users`, { user: su.id, tasks: ['ROOT'] });
+    expect(badTask.json.error.code).toBe(100);
+    const stranger = await graphCall(h, 'POST', `${wabaId}/assigned_users`, {
+      user: '999',
+      tasks: ['MANAGE'],
+    });
+    expect(stranger.json.error.code).toBe(100);
+    await owner.account.unassignUser(su.id);
+    expect(((await rejection(bot.account.get('name'))) as unknown as GraphError).graphCode).toBe(10);
+    const again = await graphCall(h, 'DELETE', `${wabaId}/assigned_users`, { user: su.id });
+    expect(again.json.error.code).toBe(100);
+  });
+});

@@ -275,6 +275,15 @@ export const COVERED: Record<string, CoverageEntry> = {
   },
   [`GET ${V}/{WABA-ID}`]: { call: ({ wa }) => wa.account.get('name,health_status') },
   [`POST ${V}/{WABA-ID}`]: { call: ({ wa }) => wa.account.update({ timezoneId: '1' }) },
+  [`POST ${V}/{WhatsApp-Business-Account-ID}/assigned_users`]: {
+    call: ({ wa, seed }) => wa.account.assignUser(seed.systemUserId, ['MANAGE']),
+  },
+  [`GET ${V}/{WhatsApp-Business-Account-ID}/assigned_users`]: {
+    call: ({ wa }) => wa.account.assignedUsers(),
+  },
+  [`DELETE ${V}/{WhatsApp-Business-Account-ID}/assigned_users`]: {
+    call: ({ wa, seed }) => wa.account.unassignUser(seed.systemUserId),
+  },
 };
 
 /** Spec endpoints neither the SDK nor the emulator covers yet: this list may only shrink. */
@@ -311,9 +320,6 @@ export const NOT_YET_COVERED: string[] = [
   `POST ${V}/{Solution-ID}/send_deactivation_request`,
   `GET ${V}/{User-ID}/assigned_whatsapp_business_accounts`,
   `GET ${V}/{WhatsApp-Account-Number-ID}`,
-  `GET ${V}/{WhatsApp-Business-Account-ID}/assigned_users`,
-  `POST ${V}/{WhatsApp-Business-Account-ID}/assigned_users`,
-  `DELETE ${V}/{WhatsApp-Business-Account-ID}/assigned_users`,
   `GET ${V}/{Business-ID}/extendedcredits`,
   `GET ${V}/{WABA-ID}/in_progress_onbehalf_request`,
   `GET ${V}/{OBO-Mobility-Intent-ID}`,
