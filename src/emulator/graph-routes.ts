@@ -19,8 +19,11 @@ import { registerCallingRoutes } from './routes/calling.js';
 import { registerGroupRoutes } from './routes/groups.js';
 import { registerMarketingMessageRoutes } from './routes/marketing-messages.js';
 import { registerNumberSettingsRoutes } from './routes/number-settings.js';
+import { healthStatus, phoneSettingsFields, registerPhoneSettingsRoutes } from './routes/phone-settings.js';
 import { registerQrCodeRoutes } from './routes/qr-codes.js';
 import { registerTemplateRoutes } from './routes/templates.js';
+import { registerUploadRoutes } from './routes/uploads.js';
+import { registerWabaAccountRoutes } from './routes/waba-account.js';
 import type { AppRecord, OAuthCodeRecord, SystemUserRecord, TokenRecord } from './state.js';
 import { type Principal, safeEqual } from './tokens.js';
 import { mediaObject } from './whatsapp-routes.js';
@@ -74,6 +77,9 @@ export function registerGraphRoutes(
   registerBlockUserRoutes(app, core, prefix);
   registerQrCodeRoutes(app, core, prefix);
   registerNumberSettingsRoutes(app, core, prefix);
+  registerPhoneSettingsRoutes(app, core, prefix);
+  registerUploadRoutes(app, core, prefix);
+  registerWabaAccountRoutes(app, core, prefix);
   registerMarketingMessageRoutes(app, core, prefix);
   const s = core.state;
   const mark = (c: EmuContext, endpoint: string, surface: 'oauth' | 'graph' | 'whatsapp' = 'graph') => {
@@ -581,6 +587,7 @@ export function registerGraphRoutes(
           quality_rating: phone.qualityRating,
           platform_type: phone.registered ? 'CLOUD_API' : 'NOT_APPLICABLE',
           throughput: { level: phone.mps > core.limits.defaultMps ? 'HIGH' : 'STANDARD' },
+          ...phoneSettingsFields(core, phone),
           id: phone.id,
         };
         return c.json(pickFields(out, fields));
@@ -597,6 +604,7 @@ export function registerGraphRoutes(
               currency: waba.currency,
               timezone_id: waba.timezoneId,
               message_template_namespace: waba.templateNamespace,
+              health_status: healthStatus(waba),
             },
             fields,
           ),

@@ -4,7 +4,7 @@ import type { FlowKeyRecord, FlowRecord } from './flow-state.js';
  * The emulator's world: plain records in maps, keyed by id, serialisable to one JSON state file. Wire names stay
  * snake_case in responses; records here are camelCase with units in names.
  */
-import type { CallRecord, GroupRecord, NumberSurface, QrCodeRecord } from './surface-state.js';
+import type { CallRecord, EntityHealth, GroupRecord, NumberSurface, QrCodeRecord } from './surface-state.js';
 
 export interface AppRecord {
   id: string;
@@ -79,6 +79,10 @@ export interface WabaRecord {
   timezoneId: string;
   templateNamespace: string;
   subscriptions: WabaSubscription[];
+  /** Messaging health the control API set (absent: AVAILABLE); see routes/phone-settings.ts. */
+  health?: EntityHealth | undefined;
+  /** Tasks of the users and system users assigned to this WABA (`/{waba}/assigned_users`). */
+  assignedTasks?: Record<string, string[]> | undefined;
 }
 
 export interface BusinessProfile {

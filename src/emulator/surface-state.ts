@@ -65,6 +65,18 @@ export interface NumberSurface {
   };
   /** Commerce settings (`whatsapp_commerce_settings`). */
   commerce?: { id: string; isCartEnabled: boolean; isCatalogVisible: boolean };
+  /** A display name change (`POST /{phone}` new_display_name) and Meta's review outcome. */
+  displayNameRequest?: { name: string; status: 'PENDING_REVIEW' | 'APPROVED' | 'DECLINED' };
+  /** The verify token of the per-number webhook override (`webhook_configuration`). */
+  webhookVerifyToken?: string;
+  /** What the control API set as this number's messaging health (absent: AVAILABLE). */
+  health?: EntityHealth;
+}
+
+/** One entity's `can_send_message` in Meta's `health_status`, with the errors that explain it. */
+export interface EntityHealth {
+  canSendMessage: 'AVAILABLE' | 'LIMITED' | 'BLOCKED';
+  errors: Array<{ error_code: number; error_description: string; possible_solution?: string }>;
 }
 
 export function surfaceOf(phone: { surface?: NumberSurface | undefined }): NumberSurface {

@@ -75,6 +75,8 @@ export interface GraphRequest {
   json?: unknown;
   form?: Record<string, QueryValue> | undefined;
   multipart?: MultipartPart[] | undefined;
+  /** A raw body with its own headers (resumable upload chunks: `file_offset`). */
+  raw?: { body: Uint8Array; headers: Record<string, string> } | undefined;
   /** `bearer` (default) sends the token in `Authorization`; `none` sends no token (app-secret flows put theirs in query). */
   auth?: 'bearer' | 'none' | undefined;
   /** Use this token instead of the client's (system-user and exchange flows). */
@@ -297,6 +299,9 @@ export class GraphClient {
       const encoded = encodeMultipart(req.multipart);
       headers['content-type'] = encoded.contentType;
       body = encoded.body;
+    } else if (req.raw) {
+      Object.assign(headers, req.raw.headers);
+      body = req.raw.body;
     }
     let url: string;
     if (req.absoluteUrl) {

@@ -10,6 +10,7 @@ export * from './paginate.js';
 export * from './qr-codes.js';
 export * from './template-components.js';
 export * from './templates.js';
+export * from './uploads.js';
 export { isPhoneNumber, LIMITS, validateMessage } from './validate-message.js';
 export * from './waba-apis.js';
 export { WhatsApp, type WhatsAppOptions } from './whatsapp.js';

@@ -1,7 +1,7 @@
 import { ValidationError } from '../core/errors.js';
 import type { GraphClient } from '../graph/graph-client.js';
 import { type ListOptions, type Paged, type PageIterator, paginate } from './paginate.js';
-import { requireWaba } from './require-waba.js';
+import { objectId, requireWaba } from './require-waba.js';
 
 export type { Paged } from './paginate.js';
 
@@ -13,7 +13,33 @@ export interface PhoneNumber {
   code_verification_status?: string;
   platform_type?: string;
   throughput?: { level: string };
+  /** Review status of the current display name, and of a requested change (`new_display_name`). */
+  name_status?: string;
+  new_display_name?: string;
+  new_name_status?: 'PENDING_REVIEW' | 'APPROVED' | 'DECLINED';
+  webhook_configuration?: { phone_number?: string; whatsapp_business_account?: string; application?: string };
+  health_status?: HealthStatus;
   [key: string]: unknown;
+}
+
+/** Meta's `health_status`: whether messages can be sent, overall and per entity (number, WABA, business). */
+export interface HealthStatus {
+  can_send_message: 'AVAILABLE' | 'LIMITED' | 'BLOCKED';
+  entities: Array<{
+    entity_type: string;
+    id: string;
+    can_send_message: 'AVAILABLE' | 'LIMITED' | 'BLOCKED';
+    errors?: Array<{ error_code: number; error_description: string; possible_solution?: string }>;
+  }>;
+}
+
+/** `POST /{phone-number-id}` settings. `webhookOverride: null` removes the number's override. */
+export interface PhoneNumberSettings {
+  /** The two-step verification PIN (6 digits). */
+  pin?: string;
+  /** Asks Meta to review a new display name; see `new_name_status`. */
+  newDisplayName?: string;
+  webhookOverride?: { callbackUri: string; verifyToken: string } | null;
 }
 
 export interface BusinessProfile {
@@ -42,6 +68,89 @@ export class PhoneNumbersApi {
 
   async get(phoneNumberId: string, fields?: string): Promise<PhoneNumber> {
     return this.graph.get<PhoneNumber>(encodeURIComponent(phoneNumberId), { fields });
+  }
+
+  /** `POST /{phone-number-id}`: two-step verification PIN, display name change, webhook override. */
+  async update(phoneNumberId: string, settings: PhoneNumberSettings): Promise<{ success: boolean }> {
+    const body: Record<string, unknown> = {};
+    if (settings.pin !== undefined) {
+      if (!/^\d{6}$/.test(settings.pin)) throw new ValidationError('must be 6 digits', 'pin');
+      body.pin = settings.pin;
+    }
+    if (settings.newDisplayName !== undefined) body.new_display_name = settings.newDisplayName;
+    if (settings.webhookOverride !== undefined) {
+      const w = settings.webhookOverride;
+      body.webhook_configuration = w
+        ? { override_callback_uri: w.callbackUri, verify_token: w.verifyToken }
+        : { override_callback_uri: '' };
+    }
+    if (Object.keys(body).length === 0)
+      throw new ValidationError('needs pin, newDisplayName or webhookOverride', 'settings');
+    return this.graph.post(encodeURIComponent(phoneNumberId), body);
+  }
+
+  /** The number's `health_status` (can it send, and what blocks it). */
+  async health(phoneNumberId: string): Promise<HealthStatus> {
+    return (await this.get(phoneNumberId, 'health_status')).health_status as HealthStatus;
+  }
+}
+
+export interface BusinessAccount {
+  id: string;
+  name?: string;
+  currency?: string;
+  timezone_id?: string;
+  message_template_namespace?: string;
+  health_status?: HealthStatus;
+  [key: string]: unknown;
+}
+
+/** `wa.account`: the WhatsApp Business Account itself (`GET`/`POST /{waba-id}`). */
+export class BusinessAccountApi {
+  constructor(
+    private readonly graph: GraphClient,
+    private readonly waba: () => string | undefined,
+  ) {}
+
+  async get(fields?: string, wabaId?: string): Promise<BusinessAccount> {
+    return this.graph.get(
+      objectId(requireWaba(wabaId ?? this.waba()), 'wabaId'),
+      fields ? { fields } : undefined,
+    );
+  }
+
+  /** Renames the account or changes its time zone (a Graph timezone id). */
+  async update(
+    input: { name?: string; timezoneId?: string },
+    wabaId?: string,
+  ): Promise<{ success: boolean }> {
+    if (input.name === undefined && input.timezoneId === undefined)
+      throw new ValidationError('needs name or timezoneId', 'input');
+    return this.graph.post(objectId(requireWaba(wabaId ?? this.waba()), 'wabaId'), {
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.timezoneId !== undefined ? { timezone_id: input.timezoneId } : {}),
+    });
+  }
+
+  /** `GET /{waba-id}/assigned_users`: people and system users with their tasks. */
+  async assignedUsers(wabaId?: string): Promise<Paged<{ id: string; name?: string; tasks: string[] }>> {
+    return this.graph.get(`${objectId(requireWaba(wabaId ?? this.waba()), 'wabaId')}/assigned_users`);
+  }
+
+  /** `POST /{waba-id}/assigned_users`: gives a user or system user of the business these tasks on the account. */
+  async assignUser(userId: string, tasks: string[], wabaId?: string): Promise<{ success: boolean }> {
+    if (tasks.length === 0) throw new ValidationError('needs at least one task', 'tasks');
+    return this.graph.post(`${objectId(requireWaba(wabaId ?? this.waba()), 'wabaId')}/assigned_users`, {
+      user: objectId(userId, 'userId'),
+      tasks,
+    });
+  }
+
+  /** `DELETE /{waba-id}/assigned_users`: takes the account away from that user. */
+  async unassignUser(userId: string, wabaId?: string): Promise<{ success: boolean }> {
+    return this.graph.delete(`${objectId(requireWaba(wabaId ?? this.waba()), 'wabaId')}/assigned_users`, {
+      user: objectId(userId, 'userId'),
+    });
   }
 }
 

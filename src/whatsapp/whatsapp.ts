@@ -16,7 +16,14 @@ import { MessagesApi } from './messages-api.js';
 import { NumberSettingsApi } from './number-settings.js';
 import { QrCodesApi } from './qr-codes.js';
 import { TemplatesApi } from './templates.js';
-import { PhoneNumbersApi, ProfileApi, RegistrationApi, SubscriptionsApi } from './waba-apis.js';
+import { UploadsApi } from './uploads.js';
+import {
+  BusinessAccountApi,
+  PhoneNumbersApi,
+  ProfileApi,
+  RegistrationApi,
+  SubscriptionsApi,
+} from './waba-apis.js';
 
 /** Options take the seed SDK's names; anything not given comes from the environment / `.env`. */
 export interface WhatsAppOptions extends ConfigOptions {
@@ -54,6 +61,10 @@ export class WhatsApp {
   readonly qrCodes: QrCodesApi;
   readonly numberSettings: NumberSettingsApi;
   readonly marketingMessages: MarketingMessagesApi;
+  /** Resumable uploads (profile pictures, template samples); needs WA_APP_ID. */
+  readonly uploads: UploadsApi;
+  /** The WhatsApp Business Account itself: name, time zone, health_status. */
+  readonly account: BusinessAccountApi;
   #phoneNumberId: string | undefined;
   #businessAccountId: string | undefined;
 
@@ -92,6 +103,8 @@ export class WhatsApp {
     this.qrCodes = new QrCodesApi(this.graph, sender);
     this.numberSettings = new NumberSettingsApi(this.graph, sender);
     this.marketingMessages = new MarketingMessagesApi(this.graph, sender);
+    this.uploads = new UploadsApi(this.graph, () => config.appId);
+    this.account = new BusinessAccountApi(this.graph, waba);
   }
 
   #requireSender(): string {
