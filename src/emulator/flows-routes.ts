@@ -18,8 +18,8 @@ import type { FlowRecord } from './flow-state.js';
 import { graphError } from './graph-errors.js';
 import { numericId } from './ids.js';
 import { page } from './paging.js';
+import { phoneOr404, wabaOr404 } from './routes/shared.js';
 import type { Principal } from './tokens.js';
-import { phoneOr404, wabaOr404 } from './whatsapp-routes.js';
 
 const MANAGEMENT = 'whatsapp_business_management';
 /**

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomInt } from 'node:crypto';
 import type { Hono } from 'hono';
-import { requireAccess, unknownObject } from './access.js';
+import { requireAccess } from './access.js';
 import {
   authenticate,
   type EmuContext,
@@ -18,26 +18,10 @@ import { templateStatusEvent } from './events.js';
 import { graphError } from './graph-errors.js';
 import { numericId } from './ids.js';
 import { page } from './paging.js';
+import { MANAGEMENT, MESSAGING, phoneOr404, wabaOr404 } from './routes/shared.js';
 import { sendMessage } from './send-message.js';
-import type { MediaRecord, PhoneNumberRecord, TemplateRecord, WabaRecord } from './state.js';
+import type { MediaRecord, PhoneNumberRecord, TemplateRecord } from './state.js';
 import { validateBody } from './validate.js';
-
-const MESSAGING = 'whatsapp_business_messaging';
-const MANAGEMENT = 'whatsapp_business_management';
-
-export function phoneOr404(core: EmulatorCore, c: EmuContext, id: string): PhoneNumberRecord {
-  const phone = core.state.phoneNumbers.get(id);
-  if (!phone) throw unknownObject(c.req.method, id);
-  useWaba(core, c, phone.wabaId);
-  return phone;
-}
-
-export function wabaOr404(core: EmulatorCore, c: EmuContext, id: string): WabaRecord {
-  const waba = core.state.wabas.get(id);
-  if (!waba) throw unknownObject(c.req.method, id);
-  useWaba(core, c, waba.id);
-  return waba;
-}
 
 function queryOf(c: EmuContext): Record<string, string> | undefined {
   const url = c.req.url;
