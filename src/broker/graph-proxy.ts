@@ -195,6 +195,37 @@ async function proxiedBody(
   return declared === undefined ? { body: streamedBody(req, max) } : { body: req, declared };
 }
 
+/** Edges after the object id that are not plain names, or `ids` in any form in the query: both reach other objects. */
+function addressesOtherObjects(segments: string[], query: URLSearchParams | undefined): boolean {
+  for (let i = 2; i < segments.length; i++) if (!EDGE.test(segments[i] as string)) return true;
+  return query !== undefined && [...query.keys()].some((k) => OBJECT_QUERY.test(k.trim()));
+}
+
+/**
+ * Graph reads parameters from a form or JSON body as from the query string, so `ids` there is refused like `ids` in
+ * the query. A form body too large to read first is refused outright (Graph's form posts are small; uploads are
+ * multipart).
+ */
+function bodyAddressesObjects(contentType: string, body: Buffer | Readable): boolean {
+  const type = contentType.toLowerCase();
+  const form = type.includes('application/x-www-form-urlencoded');
+  if (!form && !type.includes('json')) return false;
+  if (!Buffer.isBuffer(body)) return form;
+  const text = body.toString('utf8');
+  if (form) return [...new URLSearchParams(text).keys()].some((k) => OBJECT_QUERY.test(k.trim()));
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      !Array.isArray(parsed) &&
+      Object.keys(parsed).some((k) => OBJECT_QUERY.test(k.trim()))
+    );
+  } catch {
+    return false; // not JSON: Graph refuses it itself
+  }
+}
+
 function bearer(req: IncomingMessage, query: URLSearchParams | undefined): string | undefined {
   const h = req.headers.authorization;
   if (h) {
@@ -421,13 +452,7 @@ export function createGraphProxy(options: GraphProxyOptions) {
         return deny(res, 401, 190, 'Invalid broker API key');
       }
       tenantId = principal.tenantId;
-      for (let i = 2; i < segments.length; i++) {
-        if (!EDGE.test(segments[i] as string)) {
-          status = 403;
-          return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
-        }
-      }
-      if (query && [...query.keys()].some((k) => OBJECT_QUERY.test(k.trim()))) {
+      if (addressesOtherObjects(segments, query)) {
         status = 403;
         return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
       }
@@ -489,6 +514,10 @@ export function createGraphProxy(options: GraphProxyOptions) {
         }
         body = got.body;
         if (got.declared !== undefined) headers.push('content-length', got.declared);
+        if (bodyAddressesObjects(String(req.headers['content-type'] ?? ''), body)) {
+          status = 403;
+          return deny(res, 403, 200, '(#200) This API key may only address its own objects by plain paths');
+        }
       }
       const path = `/${segments.join('/')}`;
       const up0 = performance.now();

@@ -172,6 +172,22 @@ describe('input hardening and headers', () => {
       'fields=id&ids=2',
     ])
       expect((await get(q)).status, q).toBe(403);
+    // Graph reads POST parameters from a form or JSON body too: `ids` there is refused the same way.
+    const post = (contentType: string, body: string) =>
+      fetch(`${h.base}/graph/v26.0/${t.phoneNumberId}/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${made.key}`, 'content-type': contentType },
+        body,
+      });
+    for (const [type, body] of [
+      ['application/x-www-form-urlencoded', 'ids=1,2&messaging_product=whatsapp'],
+      ['application/x-www-form-urlencoded', 'IDS%5B%5D=1'],
+      ['application/json', '{"messaging_product":"whatsapp","Ids":"1,2"}'],
+      ['application/json; charset=utf-8', '{"ids[0]":"1"}'],
+    ])
+      expect((await post(type, body)).status, body).toBe(403);
+    // The same sends without it reach Meta (400 for the missing recipient: Graph's answer, not the proxy's refusal).
+    expect((await post('application/json', '{"messaging_product":"whatsapp"}')).status).not.toBe(403);
   });
 
   it('apiKeys.touch records the last use of a key', async () => {
