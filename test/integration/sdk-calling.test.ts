@@ -111,6 +111,12 @@ describe('wa.calling against the emulator', () => {
       direction: 'USER_INITIATED',
       session: { sdp_type: 'offer' },
     });
+    // The caller in the 2026 contact shape (issue 16): a BSUID always, the phone number as the user shares it.
+    const value = (await callWebhooks()).find((v) => v.calls?.some((x: LooseJson) => x.id === id));
+    expect(value?.contacts?.[0]).toMatchObject({
+      wa_id: '16505550401',
+      user_id: expect.stringMatching(/^[A-Z]{2}\.\d+$/),
+    });
     expect(await wa.calling.preAccept(id, ANSWER)).toEqual({ success: true });
     expect(await wa.calling.accept(id, ANSWER)).toEqual({ success: true });
     expect(h.emu.state.calls.get(id)).toMatchObject({ status: 'ACCEPTED', businessSdp: ANSWER });

@@ -5,6 +5,7 @@ import { graphError } from '../graph-errors.js';
 import { base62 } from '../ids.js';
 import type { PhoneNumberRecord } from '../state.js';
 import { type CallRecord, surfaceOf } from '../surface-state.js';
+import { businessOf, contactEntry, userByPhone } from '../user-ids.js';
 import { ControlError, digitsOf } from '../world.js';
 import { changed, jsonParam, mark, phoneRequest, required } from './shared.js';
 
@@ -48,8 +49,10 @@ function callEvent(
 ) {
   const business = digitsOf(phone.displayPhoneNumber);
   const out = call.direction === 'USER_INITIATED';
+  // The 2026 contact shape, as on messages: user_id (BSUID) always, wa_id only when the user shares it.
+  const user = userByPhone(core, businessOf(core, phone), call.waId);
   callWebhook(core, phone, {
-    contacts: [{ profile: { name: 'WhatsApp User' }, wa_id: call.waId }],
+    contacts: [contactEntry(user, { name: 'WhatsApp User', username: true })],
     calls: [
       {
         id: call.id,
