@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Builds dist/ when it is missing or older than a source file, so `npm start` works on a fresh clone (no `prepare`
 // step: it would break `npm install --omit=dev`, where tsc is absent) without rebuilding, and rewriting dist/ under
-// running processes, when the build is current.
+// running processes, when the build is current. Arguments, if any, then run as a `wacloud` command in this same
+// process (`npm start` = `build-if-stale.mjs up`): one process under npm, so a stop signal reaches the broker itself
+// and npm exits only once it has shut down (with `a && b` the shell in between exits first).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const built = join(root, 'dist/cli/main.js');
@@ -34,4 +36,11 @@ const sources = Math.max(
 if (builtAt < sources) {
   process.stderr.write(builtAt ? 'dist/ is older than src/: building\n' : 'dist/ is missing: building\n');
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+}
+
+const args = process.argv.slice(2);
+if (args.length > 0) {
+  const bin = join(root, 'bin/wacloud.js');
+  process.argv = [process.argv[0], bin, ...args];
+  await import(pathToFileURL(bin).href);
 }
