@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Sandbox, startSandbox } from '../../src/broker/sandbox.js';
 import { api } from '../support/broker.js';
 import { type CliProcess, spawnCli } from '../support/cli-process.js';
+import { passThrough } from '../support/raw-http.js';
 
 const MB = 1024 * 1024;
 /** 100 MB (Meta's largest media file, a document), under the proxy's 100 MiB cap with its multipart framing. */
@@ -75,21 +76,7 @@ describe('broker Graph proxy memory: parallel 100 MB uploads are streamed', () =
         });
         return;
       }
-      const out = request(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: req.headers,
-        },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        },
-      );
-      out.on('error', () => res.destroy());
-      req.pipe(out);
+      passThrough(req, res, upstream);
     });
     await new Promise<void>((r) => graph.listen(0, '127.0.0.1', r));
     const graphUrl = `http://127.0.0.1:${(graph.address() as AddressInfo).port}`;

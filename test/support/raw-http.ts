@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 
 export interface RawResponse {
   status: number;
@@ -39,4 +39,23 @@ export function rawRequest(
     req.on('error', (err) => ((err as { code?: string }).code === 'EPIPE' ? undefined : reject(err)));
     req.end(body);
   });
+}
+
+/**
+ * Passes one request through to `upstream` as it came (method, path, headers, streamed body) and streams the answer
+ * back: the pass-through hop tests put between the broker and Graph to watch or slow what crosses it.
+ */
+export function passThrough(req: IncomingMessage, res: ServerResponse, upstream: URL): void {
+  const out = httpRequest(
+    { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+    (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    },
+  );
+  out.on('error', () => {
+    if (!res.headersSent) res.writeHead(502);
+    res.end();
+  });
+  req.pipe(out);
 }

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { Secret } from '../../src/core/secret.js';
 import { openStore, type Store } from '../../src/store/open-store.js';
 import { LOCAL_RECEIVERS } from './broker.js';
 import { type CliProcess, spawnCli } from './cli-process.js';
+import { passThrough } from './raw-http.js';
 
 /**
  * The scale-out harness (issue #8): one standalone emulator process, N `wacloud up` processes on one fresh PostgreSQL
@@ -450,24 +451,7 @@ export async function startGraphRecorder(target: string): Promise<GraphRecorder>
       path: url.pathname,
       token: auth ?? url.searchParams.get('access_token') ?? undefined,
     });
-    const out = request(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    out.on('error', () => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
-    });
-    req.pipe(out);
+    passThrough(req, res, upstream);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
