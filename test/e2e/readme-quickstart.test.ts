@@ -75,7 +75,8 @@ describe('README quick start, as written', () => {
     } finally {
       await main?.stop();
       main = undefined;
-      rmSync(dataDir, { recursive: true, force: true });
+      // npm can exit before the broker under it has finished its shutdown writes: retry while the dir empties.
+      rmSync(dataDir, { recursive: true, force: true, maxRetries: 50, retryDelay: 100 });
     }
   });
 });
